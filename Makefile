@@ -1,0 +1,103 @@
+# tailedcore - build, test, demo, bench.
+#
+# Libraries are found with pkg-config. On a cluster with environment modules,
+# either point PKG_CONFIG_PATH at the modules' .pc files, or bypass pkg-config
+# entirely by setting TC_CPPFLAGS and TC_LIBS, e.g.
+#   make TC_CPPFLAGS="-I$HDF5_DIR/include" TC_LIBS="-L$HDF5_DIR/lib -lhdf5 -lscalapack -lopenblas -ltiff -lpng -ljpeg"
+# CC defaults to mpicc so the MPI flags come from the wrapper on such systems.
+# BUILD selects the build directory (several builds can share one tree).
+
+PKGS     ?= ompi-c hdf5-openmpi scalapack-openmpi openblas libtiff-4 libpng libjpeg
+BUILD    ?= build
+CC       := mpicc
+SAN      ?=
+SKIP_DEPS ?=
+
+ifeq ($(TC_LIBS),)
+  PKG_OK := $(shell pkg-config --exists $(PKGS) 2>/dev/null && echo ok)
+  TC_CPPFLAGS ?= $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+  TC_LIBS     ?= $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+else
+  PKG_OK := ok
+endif
+
+CPPFLAGS += -Isrc -Impi $(TC_CPPFLAGS)
+CFLAGS   ?= -O2 -g -march=x86-64-v2 -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Wall -Wextra -Wno-unused-parameter
+ifeq ($(SAN),1)
+  CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer
+  LDFLAGS += -fsanitize=address,undefined
+endif
+LDLIBS   += $(TC_LIBS) -lm
+
+LIB_SRCS  := $(wildcard src/*.c)
+LIB_OBJS  := $(patsubst src/%.c,$(BUILD)/obj/src/%.o,$(LIB_SRCS))
+MPI_SRCS  := $(filter-out mpi/main.c,$(wildcard mpi/*.c))
+MPI_OBJS  := $(patsubst mpi/%.c,$(BUILD)/obj/mpi/%.o,$(MPI_SRCS))
+TOOL_SRCS := $(wildcard inputs/*.c)
+TOOLS     := $(patsubst inputs/%.c,$(BUILD)/%,$(TOOL_SRCS))
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNITS     := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
+HDRS      := $(wildcard src/*.h mpi/*.h tests/unit/*.h)
+
+.PHONY: all deps test test-unit test-mpi demo bench clean check-pkgs
+.DELETE_ON_ERROR:
+
+all: check-pkgs $(BUILD)/tailedcore $(TOOLS)
+	@echo "built $(BUILD)/tailedcore"
+
+check-pkgs:
+ifneq ($(PKG_OK),ok)
+	$(error pkg-config cannot find one of: $(PKGS). Run ./deps.sh (Debian, as root) or see README "Build on a cluster")
+endif
+
+deps:
+ifeq ($(SKIP_DEPS),)
+	@./deps.sh
+endif
+
+$(BUILD)/obj/src/%.o: src/%.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/obj/mpi/%.o: mpi/%.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/libtailedcore.a: $(LIB_OBJS)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(BUILD)/libtcmpi.a: $(MPI_OBJS)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(BUILD)/tailedcore: mpi/main.c $(BUILD)/libtcmpi.a $(BUILD)/libtailedcore.a $(HDRS)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ mpi/main.c $(BUILD)/libtcmpi.a $(BUILD)/libtailedcore.a $(LDLIBS)
+
+$(BUILD)/%: inputs/%.c $(BUILD)/libtailedcore.a $(HDRS)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libtailedcore.a $(LDLIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libtcmpi.a $(BUILD)/libtailedcore.a $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libtcmpi.a $(BUILD)/libtailedcore.a $(LDLIBS)
+
+# make test: dependencies, build, then every unit binary and every tests/mpi
+# script; the runner prints "N passed, N failed" and fails on any failure.
+test: deps
+	$(MAKE) --no-print-directory SKIP_DEPS=1 all $(UNITS)
+	@BUILD=$(BUILD) tests/run.sh
+
+test-unit: all $(UNITS)
+	@BUILD=$(BUILD) tests/run.sh unit
+
+test-mpi: all $(UNITS)
+	@BUILD=$(BUILD) tests/run.sh mpi
+
+demo:
+	@echo "make demo is not built yet: it arrives with the end-to-end issue (predict/eval)." >&2; exit 2
+
+bench:
+	@echo "make bench is not built yet: see BENCHMARKS.md once the bench issue lands." >&2; exit 2
+
+clean:
+	rm -rf $(BUILD)

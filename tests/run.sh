@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# tests/run.sh [unit|mpi] - run every unit binary in $BUILD/tests and every
+# tests/mpi/test_*.sh script; each prints "N passed, N failed" last. Sums them,
+# prints the total line, exits non-zero on any failure (or a suite that died
+# without its closing line).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+BUILD=${BUILD:-build}
+export BUILD
+which=${1:-all}
+total_pass=0; total_fail=0
+logdir=$BUILD/test-logs; mkdir -p "$logdir"
+
+run_suite() { # name, command...
+  local name=$1; shift
+  local log=$logdir/$(basename "$name").log
+  local t0=$(date +%s)
+  "$@" >"$log" 2>&1; local rc=$?
+  local line; line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$log" | tail -1)
+  local p=0 f=0
+  if [ -n "$line" ]; then
+    p=$(echo "$line" | awk '{print $1}'); f=$(echo "$line" | awk '{print $3}')
+  fi
+  if [ -z "$line" ] || { [ "$rc" != 0 ] && [ "$f" = 0 ]; }; then
+    f=$((f + 1)); echo "  suite $name exited $rc without a clean closing line" >>"$log"
+  fi
+  total_pass=$((total_pass + p)); total_fail=$((total_fail + f))
+  printf '%-40s %4d passed %3d failed  (%ds)\n' "$name" "$p" "$f" "$(( $(date +%s) - t0 ))"
+  if [ "$f" != 0 ]; then sed -n '1,60p' "$log" | grep -E 'FAIL|error|Error|exited' | head -20 | sed 's/^/    /'; fi
+}
+
+if [ "$which" = all ] || [ "$which" = unit ]; then
+  for t in "$BUILD"/tests/test_*; do
+    [ -x "$t" ] || continue
+    run_suite "unit/$(basename "$t")" "$t"
+  done
+fi
+if [ "$which" = all ] || [ "$which" = mpi ]; then
+  for t in tests/mpi/test_*.sh; do
+    [ -f "$t" ] || continue
+    run_suite "mpi/$(basename "$t")" bash "$t"
+  done
+fi
+echo "logs in $logdir"
+echo "$total_pass passed, $total_fail failed"
+[ "$total_fail" = 0 ]

@@ -1,0 +1,54 @@
+/* check.h - the unit-test harness: check macros that report file and line,
+ * a pass/fail count, and the closing line "N passed, N failed" that the
+ * runner (and CI) reads. Include once per test binary. */
+#ifndef TC_CHECK_H
+#define TC_CHECK_H
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+static int tc_test_passed_ = 0, tc_test_failed_ = 0;
+
+#define CHECK(cond)                                                           \
+  do {                                                                        \
+    if (cond) tc_test_passed_++;                                              \
+    else {                                                                    \
+      tc_test_failed_++;                                                      \
+      fprintf(stderr, "FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond);         \
+    }                                                                         \
+  } while (0)
+
+#define CHECK_MSG(cond, ...)                                                  \
+  do {                                                                        \
+    if (cond) tc_test_passed_++;                                              \
+    else {                                                                    \
+      tc_test_failed_++;                                                      \
+      fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);         \
+      fprintf(stderr, __VA_ARGS__);                                           \
+      fprintf(stderr, "\n");                                                  \
+    }                                                                         \
+  } while (0)
+
+#define CHECK_INT(a, b)                                                       \
+  do {                                                                        \
+    long long ca_ = (long long)(a), cb_ = (long long)(b);                     \
+    CHECK_MSG(ca_ == cb_, "%lld != %lld", ca_, cb_);                          \
+  } while (0)
+
+/* |a-b| <= tol * max(1, |b|) */
+#define CHECK_NEAR(a, b, tol)                                                 \
+  do {                                                                        \
+    double ca_ = (double)(a), cb_ = (double)(b);                              \
+    double sc_ = fabs(cb_) > 1.0 ? fabs(cb_) : 1.0;                           \
+    CHECK_MSG(fabs(ca_ - cb_) <= (tol) * sc_, "%.9g vs %.9g (tol %g)", ca_,   \
+              cb_, (double)(tol));                                            \
+  } while (0)
+
+/* Print the closing line; use as `return tc_test_report();` in main. */
+static inline int tc_test_report(void) {
+  printf("%d passed, %d failed\n", tc_test_passed_, tc_test_failed_);
+  return tc_test_failed_ ? 1 : 0;
+}
+
+#endif
