@@ -37,12 +37,14 @@ TOOL_SRCS := $(wildcard inputs/*.c)
 TOOLS     := $(patsubst inputs/%.c,$(BUILD)/%,$(TOOL_SRCS))
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNITS     := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
+TTOOL_SRCS := $(wildcard tests/tools/*.c)
+TTOOLS    := $(patsubst tests/tools/%.c,$(BUILD)/tests/tools/%,$(TTOOL_SRCS))
 HDRS      := $(wildcard src/*.h mpi/*.h tests/unit/*.h)
 
 .PHONY: all deps test test-unit test-mpi demo bench clean check-pkgs
 .DELETE_ON_ERROR:
 
-all: check-pkgs $(BUILD)/tailedcore $(TOOLS)
+all: check-pkgs $(BUILD)/tailedcore $(TOOLS) $(TTOOLS)
 	@echo "built $(BUILD)/tailedcore"
 
 check-pkgs:
@@ -81,16 +83,20 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libtcmpi.a $(BUILD)/libtailedcore.a $(
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libtcmpi.a $(BUILD)/libtailedcore.a $(LDLIBS)
 
+$(BUILD)/tests/tools/%: tests/tools/%.c $(BUILD)/libtcmpi.a $(BUILD)/libtailedcore.a $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libtcmpi.a $(BUILD)/libtailedcore.a $(LDLIBS)
+
 # make test: dependencies, build, then every unit binary and every tests/mpi
 # script; the runner prints "N passed, N failed" and fails on any failure.
 test: deps
-	$(MAKE) --no-print-directory SKIP_DEPS=1 all $(UNITS)
+	$(MAKE) --no-print-directory SKIP_DEPS=1 all $(UNITS) $(TTOOLS)
 	@BUILD=$(BUILD) tests/run.sh
 
-test-unit: all $(UNITS)
+test-unit: all $(UNITS) $(TTOOLS)
 	@BUILD=$(BUILD) tests/run.sh unit
 
-test-mpi: all $(UNITS)
+test-mpi: all $(UNITS) $(TTOOLS)
 	@BUILD=$(BUILD) tests/run.sh mpi
 
 demo:

@@ -34,9 +34,14 @@ TcErr tc_agree(MPI_Comm comm, TcErr local) {
     tc_abort(comm, TC_ERR_MPI, "error agreement");
   if (agreed[0] == TC_OK) return TC_OK;
   int root = -agreed[1];
+  int failing = local != TC_OK, nfailing = 0;
+  MPI_Allreduce(&failing, &nfailing, 1, MPI_INT, MPI_SUM, comm);
   char msg[1024];
   if (rank == root) {
-    if (size > 1) snprintf(msg, sizeof msg, "rank %d: %s", rank, tc_err_message());
+    /* name the rank only when it matters: some ranks failed, not all, and
+     * the message was not already agreed (and prefixed) once */
+    if (nfailing < size && strncmp(tc_err_message(), "rank ", 5) != 0)
+      snprintf(msg, sizeof msg, "rank %d: %s", rank, tc_err_message());
     else snprintf(msg, sizeof msg, "%s", tc_err_message());
   }
   MPI_Bcast(msg, sizeof msg, MPI_CHAR, root, comm);

@@ -1,0 +1,113 @@
+/* h5fmt.h - our HDF5 files (DESIGN 5) on parallel HDF5.
+ *
+ * Every file carries a root attribute `tc_kind` ("features", "model",
+ * "scores", "tail", "weights", ...) and `tc_format_version`. Writers create
+ * the file under a temporary name in the target directory
+ * (`<final>.tmp.<jobid>`), write collectively (each rank its own hyperslab
+ * of rows), and publish with a rename after a clean collective close
+ * (tc_h5_publish), so a crash never leaves a half file under the final name
+ * and an existing file of that name is untouched until the rename.
+ *
+ * Collectivity: functions taking TcH5File are collective on the file's
+ * communicator unless marked Local. A rank that has no rows still calls the
+ * row functions with nrows = 0. A communicator of MPI_COMM_SELF gives plain
+ * serial access (used by unit tests and by weights loading). */
+#ifndef TC_H5FMT_H
+#define TC_H5FMT_H
+
+#include <mpi.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "err.h"
+
+#define TC_H5_FORMAT_VERSION 1
+
+typedef enum { TC_H5_F32 = 0, TC_H5_I32, TC_H5_I64, TC_H5_U8 } TcH5Type;
+
+typedef struct TcH5File TcH5File;
+
+/* Create `final_path` for writing under a temporary name (same directory).
+ * Collective on comm. Checks that the directory is writable before anything
+ * is created; the kind and version attributes are written at once. */
+TcErr tc_h5_create(MPI_Comm comm, const char *final_path, const char *kind, TcH5File **out);
+
+/* Collective close, then rank 0 renames the temporary file to its final name.
+ * Collective. *f is NULL afterwards, whatever happens. */
+TcErr tc_h5_publish(TcH5File **f);
+
+/* Collective close and removal of the temporary file (on an agreed error).
+ * Collective. NULL-safe; *f is NULL afterwards. */
+void tc_h5_abandon(TcH5File **f);
+
+/* Open an existing file read-only and check it is one of ours with kind
+ * `expected_kind` (NULL: any kind). Collective on comm. Clear errors for a
+ * missing file, a non-HDF5 file, a foreign HDF5 file, a wrong kind. */
+TcErr tc_h5_open(MPI_Comm comm, const char *path, const char *expected_kind, TcH5File **out);
+
+/* Close a file opened with tc_h5_open. Collective. NULL-safe. */
+void tc_h5_close(TcH5File **f);
+
+/* Local queries. */
+const char *tc_h5_path(const TcH5File *f); /* final (or opened) path, for messages */
+const char *tc_h5_kind(const TcH5File *f);
+MPI_Comm tc_h5_comm(const TcH5File *f);
+
+/* Create dataset `name` (intermediate groups are created: "tail/is_tail")
+ * with ndims (1..4) dims. chunk_rows > 0 chunks along the first dimension by
+ * that many rows (features: 1 image per chunk); 0 = contiguous. Collective. */
+TcErr tc_h5_create_dataset(TcH5File *f, const char *name, TcH5Type type, int ndims,
+                           const int64_t *dims, int64_t chunk_rows);
+
+/* Write rows [row0, row0 + nrows) of dataset `name` from buf (row-major,
+ * nrows x prod(dims[1..])). Collective (independent per-rank hyperslabs,
+ * collective transfer). nrows may be 0. */
+TcErr tc_h5_write_rows(TcH5File *f, const char *name, TcH5Type type, int64_t row0, int64_t nrows,
+                       const void *buf);
+
+/* Read rows [row0, row0 + nrows) into buf; checks the stored element type
+ * matches `type`'s class and size. Collective. */
+TcErr tc_h5_read_rows(TcH5File *f, const char *name, TcH5Type type, int64_t row0, int64_t nrows,
+                      void *buf);
+
+/* Dimensions of dataset `name`. Collective (metadata read). Errors
+ * (TC_ERR_FORMAT, naming file and dataset) when missing. */
+TcErr tc_h5_dims(TcH5File *f, const char *name, int *ndims, int64_t dims[4]);
+
+/* Check dataset `name` exists with the given type and ndims; dims[i] >= 0
+ * must match exactly (pass -1 to accept any extent). Collective. */
+TcErr tc_h5_expect(TcH5File *f, const char *name, TcH5Type type, int ndims, const int64_t *dims);
+
+/* 1 when dataset/group `name` exists. Collective. */
+int tc_h5_exists(TcH5File *f, const char *name);
+
+/* Variable-length UTF-8 string dataset [n_total]: each rank writes its rows
+ * [row0, row0+nlocal). Collective. Implemented as fixed-size rows of a
+ * per-file width so it can be written in parallel (width = the max length
+ * over all ranks, agreed inside). */
+TcErr tc_h5_write_strings(TcH5File *f, const char *name, int64_t n_total, int64_t row0,
+                          int64_t nlocal, const char *const *strs);
+
+/* Read rows [row0, row0+n) of a string dataset. Returns n malloc'd strings in
+ * *out (an array of n pointers plus the strings, one allocation: the caller
+ * frees *out with free()). Collective. */
+TcErr tc_h5_read_strings(TcH5File *f, const char *name, int64_t row0, int64_t n, char ***out);
+
+/* Attributes on the root ("/") or on an object path ("tail"). Written by
+ * every rank with the same value (collective metadata). Collective. */
+TcErr tc_h5_set_attr_str(TcH5File *f, const char *obj, const char *name, const char *value);
+TcErr tc_h5_set_attr_i64(TcH5File *f, const char *obj, const char *name, int64_t value);
+TcErr tc_h5_set_attr_f64(TcH5File *f, const char *obj, const char *name, double value);
+
+/* Read attributes; a missing attribute is TC_ERR_FORMAT naming file and
+ * attribute. String: copied into buf (truncated to buflen-1). Collective. */
+TcErr tc_h5_get_attr_str(TcH5File *f, const char *obj, const char *name, char *buf, size_t buflen);
+TcErr tc_h5_get_attr_i64(TcH5File *f, const char *obj, const char *name, int64_t *value);
+TcErr tc_h5_get_attr_f64(TcH5File *f, const char *obj, const char *name, double *value);
+int tc_h5_has_attr(TcH5File *f, const char *obj, const char *name);
+
+/* Print a readable summary of the file (kind, every dataset with shape and
+ * type, every attribute) to out. Collective (only rank 0 prints). */
+TcErr tc_h5_describe(TcH5File *f, FILE *out);
+
+#endif
