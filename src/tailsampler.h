@@ -1,0 +1,126 @@
+/* tailsampler.h - TailSampler, the class-size predictor (DESIGN 3.6 steps
+ * 1-7), as serial kernels on rows of the cosine matrix S. The MPI drivers
+ * (mpi/pgram.c, mpi/ptailsample.c) call the row kernels on the rows a rank
+ * holds; tc_tail_run() chains everything in one process (tests, small N).
+ *
+ * Bit-identical S whatever the rank count, grid or panel shape (DESIGN 6):
+ * tc_tail_quantise() rounds every normalised embedding to a fixed-point grid
+ * of 2^-11. A product of two such components is an integer multiple of
+ * 2^-22 and, by Cauchy-Schwarz, every partial sum of a dot product has
+ * magnitude < 2, i.e. it is an integer < 2^23 times 2^-22: exactly
+ * representable in float32. So EVERY summation order (any BLAS blocking, any
+ * K panelling inside psgemm, FMA or not, threads) gives the same exact dot
+ * D_ij. The cosine is then one elementwise, order-free formula
+ * S_ij = float(D_ij * (r_i * r_j)) with r = 1/||a|| in double (multiplication
+ * commutes, so S stays exactly symmetric), and S_ii = 1. The price is an
+ * input perturbation of about 1e-4 in the cosines (2^-12 per component);
+ * the golden reference (tests/golden/tailsampler_ref.py) applies the same
+ * quantisation, so comparisons with it are exact. */
+#ifndef TC_TAILSAMPLER_H
+#define TC_TAILSAMPLER_H
+
+#include <stdint.h>
+
+#include "err.h"
+
+/* Fixed-point grid of the quantised embeddings: components are k / 2048. */
+#define TC_TAIL_FIXED_SCALE 2048.0
+
+/* Normalise each row of X and round it to the 2^-11 grid (half to even).
+ * Local. X [n x E] (input, row-major); A [n x E] (output, exact multiples of
+ * 2^-11); r [n] (output) = 1 / ||A row|| in double, 0 for a zero row.
+ * DESIGN 3.6 step 1. */
+void tc_tail_quantise(const float *X, int64_t n, int64_t E, float *A, double *r);
+
+/* Turn a block of exact dot products D (rows row0.., columns col0.. of the
+ * global matrix) into cosines in place: S_ij = float(D_ij * (r_i * r_j)),
+ * and S_ii = 1 where the global row equals the global column. Local.
+ * S [nrows x ncols] leading dimension ld (row-major); r_rows [nrows],
+ * r_cols [ncols]. DESIGN 3.6 step 1. */
+void tc_tail_scale(float *S, int64_t nrows, int64_t ncols, int64_t ld, const double *r_rows,
+                   const double *r_cols, int64_t row0, int64_t col0);
+
+/* The "trim_min" threshold of one row of S (DESIGN 3.6 step 2): q =
+ * trunc(N s) / N in float32, m = min q, th_half = cos(arccos(m) / 2)
+ * computed as the equal sqrt((1 + m) / 2) in double rounded to float (sqrt
+ * is correctly rounded, so every libm agrees), H = q > th_half ascending,
+ * th = H[len - floor(len p)], H[0] when floor(len p) = 0, th_half when H is
+ * empty (only when every q rounds to 1). A counting pass over the integer
+ * keys trunc(N s) in [-N, N] replaces the sort. Local.
+ * row [N] (input); hist [N + 2] int32 work, zero on entry and on return. */
+float tc_tail_row_threshold(const float *row, int64_t N, double p, int32_t *hist);
+
+/* Steps 2-3 for nrows consecutive rows of S: th[i] and count[i] = #{j :
+ * S_ij >= th[i]}. Local. S [nrows x N] leading dimension ld; th [nrows],
+ * count [nrows] (output). */
+TcErr tc_tail_threshold_rows(const float *S, int64_t nrows, int64_t N, int64_t ld, double p,
+                             float *th, int64_t *count);
+
+/* Step 4 for nrows consecutive rows j of S: kappa[j] = mode of {count_i :
+ * S_ji >= th_i} (S symmetric), the smallest value winning ties. Local.
+ * S [nrows x N] leading dimension ld; th_all [N], count_all [N] (global,
+ * input); kappa [nrows] (output). */
+TcErr tc_tail_vote_rows(const float *S, int64_t nrows, int64_t N, int64_t ld,
+                        const float *th_all, const int64_t *count_all, int64_t *kappa);
+
+/* Step 5: the class cardinalities eta (descending) from all N class sizes.
+ * Local. kappa [N] (input). *eta is malloc'd [*neta] (caller frees). */
+TcErr tc_tail_cardinalities(const int64_t *kappa, int64_t N, int64_t **eta, int64_t *neta);
+
+/* Step 6: K_elbow, K_cap and K_max = min of both from eta (descending,
+ * neta >= 1). dist [neta] (optional output, NULL to skip): each point's
+ * orthogonal distance to the line through the first and last point, for the
+ * elbow plot. Ties are decided on exact integer numerators. Local. */
+void tc_tail_kmax(const int64_t *eta, int64_t neta, int64_t *k_elbow, int64_t *k_cap,
+                  int64_t *k_max, double *dist);
+
+/* Everything TailSampler produces for N images. */
+typedef struct {
+  int64_t N;
+  float *th;         /* [N] per-row threshold (step 2) */
+  int64_t *count;    /* [N] neighbourhood size (step 3) */
+  int64_t *kappa;    /* [N] predicted class size (step 4) */
+  uint8_t *is_tail;  /* [N] 1 = tail image (step 7) */
+  int64_t neta;
+  int64_t *eta;      /* [neta] class cardinalities, descending (step 5) */
+  double *elbow_dist;/* [neta] distance of each (t, eta_t) to the elbow line */
+  int64_t k_elbow, k_cap, k_max;
+} TcTailResult;
+
+/* Allocate a result for N images with th, count, kappa, is_tail (zeroed).
+ * Local. Free with tc_tail_result_destroy. */
+TcErr tc_tail_result_create(int64_t N, TcTailResult **out);
+/* NULL-safe; sets *r = NULL. */
+void tc_tail_result_destroy(TcTailResult **r);
+
+/* Steps 5-7 once r->kappa is complete: eta, elbow data, K values, is_tail.
+ * Local (every rank calls it on the same global kappa, same answer). */
+TcErr tc_tail_finish(TcTailResult *r);
+
+/* DESIGN 3.6 steps 1-7 in one process: X [N x E] embeddings (input). The
+ * Gram is computed in row panels with sgemm, never N x N at once.
+ * *out is created here (tc_tail_result_destroy). */
+TcErr tc_tail_run(const float *X, int64_t N, int64_t E, double p, TcTailResult **out);
+
+/* The paper's Table 5 measures, from the true labels (evaluation only). */
+typedef struct {
+  int64_t n_tail_samples;   /* images of tail classes that are not noise */
+  int64_t n_head_samples;   /* images of head classes that are not noise */
+  int64_t n_noise;          /* defective images */
+  int64_t n_classes;
+  double missing_tail;      /* tail-class images not selected / n_tail_samples */
+  double included_noise;    /* noise images selected / n_noise */
+  double included_head;     /* head-class images selected / n_head_samples */
+  double class_size_error;  /* sum_j w_j |kappa_j - |C_j|| / sum_j w_j, w_j = 1/|C_j| */
+  double auroc_tail;        /* AUROC of -kappa for "image of a tail class" */
+} TcTailDiag;
+
+/* Compute the Table 5 measures. Local. cls [N] true class ids (any int64
+ * labels); is_noise, is_tail_class [N] 0/1. |C_j| counts every training
+ * image carrying j's class label (noise included, it is in the training
+ * set). A ratio whose denominator is 0 is NaN. */
+TcErr tc_tail_diagnostics(int64_t N, const int64_t *kappa, const uint8_t *is_tail,
+                          const int64_t *cls, const uint8_t *is_noise,
+                          const uint8_t *is_tail_class, TcTailDiag *d);
+
+#endif

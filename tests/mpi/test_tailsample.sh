@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# test_tailsample.sh - `tailedcore tailsample` on 1-4 ranks (DESIGN 6):
+# identical tail flags, class sizes, thresholds, counts, eta and K values
+# for every rank count, in memory and streaming (forced and auto-switched),
+# equal to the NumPy golden fixture; bad inputs fail clearly and publish
+# nothing. Features files come from the unit binary's --write-features mode.
+source "$(dirname "$0")/lib.sh"
+T=$BUILD/tests/test_tailsampler
+GOLD=$ROOT/tests/golden
+if [ ! -x "$T" ]; then fail "missing $T (make BUILD=... $BUILD/tests/test_tailsampler)"; report; exit 1; fi
+
+dump() { "$T" --dump-tail "$@"; }
+no_output() { # path: neither the final name nor a temporary name exists
+  [ ! -e "$1" ] && [ -z "$(ls "$(dirname "$1")" 2>/dev/null | grep -F "$(basename "$1").tmp")" ]
+}
+
+# N = 302: the balanced read blocks (76 76 75 75 on 4 ranks) differ from
+# ScaLAPACK's ceil blocks (76 76 76 74), so the row redistribution runs too.
+F=$TMP/features.h5
+check "make a synthetic features file" "$T" --write-features "$F" 302 40 11
+
+tc_run 1 tailsample --features "$F" --out "$TMP/ref.h5" --mode memory --quiet
+check "1 rank, memory: exit 0" test $? = 0
+dump "$TMP/ref.h5" tail >"$TMP/ref.txt" || fail "dump ref"
+check "reference has tail images and class sizes" grep -q ' 1$' "$TMP/ref.txt"
+
+for np in 2 3 4; do
+  tc_run $np tailsample --features "$F" --out "$TMP/m$np.h5" --mode memory --quiet
+  check "$np ranks, memory: exit 0" test $? = 0
+  dump "$TMP/m$np.h5" tail >"$TMP/m$np.txt"
+  check "$np ranks, memory == 1 rank (flags, sizes, th, count, eta, K)" cmp -s "$TMP/ref.txt" "$TMP/m$np.txt"
+done
+for np in 1 3; do
+  tc_run $np tailsample --features "$F" --out "$TMP/s$np.h5" --mode stream --panel-rows 13 --quiet
+  check "$np ranks, stream (13-row panels): exit 0" test $? = 0
+  dump "$TMP/s$np.h5" tail >"$TMP/s$np.txt"
+  check "$np ranks, stream == memory" cmp -s "$TMP/ref.txt" "$TMP/s$np.txt"
+done
+# auto: 302 x 302 floats exceed 300K per rank on 2 ranks -> streaming by itself
+tc_run 2 tailsample --features "$F" --out "$TMP/a2.h5" --mem-per-rank 300K 2>"$TMP/a2.err"
+check "2 ranks, auto with --mem-per-rank 300K: exit 0" test $? = 0
+check "auto switched to streaming" grep -q "streaming mode" "$TMP/a2.err"
+dump "$TMP/a2.h5" tail >"$TMP/a2.txt"
+check "auto-stream == memory" cmp -s "$TMP/ref.txt" "$TMP/a2.txt"
+tc_run 4 tailsample --features "$F" --out "$TMP/s4.h5" --mode stream --panel-rows 1 --quiet
+dump "$TMP/s4.h5" tail >"$TMP/s4.txt"
+check "4 ranks, stream with 1-row panels == memory" cmp -s "$TMP/ref.txt" "$TMP/s4.txt"
+
+# the golden NumPy fixture through the whole command, uneven 3-rank blocks
+dump "$GOLD/tailsampler_step_k4.h5" expected >"$TMP/gold.txt"
+tc_run 3 tailsample --features "$GOLD/tailsampler_step_k4.h5" --out "$TMP/g3.h5" \
+  --labels "$GOLD/tailsampler_step_k4.labels" >"$TMP/g3.out" 2>&1
+check "golden step_k4 on 3 ranks: exit 0" test $? = 0
+dump "$TMP/g3.h5" tail >"$TMP/g3.txt"
+check "golden step_k4: 3 ranks == NumPy reference" cmp -s "$TMP/gold.txt" "$TMP/g3.txt"
+check "diagnostics printed, no missing tail samples" grep -Eq "missing tail samples +0\.0000" "$TMP/g3.out"
+check "diagnostics print the AUROC" grep -q "AUROC(-kappa, tail)" "$TMP/g3.out"
+tc_run 2 tailsample --features "$GOLD/tailsampler_pareto.h5" --out "$TMP/p2.h5" --mode stream --panel-rows 50 --quiet
+dump "$GOLD/tailsampler_pareto.h5" expected >"$TMP/goldp.txt"
+dump "$TMP/p2.h5" tail >"$TMP/p2.txt"
+check "golden pareto: 2 ranks streaming == NumPy reference" cmp -s "$TMP/goldp.txt" "$TMP/p2.txt"
+
+# ---- bad inputs: clear error, right exit status, nothing published
+"$T" --write-features "$TMP/noemb.h5" 20 0 1
+tc_run 2 tailsample --features "$TMP/noemb.h5" --out "$TMP/x1.h5" 2>"$TMP/x1.err"
+rc=$?
+check "missing /embeddings: exit 3" test $rc = 3
+check "missing /embeddings: message names it" grep -q "embeddings" "$TMP/x1.err"
+check "missing /embeddings: nothing published" no_output "$TMP/x1.h5"
+
+tc_run 2 tailsample --features "$TMP/ref.h5" --out "$TMP/x2.h5" 2>"$TMP/x2.err"
+rc=$?
+check "wrong kind: exit 3" test $rc = 3
+check "wrong kind: message says tail vs features" grep -q "is a tail file, expected a features file" "$TMP/x2.err"
+check "wrong kind: nothing published" no_output "$TMP/x2.h5"
+
+tc_run 3 tailsample --features "$F" --out "$TMP/nodir/x3.h5" 2>"$TMP/x3.err"
+rc=$?
+check "unwritable output directory: exit 4" test $rc = 4
+check "unwritable output: one clear line" test "$(grep -c tailedcore: "$TMP/x3.err")" -ge 1
+check "unwritable output: nothing published" test ! -e "$TMP/nodir"
+
+tc_run 2 tailsample --features "$TMP/missing.h5" --out "$TMP/x4.h5" 2>"$TMP/x4.err"
+check "missing features file: exit 4" test $? = 4
+
+TC_FAIL_RANK=1 TC_FAIL_AT=tailwrite tc_run 3 tailsample --features "$F" --out "$TMP/x5.h5" 2>"$TMP/x5.err"
+rc=$?
+check "rank 1 fails mid-write: exit 4, no hang" test $rc = 4
+check "rank 1 fails mid-write: nothing published, no temp file" no_output "$TMP/x5.h5"
+
+printf 'only/one/line.png class0 0 1\n' >"$TMP/bad.labels"
+tc_run 2 tailsample --features "$F" --out "$TMP/x6.h5" --labels "$TMP/bad.labels" 2>"$TMP/x6.err"
+check "bad labels file: exit 3" test $? = 3
+check "bad labels file: nothing published" no_output "$TMP/x6.h5"
+
+tc_run 2 tailsample --features "$F" --out "$TMP/x7.h5" --tail-p 1.5 2>"$TMP/x7.err"
+check "--tail-p 1.5: usage error, exit 2" test $? = 2
+tc_run 2 tailsample --features "$F" --out "$TMP/x8.h5" --mode memory --mem-per-rank 1K 2>/dev/null
+check "--mode memory ignores the memory budget (explicit choice): exit 0" test $? = 0
+tc_run 2 tailsample --features "$F" --out "$TMP/x9.h5" --mode stream --mem-per-rank 1K 2>"$TMP/x9.err"
+check "--mode stream below the minimum memory: usage error, exit 2" test $? = 2
+check "--mode stream below the minimum: says how much is needed" grep -q "streaming minimum" "$TMP/x9.err"
+
+tc_run 1 tailsample --help >"$TMP/help.txt" 2>&1
+check "--help lists --mem-per-rank with its default" grep -q "mem-per-rank.*2G" "$TMP/help.txt"
+check "--help lists --tail-p with its default" grep -q "tail-p.*0.85" "$TMP/help.txt"
+
+report
