@@ -1,0 +1,15 @@
+/* partition.c - contiguous block partition (DESIGN 6). */
+#include "partition.h"
+
+void tc_block_range(int64_t n, int rank, int size, int64_t *lo, int64_t *hi) {
+  if (n < 0) n = 0;
+  if (size < 1 || rank < 0 || rank >= size) {
+    *lo = *hi = 0;
+    return;
+  }
+  int64_t q = n / size, r = n % size;
+  /* ranks below r carry q+1 items, so their starts are rank*(q+1); after
+   * them every start shifts by the r extra items already handed out */
+  *lo = (int64_t)rank * q + (rank < r ? rank : r);
+  *hi = *lo + q + (rank < r ? 1 : 0);
+}
