@@ -1,0 +1,193 @@
+/* augment.c - flipped / rotated views of tail images (DESIGN 3.6 step 8).
+ *
+ * The reference is torchvision on PIL images: F.hflip, F.pad(P,
+ * padding_mode="edge"), F.rotate(angle, NEAREST) (which is PIL's
+ * Image.rotate), CenterCrop. To match it pixel for pixel we reproduce PIL's
+ * rotate exactly: its fast paths (0 and 180 degrees always, 90 and 270 only
+ * for a square canvas, done as exact transposes), otherwise its affine
+ * matrix (cos/sin rounded to 15 decimals, centre (W/2, H/2)) evaluated by
+ * libImaging's nearest-neighbour affine_fixed (16.16 fixed point, sample at
+ * pixel centres, floor) or, for canvases too big for 16.16, its floating
+ * point loop. The padded canvas is never materialised: a canvas pixel is
+ * read through clamped (edge-replicated) coordinates of the resized image.
+ * Only the crop window of the rotated canvas is computed. */
+#include "augment.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const aug_names_[] = {"none", "rotflip", "rot30flip", "rot15flip"};
+
+TcErr tc_augment_parse(const char *name, TcAugment *out) {
+  for (int i = 0; i < 4; i++)
+    if (name && strcmp(name, aug_names_[i]) == 0) {
+      *out = (TcAugment)i;
+      return TC_OK;
+    }
+  return tc_err_set(TC_ERR_USAGE, "bad tail augmentation '%s' (expected none, rotflip, rot30flip or rot15flip)",
+                    name ? name : "(null)");
+}
+
+const char *tc_augment_name(TcAugment a) {
+  return (a >= TC_AUG_NONE && a <= TC_AUG_ROT15FLIP) ? aug_names_[a] : "?";
+}
+
+static int aug_step_(TcAugment a) {
+  switch (a) {
+  case TC_AUG_ROTFLIP: return 90;
+  case TC_AUG_ROT30FLIP: return 30;
+  case TC_AUG_ROT15FLIP: return 15;
+  default: return 0;
+  }
+}
+
+int tc_augment_count(TcAugment a) {
+  int s = aug_step_(a);
+  return s ? 2 * (360 / s) - 1 : 0;
+}
+
+void tc_augment_view_spec(TcAugment a, int v, int *flip, int *angle_deg) {
+  int s = aug_step_(a), n = s ? 360 / s : 1;
+  if (v < n - 1) *flip = 0, *angle_deg = (v + 1) * s;
+  else *flip = 1, *angle_deg = (v - (n - 1)) * s;
+}
+
+int tc_augment_pad(int rw, int rh, int crop) {
+  double half_short = (rw < rh ? rw : rh) / 2.0;
+  int p = (int)ceil(crop / sqrt(2.0) - half_short) + 2;
+  return p < 0 ? 0 : p;
+}
+
+/* Canvas = flipped, edge-padded resized image, W x H = (rw + 2P) x (rh + 2P). */
+typedef struct {
+  const uint8_t *px;
+  int rw, rh, pad, flip;
+} Canvas;
+
+static inline const uint8_t *canvas_at_(const Canvas *cv, int x, int y) {
+  int sx = x - cv->pad, sy = y - cv->pad;
+  sx = sx < 0 ? 0 : sx >= cv->rw ? cv->rw - 1 : sx;
+  sy = sy < 0 ? 0 : sy >= cv->rh ? cv->rh - 1 : sy;
+  if (cv->flip) sx = cv->rw - 1 - sx;
+  return cv->px + ((size_t)sy * (size_t)cv->rw + (size_t)sx) * 3;
+}
+
+/* Python's round(v, 15): glibc printf rounds the exact binary value
+ * correctly (half to even), as CPython's dtoa does. */
+static double round15_(double v) {
+  char s[64];
+  snprintf(s, sizeof s, "%.15f", v);
+  return strtod(s, NULL);
+}
+
+static int fix16_(double v) {
+  double t = v * 65536.0 + 0.5;
+  return t < 0.0 ? (int)floor(t) : (int)t;
+}
+
+TcErr tc_augment_view(const uint8_t *resized, int rw, int rh, int crop, int flip, int angle_deg,
+                      uint8_t *out) {
+  TC_CHECK(resized && rw >= 1 && rh >= 1 && crop >= 1 && crop <= rw && crop <= rh, TC_ERR_USAGE,
+           "augment: crop %d does not fit a %dx%d image", crop, rw, rh);
+  TC_CHECK(angle_deg >= 0 && angle_deg < 360, TC_ERR_USAGE, "augment: angle %d not in [0, 360)",
+           angle_deg);
+  Canvas cv = {resized, rw, rh, tc_augment_pad(rw, rh, crop), flip != 0};
+  int W = rw + 2 * cv.pad, H = rh + 2 * cv.pad;
+  int x0, y0;
+  tc_resize_crop_offsets(W, H, crop, &x0, &y0);
+
+  /* PIL Image.rotate fast paths (exact transposes). */
+  int mode = -1; /* 0: copy, 1: 180, 2: 90, 3: 270, 4: affine */
+  if (angle_deg == 0) mode = 0;
+  else if (angle_deg == 180) mode = 1;
+  else if (angle_deg == 90 && W == H) mode = 2;
+  else if (angle_deg == 270 && W == H) mode = 3;
+  else mode = 4;
+
+  if (mode != 4) {
+    for (int y = 0; y < crop; y++)
+      for (int x = 0; x < crop; x++) {
+        int xo = x0 + x, yo = y0 + y, xi, yi;
+        switch (mode) {
+        case 0: xi = xo, yi = yo; break;
+        case 1: xi = W - 1 - xo, yi = H - 1 - yo; break;
+        case 2: xi = W - 1 - yo, yi = xo; break;  /* ROTATE_90: counter-clockwise */
+        default: xi = yo, yi = H - 1 - xo; break; /* ROTATE_270 */
+        }
+        memcpy(out + ((size_t)y * crop + x) * 3, canvas_at_(&cv, xi, yi), 3);
+      }
+    return TC_OK;
+  }
+
+  /* Image.rotate's inverse matrix (output -> input), in CPython's order. */
+  double rad = -((double)angle_deg * (M_PI / 180.0));
+  double a[6] = {round15_(cos(rad)), round15_(sin(rad)), 0.0, round15_(-sin(rad)), round15_(cos(rad)), 0.0};
+  double cx = W / 2.0, cy = H / 2.0;
+  a[2] = a[0] * -cx + a[1] * -cy + 0.0;
+  a[5] = a[3] * -cx + a[4] * -cy + 0.0;
+  a[2] += cx;
+  a[5] += cy;
+
+#define CHECK_FIXED_(x, y) (fabs((x) * a[0] + (y) * a[1] + a[2]) < 32768.0 && fabs((x) * a[3] + (y) * a[4] + a[5]) < 32768.0)
+  int fixed = CHECK_FIXED_(0, 0) && CHECK_FIXED_(W, H) && CHECK_FIXED_(0, H) && CHECK_FIXED_(W, 0);
+#undef CHECK_FIXED_
+  static const uint8_t black[3] = {0, 0, 0}; /* PIL's fill outside the canvas */
+  if (fixed) {
+    /* libImaging affine_fixed: accumulations are exact integer sums, so the
+     * per-pixel closed form equals PIL's running sums. */
+    int64_t A0 = fix16_(a[0]), A1 = fix16_(a[1]), A3 = fix16_(a[3]), A4 = fix16_(a[4]);
+    int64_t A2 = fix16_(a[2] + a[0] * 0.5 + a[1] * 0.5);
+    int64_t A5 = fix16_(a[5] + a[3] * 0.5 + a[4] * 0.5);
+    for (int y = 0; y < crop; y++)
+      for (int x = 0; x < crop; x++) {
+        int64_t xo = x0 + x, yo = y0 + y;
+        int64_t xx = A2 + yo * A1 + xo * A0, yy = A5 + yo * A4 + xo * A3;
+        int64_t xi = xx >> 16, yi = yy >> 16; /* floor, like PIL's arithmetic shift */
+        const uint8_t *s = (xi >= 0 && xi < W && yi >= 0 && yi < H) ? canvas_at_(&cv, (int)xi, (int)yi) : black;
+        memcpy(out + ((size_t)y * crop + x) * 3, s, 3);
+      }
+  } else {
+    /* libImaging's floating-point loop: running sums, so replay them. */
+    double xo = a[2] + a[1] * 0.5 + a[0] * 0.5, yo = a[5] + a[4] * 0.5 + a[3] * 0.5;
+    for (int y = 0; y < y0 + crop; y++) {
+      double xx = xo, yy = yo;
+      for (int x = 0; x < x0 + crop; x++) {
+        if (y >= y0 && x >= x0) {
+          int xi = xx < 0.0 ? -1 : (int)xx, yi = yy < 0.0 ? -1 : (int)yy;
+          const uint8_t *s = (xi >= 0 && xi < W && yi >= 0 && yi < H) ? canvas_at_(&cv, xi, yi) : black;
+          memcpy(out + ((size_t)(y - y0) * crop + (x - x0)) * 3, s, 3);
+        }
+        xx += a[0];
+        yy += a[3];
+      }
+      xo += a[1];
+      yo += a[4];
+    }
+  }
+  return TC_OK;
+}
+
+TcErr tc_augment_views(const TcImage *img, const TcPreproc *p, TcAugment a, uint8_t *out) {
+  int n = tc_augment_count(a);
+  if (n == 0) return TC_OK;
+  TC_CHECK(img && img->c == 3 && img->rgb, TC_ERR_USAGE, "augment: expected an RGB image");
+  TC_CHECK(p->resize >= 1 && p->crop >= 1 && p->crop <= p->resize, TC_ERR_USAGE,
+           "augment: bad resize %d / crop %d", p->resize, p->crop);
+  int rw, rh;
+  tc_resize_dims(img->w, img->h, p->resize, &rw, &rh);
+  uint8_t *res = tc_malloc((size_t)rw * (size_t)rh * 3, "resized image for views");
+  if (!res) return TC_ERR_MEM;
+  TcErr err = TC_OK;
+  TC_CALL_GOTO(err, tc_resize_bilinear(img->rgb, img->w, img->h, 3, res, rw, rh), cleanup);
+  size_t vsz = (size_t)p->crop * (size_t)p->crop * 3;
+  for (int v = 0; v < n; v++) {
+    int flip, ang;
+    tc_augment_view_spec(a, v, &flip, &ang);
+    TC_CALL_GOTO(err, tc_augment_view(res, rw, rh, p->crop, flip, ang, out + (size_t)v * vsz), cleanup);
+  }
+cleanup:
+  free(res);
+  return err;
+}
