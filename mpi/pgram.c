@@ -70,3 +70,16 @@ TcErr tc_pgram_rows(MPI_Comm comm, const float *A_local, const double *r_all, in
   Cfree_blacs_system_handle(handle);
   return err;
 }
+
+/* PBLAS's documented tuning hook (PBLAS/SRC/pilaenv.f: "the user should
+ * modify this routine"): the logical block size PBLAS uses to split the
+ * inner dimension of psgemm into separate local sgemm calls. The reference
+ * value 32 makes every local call a rank-32 update at a few percent of sgemm
+ * peak; 1024 lets OpenBLAS run its own blocking. Defining it here overrides
+ * the library's copy for the whole executable. Results do not change: the
+ * Gram's dot products are exact (see tailsampler.h). */
+int pilaenv_(int *ictxt, char *prec) {
+  (void)ictxt;
+  (void)prec;
+  return 1024;
+}
