@@ -1,7 +1,52 @@
-/* cmd_fit.c - `tailedcore fit` (not built yet: issue 5). */
+/* cmd_fit.c - `tailedcore fit` (DESIGN 3.3-3.6): options, then tc_pfit_run. */
+#include <stdio.h>
+#include <string.h>
+
 #include "commands.h"
+#include "context.h"
+#include "opts.h"
+#include "pfit.h"
 
 TcErr tc_cmd_fit(MPI_Comm comm, int argc, char **argv) {
-  (void)comm; (void)argc; (void)argv;
-  return tc_cmd_not_built("fit", "5");
+  TcFitOpts o;
+  memset(&o, 0, sizeof o);
+  int64_t plain = 0;
+  int no_prune = 0;
+  TcOpt opts[] = {
+      {"features", TC_OPT_STRING, &o.features, NULL, "input features.h5 (from `tailedcore extract`)", NULL, 1},
+      {"out", TC_OPT_STRING, &o.out, NULL, "output model.h5 (published atomically)", NULL, 1},
+      {"data", TC_OPT_STRING, &o.data, NULL, "image root for /paths: tail views are extracted from the images", NULL, 0},
+      {"method", TC_OPT_CHOICE, &o.method_name, "tailedcore", "memory bank method", "tailedcore|softpatch|patchcore", 0},
+      {"coreset-ratio", TC_OPT_DOUBLE, &o.coreset_ratio, "0.1", "greedy coreset keeps floor(n * ratio) patches, in (0, 1]", NULL, 0},
+      {"proj-dim", TC_OPT_INT, &o.proj_dim, "128", "random projection dimension for LOF and coreset", NULL, 0},
+      {"lof-k", TC_OPT_INT, &o.lof_k, "6", "LOF neighbours (1..64)", NULL, 0},
+      {"lof-keep", TC_OPT_DOUBLE, &o.lof_keep, "0.85", "keep patches whose LOF is below this quantile, in (0, 1]", NULL, 0},
+      {"tail-p", TC_OPT_DOUBLE, &o.tail_p, "0.85", "TailSampler trim_min p, in (0, 1]", NULL, 0},
+      {"tail-aug", TC_OPT_CHOICE, &o.tail_aug, "rot15flip", "extra views of tail images", "rot15flip|rot30flip|rotflip|none", 0},
+      {"seed", TC_OPT_INT, &o.seed, "0", "seed of the projection and the first coreset point", NULL, 0},
+      {"mem-per-rank", TC_OPT_SIZE, &o.mem_per_rank, "2G", "memory a rank may use", NULL, 0},
+      {"no-prune", TC_OPT_FLAG, &no_prune, NULL, "plain coreset loop instead of the triangle-pruned one (same result)", NULL, 0},
+  };
+  (void)plain;
+  int nopts = (int)(sizeof opts / sizeof opts[0]), help = 0;
+  TcErr err = tc_opts_parse("fit", opts, nopts, argc, argv, &help, NULL, 0, NULL);
+  if (!err && help) {
+    if (tc_rank(comm) == 0)
+      tc_opts_help(stdout, "fit", "tailedcore fit --features features.h5 --out model.h5 [options]",
+                   "Build the memory bank (DESIGN 3.3-3.6): random projection, LOF noise filter per "
+                   "position, greedy coreset; tailedcore adds TailSampler's tail images as a second "
+                   "coreset. Run under mpirun/srun: results do not depend on the rank count.",
+                   opts, nopts);
+    return tc_agree(comm, TC_OK);
+  }
+  if (!err) {
+    o.pruned = !no_prune;
+    o.method = !strcmp(o.method_name, "softpatch")   ? TC_FIT_SOFTPATCH
+               : !strcmp(o.method_name, "patchcore") ? TC_FIT_PATCHCORE
+                                                     : TC_FIT_TAILEDCORE;
+    err = tc_pfit_check(&o);
+  }
+  err = tc_agree(comm, err);
+  if (err) return err;
+  return tc_pfit_run(comm, &o);
 }

@@ -368,6 +368,9 @@ static TcErr rows_io_(TcH5File *f, const char *name, TcH5Type type, int64_t row0
   TC_CHECK_GOTO(err, row0 >= 0 && nrows >= 0 && (hsize_t)(row0 + nrows) <= dims[0], TC_ERR_FORMAT,
                 cleanup, "%s: rows %lld..%lld out of range for /%s with %llu rows", f->path,
                 (long long)row0, (long long)(row0 + nrows), name, (unsigned long long)dims[0]);
+  /* an empty dataset has nothing to transfer, and every rank sees the same
+   * extent, so all of them skip the (collective) call together */
+  if (dims[0] == 0) goto cleanup;
   for (int i = 0; i < nd; i++) count[i] = dims[i];
   start[0] = (hsize_t)row0;
   count[0] = (hsize_t)nrows;
@@ -647,6 +650,9 @@ TcErr tc_h5_get_attr_str(TcH5File *f, const char *obj, const char *name, char *b
     char *s = NULL;
     hid_t mt = H5Tcopy(H5T_C_S1);
     H5Tset_size(mt, H5T_VARIABLE);
+    /* HDF5 1.10 will not convert between ASCII and UTF-8: read as stored
+     * (h5py writes variable-length UTF-8 attributes by default) */
+    H5Tset_cset(mt, H5Tget_cset(t));
     if (H5Aread(a, mt, &s) < 0) err = tc_err_set(TC_ERR_FORMAT, "%s: cannot read attribute %s", f->path, name);
     else snprintf(buf, buflen, "%s", s ? s : "");
     if (s) H5free_memory(s);
@@ -707,6 +713,7 @@ static void print_attr_value_(hid_t a, FILE *out) {
       char *s = NULL;
       hid_t mt = H5Tcopy(H5T_C_S1);
       H5Tset_size(mt, H5T_VARIABLE);
+      H5Tset_cset(mt, H5Tget_cset(t));
       if (n == 1 && H5Aread(a, mt, &s) >= 0) fprintf(out, "\"%s\"", s ? s : "");
       else fprintf(out, "<%lld strings>", (long long)n);
       if (s) H5free_memory(s);

@@ -1,0 +1,347 @@
+/* pfit.c - the fit driver (DESIGN 3.3-3.6, 5, 6). */
+#include "pfit.h"
+
+#include <libgen.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "augment.h"
+#include "context.h"
+#include "coreset.h"
+#include "features_io.h"
+#include "h5fmt.h"
+#include "log.h"
+#include "partition.h"
+#include "pcoreset.h"
+#include "plof.h"
+#include "proj.h"
+#include "ptailsample.h"
+#include "rng.h"
+
+#ifndef TC_VERSION
+#define TC_VERSION "0.1.0"
+#endif
+
+/* images per collective read */
+#define CHUNK 16
+
+TcErr tc_pfit_check(const TcFitOpts *o) {
+  TC_CHECK(o->coreset_ratio > 0 && o->coreset_ratio <= 1, TC_ERR_USAGE,
+           "--coreset-ratio %g is impossible: it must be in (0, 1]", o->coreset_ratio);
+  TC_CHECK(o->lof_keep > 0 && o->lof_keep <= 1, TC_ERR_USAGE,
+           "--lof-keep %g is impossible: it must be in (0, 1]", o->lof_keep);
+  TC_CHECK(o->tail_p > 0 && o->tail_p <= 1, TC_ERR_USAGE,
+           "--tail-p %g is impossible: it must be in (0, 1]", o->tail_p);
+  TC_CHECK(o->proj_dim >= 1 && o->proj_dim <= 4096, TC_ERR_USAGE,
+           "--proj-dim %lld is out of range (1..4096)", (long long)o->proj_dim);
+  TC_CHECK(o->lof_k >= 1 && o->lof_k <= 64, TC_ERR_USAGE, "--lof-k %lld is out of range (1..64)",
+           (long long)o->lof_k);
+  TC_CHECK(o->seed >= 0, TC_ERR_USAGE, "--seed must be >= 0");
+  TC_CHECK(o->mem_per_rank > 0, TC_ERR_USAGE, "--mem-per-rank must be positive");
+  TcAugment a;
+  TC_CALL(tc_augment_parse(o->tail_aug, &a));
+  return TC_OK;
+}
+
+/* Rank 0 checks the output directory before hours of work, not after. */
+static TcErr check_out_dir_(const char *out) {
+  char buf[4096];
+  snprintf(buf, sizeof buf, "%s", out);
+  const char *dir = dirname(buf);
+  TC_CHECK(access(dir, W_OK) == 0, TC_ERR_IO, "cannot write the output %s: directory %s is not writable",
+           out, dir);
+  return TC_OK;
+}
+
+/* Distribute selected ordinals back to global patch indices: owner ranks
+ * fill their entries, a MAX reduction completes the list everywhere. */
+static TcErr ordinals_to_patches_(MPI_Comm comm, const int64_t *ord, int64_t m, int64_t off,
+                                  int64_t n_local, const int64_t *gidx_local, int64_t *out) {
+  for (int64_t t = 0; t < m; t++)
+    out[t] = ord[t] >= off && ord[t] < off + n_local ? gidx_local[ord[t] - off] : -1;
+  TC_CALL(tc_mpi_check(MPI_Allreduce(MPI_IN_PLACE, out, (int)m, MPI_INT64_T, MPI_MAX, comm),
+                       "coreset indices"));
+  return TC_OK;
+}
+
+static int cmp_i64_(const void *a, const void *b) {
+  int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+  return (x > y) - (x < y);
+}
+
+/* One coreset over the rows of Xsel [n_local x P] (global patch indices
+ * gsel [n_local]), ordinals dealt in rank order. Returns the ordered list of
+ * global patch indices (*out, malloc'd [*m]). */
+static TcErr coreset_(MPI_Comm comm, const TcFitOpts *o, const float *Xsel, const int64_t *gsel,
+                      int64_t n_local, int P, uint64_t purpose, const char *stage, int64_t **out,
+                      int64_t *m_out, int64_t *n_out) {
+  int64_t off = 0, n = 0;
+  MPI_Exscan(&n_local, &off, 1, MPI_INT64_T, MPI_SUM, comm);
+  if (tc_rank(comm) == 0) off = 0;
+  MPI_Allreduce(&n_local, &n, 1, MPI_INT64_T, MPI_SUM, comm);
+  *out = NULL;
+  *m_out = 0;
+  *n_out = n;
+  if (n == 0) return TC_OK;
+  int64_t m = tc_coreset_target(n, o->coreset_ratio);
+  int64_t first = tc_rng_index((uint64_t)o->seed, TC_RNG_STREAM_CORESET, purpose, n);
+  int64_t *ord = tc_malloc((size_t)m * sizeof(int64_t), "coreset ordinals");
+  int64_t *g = tc_malloc((size_t)m * sizeof(int64_t), "coreset indices");
+  TcErr err = tc_agree(comm, ord && g ? TC_OK : TC_ERR_MEM);
+  if (!err) {
+    tc_log(1, "%s: greedy coreset of %lld patches -> %lld", stage, (long long)n, (long long)m);
+    err = tc_pcoreset_select(comm, Xsel, n_local, off, n, P, m, first, o->pruned, ord, stage);
+  }
+  if (!err) err = ordinals_to_patches_(comm, ord, m, off, n_local, gsel, g);
+  free(ord);
+  if (err) { free(g); return err; }
+  *out = g;
+  *m_out = m;
+  return TC_OK;
+}
+
+TcErr tc_pfit_run(MPI_Comm comm, const TcFitOpts *o) {
+  const int rank = tc_rank(comm), size = tc_size(comm);
+  TcErr err = TC_OK;
+  TcH5File *fin = NULL, *fout = NULL;
+  TcFeaturesMeta meta;
+  float *W = NULL, *feat = NULL, *Pj = NULL, *lof = NULL, *emb = NULL, *Xt = NULL, *bank = NULL,
+        *wts = NULL, *bank_w = NULL;
+  int64_t *gall = NULL, *gt = NULL, *clean = NULL, *tail = NULL, *uni = NULL, *keep_idx = NULL;
+  TcTailResult *tres = NULL;
+  uint8_t *is_tail_all = NULL;
+  int64_t n_removed = 0, m_clean = 0, m_tail = 0, n_clean = 0, n_tail = 0, M = 0;
+  float thr = NAN;
+  double t0 = tc_now();
+  const int P = (int)o->proj_dim;
+  const int use_lof = o->method != TC_FIT_PATCHCORE, use_tail = o->method == TC_FIT_TAILEDCORE;
+
+  err = tc_agree(comm, rank == 0 ? check_out_dir_(o->out) : TC_OK);
+  if (err) return err;
+  err = tc_agree(comm, tc_features_open(comm, o->features, &fin, &meta));
+  if (err) return err;
+  const int64_t N = meta.N, HW = meta.fmap_h * meta.fmap_w, D = meta.D, E = meta.E;
+  int64_t lo, hi;
+  tc_block_range(N, rank, size, &lo, &hi);
+  const int64_t nl = hi - lo, npl = nl * HW;
+  int64_t nl_max = 0;
+  MPI_Allreduce(&nl, &nl_max, 1, MPI_INT64_T, MPI_MAX, comm);
+  tc_log(1, "fit: %s on %lld images x %lld positions x %lld dims, %d rank(s)", o->method_name,
+         (long long)N, (long long)HW, (long long)D, size);
+  if (N < 1) err = tc_err_set(TC_ERR_FORMAT, "%s holds no image", o->features);
+  /* what one rank holds: projected patches (+ LOF scores, tail copy,
+   * transposed LOF buffers) and a chunk of raw features */
+  double need = (double)npl * P * 4 * (use_lof ? 3.2 : 1.2) + (double)CHUNK * HW * D * 4 + (double)nl * E * 4;
+  if (!err && need > (double)o->mem_per_rank)
+    err = tc_err_set(TC_ERR_USAGE, "fit needs about %.0f MiB per rank with %d rank(s), more than "
+                     "--mem-per-rank %.0f MiB: run more ranks or raise --mem-per-rank",
+                     need / 1048576, size, (double)o->mem_per_rank / 1048576);
+  if (!err) err = tc_proj_create(P, D, (uint64_t)o->seed, &W);
+  if (!err) {
+    feat = tc_malloc_aligned((size_t)(CHUNK * HW * D) * sizeof(float), "feature chunk");
+    Pj = tc_malloc_aligned((size_t)(npl > 0 ? npl : 1) * P * sizeof(float), "projected patches");
+    gall = tc_malloc((size_t)(npl > 0 ? npl : 1) * sizeof(int64_t), "patch indices");
+    emb = tc_malloc((size_t)(nl > 0 ? nl : 1) * E * sizeof(float), "embeddings");
+    if (!feat || !Pj || !gall || !emb) err = TC_ERR_MEM;
+  }
+  err = tc_agree(comm, err);
+  if (err) goto cleanup;
+
+  /* DESIGN 3.3: project, one image per sgemm so the bits do not depend on
+   * how images are dealt */
+  for (int64_t c0 = 0; c0 < nl_max; c0 += CHUNK) {
+    int64_t cn = nl - c0 < CHUNK ? nl - c0 : CHUNK;
+    if (cn < 0) cn = 0;
+    err = tc_agree(comm, tc_features_read(fin, &meta, lo + (cn ? c0 : 0), cn, feat, NULL));
+    if (err) goto cleanup;
+    for (int64_t i = 0; i < cn; i++)
+      tc_proj_apply(W, P, D, feat + i * HW * D, HW, Pj + (c0 + i) * HW * P);
+  }
+  for (int64_t i = 0; i < npl; i++) gall[i] = lo * HW + i;
+  err = tc_agree(comm, tc_features_read(fin, &meta, lo, nl, NULL, emb));
+  if (err) goto cleanup;
+
+  /* DESIGN 3.6: tail images from the embeddings */
+  if (use_tail) {
+    TcPTailOpts to;
+    tc_ptailsample_defaults(&to);
+    to.tail_p = o->tail_p;
+    to.mem_per_rank = o->mem_per_rank;
+    err = tc_ptailsample_run(comm, emb, N, E, lo, hi, &to, &tres, NULL);
+    if (err) goto cleanup;
+    int64_t ntail_img = 0;
+    for (int64_t i = 0; i < N; i++) ntail_img += tres->is_tail[i];
+    tc_log(1, "tailsampler: K_max %lld, %lld tail image(s) of %lld", (long long)tres->k_max,
+           (long long)ntail_img, (long long)N);
+    TcAugment aug;
+    tc_augment_parse(o->tail_aug, &aug);
+    if (aug != TC_AUG_NONE)
+      tc_log(0, "warning: %s: tail views (%s) are not extracted by this build; M_tail uses the tail "
+                "images' own patches only", o->data ? "--data given but view extraction is not wired"
+                                                   : "no --data ROOT", o->tail_aug);
+    int64_t nt = 0;
+    for (int64_t i = 0; i < nl; i++) nt += tres->is_tail[lo + i] ? HW : 0;
+    Xt = tc_malloc_aligned((size_t)(nt > 0 ? nt : 1) * P * sizeof(float), "tail patches");
+    gt = tc_malloc((size_t)(nt > 0 ? nt : 1) * sizeof(int64_t), "tail indices");
+    err = tc_agree(comm, Xt && gt ? TC_OK : TC_ERR_MEM);
+    if (err) goto cleanup;
+    nt = 0;
+    for (int64_t i = 0; i < nl; i++)
+      if (tres->is_tail[lo + i]) {
+        memcpy(Xt + nt * P, Pj + i * HW * P, (size_t)(HW * P) * sizeof(float));
+        for (int64_t p = 0; p < HW; p++) gt[nt + p] = (lo + i) * HW + p;
+        nt += HW;
+      }
+    err = coreset_(comm, o, Xt, gt, nt, P, 1, "coreset M_tail", &tail, &m_tail, &n_tail);
+    if (err) goto cleanup;
+  }
+
+  /* DESIGN 3.4: LOF per position, keep score < quantile */
+  int64_t nkeep = npl;
+  if (use_lof) {
+    lof = tc_malloc((size_t)(npl > 0 ? npl : 1) * sizeof(float), "LOF scores");
+    err = tc_agree(comm, lof ? TC_OK : TC_ERR_MEM);
+    if (err) goto cleanup;
+    err = tc_plof_scores(comm, Pj, nl, N, HW, P, (int)o->lof_k, lof);
+    if (err) goto cleanup;
+    err = tc_agree(comm, tc_plof_quantile(comm, lof, npl, o->lof_keep, &thr));
+    if (err) goto cleanup;
+    nkeep = 0;
+    /* compact in place: kept rows move down, order preserved */
+    for (int64_t i = 0; i < npl; i++)
+      if (lof[i] < thr) {
+        if (nkeep != i) memmove(Pj + nkeep * P, Pj + i * P, (size_t)P * sizeof(float));
+        gall[nkeep] = gall[i];
+        nkeep++;
+      }
+    int64_t kept = 0;
+    MPI_Allreduce(&nkeep, &kept, 1, MPI_INT64_T, MPI_SUM, comm);
+    n_removed = N * HW - kept;
+    tc_log(1, "LOF: %.6g quantile %.6g, %lld of %lld patches removed", o->lof_keep, (double)thr,
+           (long long)n_removed, (long long)(N * HW));
+  }
+  err = coreset_(comm, o, Pj, gall, nkeep, P, 0, use_lof ? "coreset M_clean" : "coreset", &clean,
+                 &m_clean, &n_clean);
+  if (err) goto cleanup;
+  if (m_clean + m_tail == 0) {
+    err = tc_agree(comm, tc_err_set(TC_ERR_FORMAT, "the memory bank would be empty (LOF kept no patch)"));
+    goto cleanup;
+  }
+
+  /* M = M_clean U M_tail as a sorted set of global patch indices */
+  uni = tc_malloc((size_t)(m_clean + m_tail) * sizeof(int64_t), "memory bank indices");
+  err = tc_agree(comm, uni ? TC_OK : TC_ERR_MEM);
+  if (err) goto cleanup;
+  memcpy(uni, clean, (size_t)m_clean * sizeof(int64_t));
+  if (m_tail) memcpy(uni + m_clean, tail, (size_t)m_tail * sizeof(int64_t));
+  qsort(uni, (size_t)(m_clean + m_tail), sizeof(int64_t), cmp_i64_);
+  for (int64_t t = 0; t < m_clean + m_tail; t++)
+    if (M == 0 || uni[t] != uni[M - 1]) uni[M++] = uni[t];
+
+  /* my rows of the bank: the indices that fall on my images (contiguous) */
+  int64_t r0 = 0, r1 = 0;
+  while (r0 < M && uni[r0] < lo * HW) r0++;
+  r1 = r0;
+  while (r1 < M && uni[r1] < hi * HW) r1++;
+  const int64_t mr = r1 - r0;
+  bank = tc_malloc_aligned((size_t)(mr > 0 ? mr : 1) * D * sizeof(float), "memory bank rows");
+  bank_w = tc_malloc((size_t)(mr > 0 ? mr : 1) * sizeof(float), "memory weights");
+  err = tc_agree(comm, bank && bank_w ? TC_OK : TC_ERR_MEM);
+  if (err) goto cleanup;
+  for (int64_t t = 0; t < mr; t++)
+    bank_w[t] = o->method == TC_FIT_SOFTPATCH ? lof[uni[r0 + t] - lo * HW] : 1.0f;
+  /* second pass over my images: copy the selected rows in full D */
+  for (int64_t c0 = 0, t = r0; c0 < nl_max; c0 += CHUNK) {
+    int64_t cn = nl - c0 < CHUNK ? nl - c0 : CHUNK;
+    if (cn < 0) cn = 0;
+    err = tc_agree(comm, tc_features_read(fin, &meta, lo + (cn ? c0 : 0), cn, feat, NULL));
+    if (err) goto cleanup;
+    for (; t < r1 && uni[t] < (lo + c0 + cn) * HW; t++)
+      memcpy(bank + (t - r0) * D, feat + (uni[t] - (lo + c0) * HW) * D, (size_t)D * sizeof(float));
+  }
+  tc_h5_close(&fin);
+
+  /* DESIGN 5: model.h5, every rank its rows, then publish */
+  err = tc_agree(comm, tc_fault_injected(comm, "fit-create")
+                           ? tc_err_set(TC_ERR_IO, "injected failure before creating the model")
+                           : TC_OK);
+  if (err) goto cleanup;
+  err = tc_agree(comm, tc_h5_create(comm, o->out, "model", &fout));
+  if (err) goto cleanup;
+  {
+    int64_t dM[2] = {M, D}, d1[1] = {M}, dN[1] = {N}, dc[1] = {m_clean}, dt[1] = {m_tail}, one[1] = {1};
+    TcErr e = TC_OK;
+#define W_(x) do { if (!e) e = (x); } while (0)
+    W_(tc_h5_create_dataset(fout, "memory_bank", TC_H5_F32, 2, dM, 0));
+    W_(tc_h5_create_dataset(fout, "memory_weights", TC_H5_F32, 1, d1, 0));
+    W_(tc_h5_create_dataset(fout, "coreset/indices", TC_H5_I64, 1, d1, 0));
+    W_(tc_h5_create_dataset(fout, "coreset/clean_order", TC_H5_I64, 1, dc, 0));
+    W_(tc_h5_create_dataset(fout, "coreset/tail_order", TC_H5_I64, 1, dt, 0));
+    W_(tc_h5_create_dataset(fout, "tail/class_size", TC_H5_I64, 1, dN, 0));
+    W_(tc_h5_create_dataset(fout, "tail/is_tail", TC_H5_U8, 1, dN, 0));
+    W_(tc_h5_create_dataset(fout, "tail/k_max", TC_H5_I64, 1, one, 0));
+    W_(tc_h5_write_rows(fout, "memory_bank", TC_H5_F32, r0, mr, bank));
+    W_(tc_h5_write_rows(fout, "memory_weights", TC_H5_F32, r0, mr, bank_w));
+    /* small global arrays: rank 0 writes them, the others join with 0 rows */
+    int w0 = rank == 0;
+    int64_t none = -1; /* HDF5 wants a buffer even for 0 rows */
+    W_(tc_h5_write_rows(fout, "coreset/indices", TC_H5_I64, 0, w0 ? M : 0, uni));
+    /* (h5fmt cannot write a 0-extent dataset: such a dataset stays empty) */
+    if (m_clean > 0)
+      W_(tc_h5_write_rows(fout, "coreset/clean_order", TC_H5_I64, 0, w0 ? m_clean : 0, clean ? clean : &none));
+    if (m_tail > 0)
+      W_(tc_h5_write_rows(fout, "coreset/tail_order", TC_H5_I64, 0, w0 ? m_tail : 0, tail ? tail : &none));
+    int64_t *cs = tc_calloc((size_t)N, sizeof(int64_t), "class sizes");
+    is_tail_all = tc_calloc((size_t)N, 1, "tail flags");
+    if (!cs || !is_tail_all) e = TC_ERR_MEM;
+    else if (tres) {
+      memcpy(cs, tres->kappa, (size_t)N * sizeof(int64_t));
+      memcpy(is_tail_all, tres->is_tail, (size_t)N);
+    }
+    int64_t kmax = tres ? tres->k_max : -1;
+    W_(tc_h5_write_rows(fout, "tail/class_size", TC_H5_I64, 0, w0 ? N : 0, cs));
+    W_(tc_h5_write_rows(fout, "tail/is_tail", TC_H5_U8, 0, w0 ? N : 0, is_tail_all));
+    W_(tc_h5_write_rows(fout, "tail/k_max", TC_H5_I64, 0, w0 ? 1 : 0, &kmax));
+    free(cs);
+    W_(tc_features_meta_write_attrs(fout, &meta));
+    W_(tc_h5_set_attr_str(fout, "/", "method", o->method_name));
+    W_(tc_h5_set_attr_f64(fout, "/", "coreset_ratio", o->coreset_ratio));
+    W_(tc_h5_set_attr_i64(fout, "/", "proj_dim", o->proj_dim));
+    W_(tc_h5_set_attr_i64(fout, "/", "lof_k", o->lof_k));
+    W_(tc_h5_set_attr_f64(fout, "/", "lof_keep", o->lof_keep));
+    W_(tc_h5_set_attr_f64(fout, "/", "tail_p", o->tail_p));
+    W_(tc_h5_set_attr_str(fout, "/", "tail_aug", o->tail_aug));
+    W_(tc_h5_set_attr_str(fout, "/", "tail_views", "none (tail images' own patches)"));
+    W_(tc_h5_set_attr_i64(fout, "/", "seed", o->seed));
+    W_(tc_h5_set_attr_str(fout, "/", "program_version", TC_VERSION));
+    W_(tc_h5_set_attr_str(fout, "/", "source_features", o->features));
+    W_(tc_h5_set_attr_i64(fout, "/", "N", N));
+    W_(tc_h5_set_attr_i64(fout, "/", "n_patches", N * HW));
+    W_(tc_h5_set_attr_i64(fout, "/", "M", M));
+    W_(tc_h5_set_attr_i64(fout, "/", "coreset_clean_size", m_clean));
+    W_(tc_h5_set_attr_i64(fout, "/", "coreset_tail_size", m_tail));
+    W_(tc_h5_set_attr_i64(fout, "/", "coreset_clean_candidates", n_clean));
+    W_(tc_h5_set_attr_i64(fout, "/", "coreset_tail_candidates", n_tail));
+    W_(tc_h5_set_attr_i64(fout, "/", "lof_removed", n_removed));
+    W_(tc_h5_set_attr_f64(fout, "/", "lof_threshold", use_lof ? (double)thr : NAN));
+#undef W_
+    if (!e && tc_fault_injected(comm, "fit-write")) e = tc_err_set(TC_ERR_IO, "injected write failure");
+    err = tc_agree(comm, e);
+    if (err) { tc_h5_abandon(&fout); goto cleanup; }
+    err = tc_agree(comm, tc_h5_publish(&fout));
+  }
+  if (!err)
+    tc_log(1, "fit: wrote %s: M = %lld (M_clean %lld, M_tail %lld) x %lld in %.1fs", o->out,
+           (long long)M, (long long)m_clean, (long long)m_tail, (long long)D, tc_now() - t0);
+cleanup:
+  if (fout) tc_h5_abandon(&fout);
+  tc_h5_close(&fin);
+  tc_tail_result_destroy(&tres);
+  free(W); free(feat); free(Pj); free(lof); free(emb); free(Xt); free(bank); free(wts);
+  free(bank_w); free(gall); free(gt); free(clean); free(tail); free(uni); free(keep_idx);
+  free(is_tail_all);
+  return err;
+}

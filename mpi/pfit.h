@@ -1,0 +1,45 @@
+/* pfit.h - `tailedcore fit`: features.h5 -> model.h5 (DESIGN 3.3-3.6, 5, 6).
+ *
+ * The memory bank is written in ascending global patch index order
+ * (g = image * HW + position): then the rows of rank r's images form one
+ * contiguous block and every rank writes its own hyperslab, no shuffle.
+ * /coreset/indices gives each row's g; the selection orders (as the greedy
+ * loops picked them) are kept in /coreset/clean_order and /coreset/tail_order.
+ * Bit-identical output for any rank count: projection by one fixed-shape
+ * sgemm per image, LOF per position on identical inputs, exact quantile,
+ * coreset identical to the serial loop, raw features copied. */
+#ifndef TC_PFIT_H
+#define TC_PFIT_H
+
+#include <mpi.h>
+#include <stdint.h>
+
+#include "err.h"
+
+typedef enum { TC_FIT_TAILEDCORE = 0, TC_FIT_SOFTPATCH, TC_FIT_PATCHCORE } TcFitMethod;
+
+typedef struct {
+  const char *features;  /* input features.h5 */
+  const char *out;       /* model.h5 */
+  const char *data;      /* image root for the tail views, NULL = none */
+  const char *method_name;
+  TcFitMethod method;
+  double coreset_ratio;  /* [0.1] */
+  int64_t proj_dim;      /* [128] */
+  int64_t lof_k;         /* [6] */
+  double lof_keep;       /* [0.85] quantile; keep LOF < it */
+  double tail_p;         /* [0.85] */
+  const char *tail_aug;  /* [rot15flip] */
+  int64_t seed;          /* [0] */
+  int64_t mem_per_rank;  /* [2G] */
+  int pruned;            /* 1: triangle-pruned coreset (identical result) */
+} TcFitOpts;
+
+/* Run fit. Collective on comm; returns an agreed code. opts (global input,
+ * same on every rank, already validated by tc_pfit_check). */
+TcErr tc_pfit_run(MPI_Comm comm, const TcFitOpts *opts);
+
+/* Validate option values (ranges, method, augmentation). Local. */
+TcErr tc_pfit_check(const TcFitOpts *opts);
+
+#endif

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# tests/mpi/test_fit.sh - `tailedcore fit` (DESIGN 3.3-3.6, 5, 6): the same
+# model, bit for bit, on 1, 2, 3 and 4 ranks for every method; bad input
+# gives a clear error and publishes nothing.
+. "$(dirname "$0")/lib.sh"
+TOOL=$BUILD/tests/test_pcoreset
+F=$TMP/features.h5
+"${MPIRUN[@]}" -np 2 "$TOOL" --make-features "$F" 36 4 5 40 16 7 >/dev/null 2>&1
+check "synthetic features file made" [ -f "$F" ]
+
+# every dataset, dumped as raw little-endian binary, compared byte for byte
+dump() { # file dataset out
+  h5dump -b LE -d "$2" -o "$3" "$1" >/dev/null 2>&1
+}
+same_model() { # a b
+  local d
+  for d in /memory_bank /memory_weights /coreset/indices /coreset/clean_order /tail/class_size /tail/is_tail /tail/k_max; do
+    dump "$1" $d $TMP/a.bin; dump "$2" $d $TMP/b.bin
+    cmp -s $TMP/a.bin $TMP/b.bin || { echo "  differs: $d"; return 1; }
+  done
+  # attributes too (h5dump text of the root attributes)
+  diff <(h5dump -A -g / "$1" | grep -v source_features | sed 1d) <(h5dump -A -g / "$2" | grep -v source_features | sed 1d) >/dev/null
+}
+
+for m in patchcore softpatch tailedcore; do
+  for np in 1 2 3 4; do
+    tc_run $np fit --quiet --features "$F" --out $TMP/$m.$np.h5 --method $m --seed 3 2>$TMP/err.$m.$np
+    check "fit $m on $np rank(s) exits 0" [ $? = 0 ]
+  done
+  for np in 2 3 4; do
+    check "fit $m: model on $np ranks bit-identical to 1 rank" same_model $TMP/$m.1.h5 $TMP/$m.$np.h5
+  done
+done
+# plain loop gives the same model as the pruned default
+tc_run 2 fit --quiet --features "$F" --out $TMP/plain.h5 --method softpatch --seed 3 --no-prune 2>/dev/null
+check "--no-prune gives the same model" same_model $TMP/softpatch.1.h5 $TMP/plain.h5
+M=$(h5dump -A -g / $TMP/tailedcore.1.h5 | awk '/ATTRIBUTE "M"/ {getline; getline; getline; getline; print $2}')
+check "tailedcore model has a memory bank" [ -n "$M" ]
+check "softpatch weights are LOF scores (not all 1)" bash -c "h5dump -d /memory_weights $TMP/softpatch.1.h5 | grep -qvE '^ *\(.*\): (1, )*1\$'"
+check "tailedcore warns that views are not extracted" grep -q "views" $TMP/err.tailedcore.1
+
+no_output() { # dir base : nothing under the final name, no temporary left
+  ! ls "$1" 2>/dev/null | grep -q "^$2"
+}
+# bad input
+tc_run 2 fit --features "$F" --out $TMP/bad1.h5 --coreset-ratio 0 2>$TMP/e1; rc=$?
+check "impossible ratio: usage error (exit 2)" [ $rc = 2 ]
+check "impossible ratio: message names the option" grep -q "coreset-ratio" $TMP/e1
+check "impossible ratio: nothing published" no_output $TMP bad1.h5
+tc_run 2 fit --features "$F" --out $TMP/bad2.h5 --lof-keep 1.5 2>/dev/null
+check "impossible lof-keep: exit 2" [ $? = 2 ]
+tc_run 2 fit --features $TMP/patchcore.1.h5 --out $TMP/bad3.h5 2>$TMP/e3; rc=$?
+check "wrong kind: data error (exit 3)" [ $rc = 3 ]
+check "wrong kind: message says model vs features" grep -qi "model" $TMP/e3
+check "wrong kind: nothing published" no_output $TMP bad3.h5
+"${MPIRUN[@]}" -np 1 "$TOOL" --make-bad-features $TMP/badshape.h5 >/dev/null 2>&1
+tc_run 3 fit --features $TMP/badshape.h5 --out $TMP/bad4.h5 2>$TMP/e4; rc=$?
+check "inconsistent shapes: data error (exit 3)" [ $rc = 3 ]
+check "inconsistent shapes: message names embeddings" grep -q "embeddings" $TMP/e4
+check "inconsistent shapes: nothing published" no_output $TMP bad4.h5
+tc_run 2 fit --features "$F" --out $TMP/no/such/dir/m.h5 2>$TMP/e5; rc=$?
+check "unwritable output: I/O error (exit 4)" [ $rc = 4 ]
+check "unwritable output: message names the directory" grep -q "not writable" $TMP/e5
+tc_run 2 fit --features $TMP/missing.h5 --out $TMP/bad6.h5 2>$TMP/e6; rc=$?
+check "missing features file: I/O error (exit 4)" [ $rc = 4 ]
+# a rank failing while the model is written: nothing published, no temp left
+TC_FAIL_RANK=1 TC_FAIL_AT=fit-write timeout 120 "${MPIRUN[@]}" -x TC_FAIL_RANK -x TC_FAIL_AT -np 2 "$TC" fit --features "$F" --out $TMP/bad7.h5 2>$TMP/e7; rc=$?
+check "rank 1 failing mid-write: non-zero exit, no hang" [ $rc != 0 -a $rc != 124 ]
+check "rank 1 failing mid-write: nothing published, no temporary left" no_output $TMP bad7.h5
+tc_run 1 fit --help >$TMP/help 2>&1
+check "fit --help lists every option with its default" bash -c "grep -q 'coreset-ratio' $TMP/help && grep -q 'rot15flip' $TMP/help && grep -q '0.85' $TMP/help"
+report
