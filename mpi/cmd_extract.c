@@ -1,7 +1,203 @@
-/* cmd_extract.c - `tailedcore extract` (not built yet: issue 3). */
+/* cmd_extract.c - `tailedcore extract`: images -> features.h5 (DESIGN 3.1,
+ * 3.2, 5, 6). Rank 0 builds the image list (MVTec listing, or a list file)
+ * and broadcasts it; tc_pextract_run does the rest. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backbone.h"
 #include "commands.h"
+#include "context.h"
+#include "dataset.h"
+#include "log.h"
+#include "opts.h"
+#include "pextract.h"
+
+/* Rank 0: the images to read (paths) and what to record (names). */
+static TcErr build_list_(const char *data, const char *list, const char *split, int64_t *n,
+                         char ***paths, char ***names) {
+  *n = 0;
+  *paths = *names = NULL;
+  TcErr err = TC_OK;
+  TcDataset *ds = NULL;
+  int64_t cnt = 0, cap = 0;
+  char **p = NULL, **nm = NULL;
+  if (data && !list) {
+    TC_CALL(tc_dataset_list(data, split, &ds));
+    cnt = ds->n;
+    p = tc_calloc((size_t)cnt, sizeof(char *), "paths");
+    nm = tc_calloc((size_t)cnt, sizeof(char *), "names");
+    if (!p || !nm) err = TC_ERR_MEM;
+    for (int64_t i = 0; !err && i < cnt; i++) {
+      size_t l = strlen(data) + strlen(ds->items[i].path) + 2;
+      p[i] = malloc(l);
+      nm[i] = strdup(ds->items[i].path);
+      if (!p[i] || !nm[i]) err = tc_err_set(TC_ERR_MEM, "out of memory listing %s", data);
+      else snprintf(p[i], l, "%s/%s", data, ds->items[i].path);
+    }
+    tc_dataset_destroy(&ds);
+  } else {
+    /* one path per line; blank lines and '#' comments skipped; relative to
+     * --data when given, else as written */
+    FILE *fp = fopen(list, "r");
+    TC_CHECK(fp, TC_ERR_IO, "%s: cannot open image list: %s", list, strerror(errno));
+    char line[8192];
+    while (!err && fgets(line, sizeof line, fp)) {
+      size_t l = strlen(line);
+      while (l && (line[l - 1] == '\n' || line[l - 1] == '\r' || line[l - 1] == ' ')) line[--l] = 0;
+      if (!l || line[0] == '#') continue;
+      if (cnt == cap) {
+        cap = cap ? 2 * cap : 256;
+        char **a = realloc(p, (size_t)cap * sizeof *a), **b = a ? realloc(nm, (size_t)cap * sizeof *b) : NULL;
+        if (a) p = a;
+        if (b) nm = b;
+        if (!a || !b) {
+          err = tc_err_set(TC_ERR_MEM, "out of memory reading %s", list);
+          break;
+        }
+      }
+      size_t pl = (data ? strlen(data) + 1 : 0) + l + 1;
+      p[cnt] = malloc(pl);
+      nm[cnt] = strdup(line);
+      if (!p[cnt] || !nm[cnt]) {
+        free(p[cnt]);
+        free(nm[cnt]);
+        err = tc_err_set(TC_ERR_MEM, "out of memory reading %s", list);
+        break;
+      }
+      if (data && line[0] != '/') snprintf(p[cnt], pl, "%s/%s", data, line);
+      else snprintf(p[cnt], pl, "%s", line);
+      cnt++;
+    }
+    fclose(fp);
+    if (!err && cnt == 0) err = tc_err_set(TC_ERR_FORMAT, "%s: no image paths in the list", list);
+  }
+  if (err) {
+    for (int64_t i = 0; p && nm && i < cnt; i++) free(p[i]), free(nm[i]);
+    free(p);
+    free(nm);
+    return err;
+  }
+  *n = cnt;
+  *paths = p;
+  *names = nm;
+  return TC_OK;
+}
+
+/* Broadcast n strings from rank 0 (one buffer). Collective. On other ranks
+ * allocates *s (n pointers into one block: free (*s)[0]... see free_list_). */
+static TcErr bcast_strings_(MPI_Comm comm, int64_t n, char ***s) {
+  int rank = tc_rank(comm);
+  int64_t bytes = 0;
+  char *buf = NULL;
+  if (rank == 0)
+    for (int64_t i = 0; i < n; i++) bytes += (int64_t)strlen((*s)[i]) + 1;
+  MPI_Bcast(&bytes, 1, MPI_INT64_T, 0, comm);
+  TcErr err = TC_OK;
+  buf = tc_malloc((size_t)(bytes ? bytes : 1), "image list");
+  char **arr = rank == 0 ? NULL : tc_calloc((size_t)(n ? n : 1), sizeof(char *), "image list");
+  if (!buf || (rank != 0 && !arr)) err = TC_ERR_MEM;
+  err = tc_agree(comm, err);
+  if (err) {
+    free(buf);
+    free(arr);
+    return err;
+  }
+  if (rank == 0) {
+    int64_t o = 0;
+    for (int64_t i = 0; i < n; i++) {
+      size_t l = strlen((*s)[i]) + 1;
+      memcpy(buf + o, (*s)[i], l);
+      o += (int64_t)l;
+    }
+  }
+  /* MPI counts are int: send in pieces */
+  for (int64_t o = 0; o < bytes; o += 1 << 30) {
+    int c = (int)(bytes - o < (1 << 30) ? bytes - o : (1 << 30));
+    MPI_Bcast(buf + o, c, MPI_CHAR, 0, comm);
+  }
+  if (rank == 0) {
+    free(buf);
+    return TC_OK;
+  }
+  int64_t o = 0;
+  for (int64_t i = 0; i < n; i++) {
+    arr[i] = buf + o;
+    o += (int64_t)strlen(buf + o) + 1;
+  }
+  *s = arr;
+  return TC_OK;
+}
+
+static void free_list_(int rank, int64_t n, char **s) {
+  if (!s) return;
+  if (rank == 0)
+    for (int64_t i = 0; i < n; i++) free(s[i]);
+  else if (n > 0)
+    free(s[0]); /* the broadcast buffer */
+  free(s);
+}
 
 TcErr tc_cmd_extract(MPI_Comm comm, int argc, char **argv) {
-  (void)comm; (void)argc; (void)argv;
-  return tc_cmd_not_built("extract", "3");
+  int rank = tc_rank(comm);
+  const char *data = NULL, *list = NULL, *split = NULL, *backbone = NULL, *weights = NULL;
+  const char *out = NULL, *taps = NULL;
+  int64_t dim = 0, resize = 256, crop = 224, batch = 8;
+  int skip_bad = 0;
+  TcOpt opts[] = {
+      {"data", TC_OPT_STRING, &data, NULL, "MVTec-layout root (CLASS/train/good, CLASS/test/TYPE); with --list: the root list paths are relative to", NULL, 0},
+      {"list", TC_OPT_STRING, &list, NULL, "text file with one image path per line (instead of listing --data)", NULL, 0},
+      {"split", TC_OPT_CHOICE, &split, "train", "which split of --data to list", "train|test", 0},
+      {"backbone", TC_OPT_CHOICE, &backbone, "mobilenetv2", "feature backbone (DESIGN 3.2)", TC_BACKBONE_CHOICES, 0},
+      {"weights", TC_OPT_STRING, &weights, "weights/mobilenetv2.h5", "weights file of the backbone (analysis/get_default_weights.sh makes the default)", NULL, 0},
+      {"out", TC_OPT_STRING, &out, NULL, "features file to write (published atomically)", NULL, 1},
+      {"dim", TC_OPT_INT, &dim, "0", "patch feature dimension D (0: backbone default, 1024 resnets, 576 mobilenetv2)", NULL, 0},
+      {"resize", TC_OPT_INT, &resize, "256", "shorter side after the antialiased bilinear resize", NULL, 0},
+      {"crop", TC_OPT_INT, &crop, "224", "centre crop side", NULL, 0},
+      {"taps", TC_OPT_STRING, &taps, "", "comma-separated feature maps (default: layer2,layer3 / block_5_add,block_10_project_BN)", NULL, 0},
+      {"skip-bad-images", TC_OPT_FLAG, &skip_bad, NULL, "skip unreadable images (recorded in /skipped and the log) instead of stopping", NULL, 0},
+      {"batch", TC_OPT_INT, &batch, "8", "images per rank between collective writes (memory: batch x HW x D floats)", NULL, 0},
+  };
+  int nopts = (int)(sizeof opts / sizeof opts[0]);
+  int help = 0;
+  TcErr err = tc_opts_parse("extract", opts, nopts, argc, argv, &help, NULL, 0, NULL);
+  if (!err && help) {
+    if (rank == 0)
+      tc_opts_help(stdout, "extract",
+                   "tailedcore extract --data ROOT | --list FILE --out features.h5 [options]",
+                   "Decode, resize and crop every image (DESIGN 3.1), run the backbone and write the "
+                   "patch features [N, HW, D] and global embeddings [N, E] (DESIGN 3.2) to an HDF5 "
+                   "file. Images are dealt to the ranks in contiguous blocks; the result does not "
+                   "depend on the number of ranks. A bad image stops the job before anything is "
+                   "written, unless --skip-bad-images.",
+                   opts, nopts);
+    return tc_agree(comm, TC_OK);
+  }
+  if (!err && !data && !list) err = tc_err_set(TC_ERR_USAGE, "extract: give --data ROOT or --list FILE");
+  if (!err && (dim < 0 || dim > 1 << 20)) err = tc_err_set(TC_ERR_USAGE, "extract: bad --dim %lld", (long long)dim);
+  if (!err && (crop < 1 || resize < crop || resize > 1 << 15))
+    err = tc_err_set(TC_ERR_USAGE, "extract: need 1 <= --crop (%lld) <= --resize (%lld)", (long long)crop,
+                     (long long)resize);
+  if (!err && (batch < 1 || batch > 4096)) err = tc_err_set(TC_ERR_USAGE, "extract: --batch must be in 1..4096");
+  err = tc_agree(comm, err);
+  if (err) return err;
+
+  int64_t n = 0;
+  char **paths = NULL, **names = NULL;
+  if (rank == 0) err = build_list_(data, list, split, &n, &paths, &names);
+  err = tc_agree(comm, err);
+  if (err) return err;
+  MPI_Bcast(&n, 1, MPI_INT64_T, 0, comm);
+  err = bcast_strings_(comm, n, &paths);
+  if (!err) err = bcast_strings_(comm, n, &names);
+  if (!err) {
+    tc_log(1, "extract: %lld images, backbone %s (%s), %d rank(s)", (long long)n, backbone, weights,
+           tc_size(comm));
+    TcExtractConfig cfg = {backbone, weights, taps, (int)dim, (int)resize, (int)crop, skip_bad, (int)batch};
+    err = tc_pextract_run(comm, &cfg, n, (const char *const *)paths, (const char *const *)names, out);
+  }
+  free_list_(rank, n, paths);
+  free_list_(rank, n, names);
+  return err;
 }

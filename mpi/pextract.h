@@ -1,0 +1,72 @@
+/* pextract.h - feature extraction over MPI ranks (DESIGN 3.1, 3.2, 6):
+ * images -> features.h5, and the in-memory extraction of augmented views
+ * that fit uses for tail images (DESIGN 3.6 step 8). */
+#ifndef TC_PEXTRACT_H
+#define TC_PEXTRACT_H
+
+#include <mpi.h>
+#include <stdint.h>
+
+#include "augment.h"
+#include "backbone.h"
+#include "err.h"
+#include "resize.h"
+
+/* Everything that fixes what a feature means; recorded in features.h5 and
+ * model.h5 so predict extracts exactly as fit did. */
+typedef struct {
+  const char *backbone; /* "mobilenetv2" | "resnet18" | "wrn50" */
+  const char *weights;  /* weights file (kind "weights") */
+  const char *taps;     /* NULL/"" = the backbone's default */
+  int dim;              /* D; 0 = the backbone's default (DESIGN 3.2) */
+  int resize, crop;     /* DESIGN 3.1: 256, 224 */
+  int skip_bad;         /* 1: skip unreadable images and record them */
+  int batch;            /* images per rank between collective writes (>= 1) */
+} TcExtractConfig;
+
+/* A loaded backbone plus the buffers to turn one image into features.
+ * Local object (one per rank). */
+typedef struct {
+  TcBackbone *bb;
+  TcPreproc pre;
+  int D;            /* patch feature dimension */
+  int fmap_h, fmap_w; /* patch grid (first tap) */
+  int E;            /* embedding dimension */
+  float *input;     /* [3 x crop x crop] */
+  uint8_t *crop_u8; /* [crop x crop x 3] */
+} TcExtractor;
+
+/* Load the backbone and measure the feature grid with one forward pass on a
+ * blank crop. Local. Free with tc_extractor_destroy. Errors as
+ * tc_backbone_load, TC_ERR_USAGE for bad sizes. */
+TcErr tc_extractor_create(const TcExtractConfig *cfg, TcExtractor **out);
+void tc_extractor_destroy(TcExtractor **ex);
+
+/* Decode + preprocess one image file into ex->input (DESIGN 3.1). Local.
+ * Errors (naming the path): TC_ERR_IO, TC_ERR_FORMAT, TC_ERR_MEM. */
+TcErr tc_extractor_load(TcExtractor *ex, const char *path);
+
+/* Features of ex->input: feat [fmap_h*fmap_w x D] and emb [E] (either may
+ * be NULL). Local. DESIGN 3.2. */
+TcErr tc_extractor_run(TcExtractor *ex, float *feat, float *emb);
+
+/* Patch features of the augmented views of one image (DESIGN 3.6 step 8):
+ * view order of augment.h; out [tc_augment_count(aug) x fmap_h*fmap_w x D]
+ * (caller-allocated). Local: fit calls it for its own tail images. */
+TcErr tc_pextract_views(TcExtractor *ex, const char *path, TcAugment aug, float *out);
+
+/* Extract n images and write features.h5 (DESIGN 5). Collective on comm.
+ *   paths [n] (global input, same on every rank): files to read;
+ *   names [n] (global input): what /paths records (e.g. ROOT-relative);
+ *   out_path: the final file name (written under a temporary name,
+ *   published only when complete).
+ * Images are dealt in contiguous blocks (tc_block_range). Every rank first
+ * decodes its images; a bad image (missing, truncated, corrupt, unsupported,
+ * empty, not an image) stops the job before anything is created, naming the
+ * file and the problem, unless cfg->skip_bad, which leaves it out of the
+ * output and records it in /skipped/paths and /skipped/reasons and the log.
+ * Returns the agreed code. */
+TcErr tc_pextract_run(MPI_Comm comm, const TcExtractConfig *cfg, int64_t n,
+                      const char *const *paths, const char *const *names, const char *out_path);
+
+#endif

@@ -1,0 +1,284 @@
+/* backbone.c - resnet18 / wrn50 (torchvision) and Keras MobileNetV2 built on
+ * the cnn.h runtime from our weights file (DESIGN 3.2). BatchNorm is folded
+ * into each convolution while loading. */
+#include "backbone.h"
+
+#include <mpi.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "h5fmt.h"
+
+typedef struct {
+  TcH5File *f;
+  TcNet *net;
+  double eps;
+} Loader;
+
+static int has_(Loader *L, const char *name) { return tc_h5_exists(L->f, name); }
+
+/* Read tensor `name` (float32) with ndims dims; dims[i] < 0 accepts any
+ * extent and reports it back. Returns malloc'd data. */
+static TcErr read_(Loader *L, const char *name, int ndims, int64_t *dims, float **out) {
+  *out = NULL;
+  int nd;
+  int64_t d[4];
+  TC_CALL(tc_h5_dims(L->f, name, &nd, d));
+  int ok = nd == ndims;
+  for (int i = 0; ok && i < ndims; i++) ok = dims[i] < 0 || dims[i] == d[i];
+  if (!ok) {
+    char want[96] = "", have[96] = "";
+    for (int i = 0; i < ndims; i++) {
+      char t[24];
+      snprintf(t, sizeof t, "%s%lld", i ? "x" : "", (long long)dims[i]);
+      strncat(want, t, sizeof want - strlen(want) - 1);
+    }
+    for (int i = 0; i < nd; i++) {
+      char t[24];
+      snprintf(t, sizeof t, "%s%lld", i ? "x" : "", (long long)d[i]);
+      strncat(have, t, sizeof have - strlen(have) - 1);
+    }
+    return tc_err_set(TC_ERR_FORMAT, "%s: tensor %s has shape [%s], expected [%s] (-1 = any)",
+                      tc_h5_path(L->f), name, have, want);
+  }
+  size_t n = 1;
+  for (int i = 0; i < nd; i++) {
+    dims[i] = d[i];
+    n *= (size_t)d[i];
+  }
+  float *buf = tc_malloc((n ? n : 1) * sizeof(float), name);
+  if (!buf) return TC_ERR_MEM;
+  TcErr err = tc_h5_read_rows(L->f, name, TC_H5_F32, 0, d[0], buf);
+  if (err) {
+    free(buf);
+    return err;
+  }
+  *out = buf;
+  return TC_OK;
+}
+
+/* Convolution `conv` (+ BatchNorm `bn` folded in, when bn != NULL) reading
+ * op `in`; cin = in's channels; cout, kh, kw come from the weights. */
+static TcErr conv_bn_(Loader *L, const char *opname, const char *conv, const char *bn, int in,
+                      int stride, TcPadMode mode, int pad, int depthwise, TcAct act, int *idx) {
+  char name[160];
+  int cin = in < 0 ? 3 : tc_net_op(L->net, in)->cout;
+  int64_t d[4] = {-1, depthwise ? 1 : cin, -1, -1};
+  float *w = NULL, *bias = NULL, *p[4] = {NULL, NULL, NULL, NULL};
+  TcErr err = TC_OK;
+  snprintf(name, sizeof name, "%s.weight", conv);
+  TC_CALL_GOTO(err, read_(L, name, 4, d, &w), cleanup);
+  if (depthwise && d[0] != cin) {
+    err = tc_err_set(TC_ERR_FORMAT, "%s: depthwise %s has %lld channels, its input %d",
+                     tc_h5_path(L->f), conv, (long long)d[0], cin);
+    goto cleanup;
+  }
+  snprintf(name, sizeof name, "%s.bias", conv);
+  if (has_(L, name)) {
+    int64_t bd[1] = {d[0]};
+    TC_CALL_GOTO(err, read_(L, name, 1, bd, &bias), cleanup);
+  }
+  TC_CALL_GOTO(err, tc_net_add_conv(L->net, opname, in, cin, (int)d[0], (int)d[2], (int)d[3],
+                                    stride, mode, pad, depthwise, w, bias, act, idx),
+               cleanup);
+  if (bn) {
+    const char *suffix[4] = {"weight", "bias", "running_mean", "running_var"};
+    for (int k = 0; k < 4; k++) {
+      int64_t bd[1] = {d[0]};
+      snprintf(name, sizeof name, "%s.%s", bn, suffix[k]);
+      TC_CALL_GOTO(err, read_(L, name, 1, bd, &p[k]), cleanup);
+    }
+    TC_CALL_GOTO(err, tc_net_fold_bn(L->net, *idx, p[0], p[1], p[2], p[3], L->eps), cleanup);
+  }
+cleanup:
+  free(w);
+  free(bias);
+  for (int k = 0; k < 4; k++) free(p[k]);
+  return err;
+}
+
+/* torchvision ResNet: BasicBlock (resnet18) or Bottleneck (wrn50), told
+ * apart by the presence of conv3 in each block. */
+static TcErr build_resnet_(Loader *L) {
+  int x;
+  TC_CALL(conv_bn_(L, "relu", "conv1", "bn1", -1, 2, TC_PAD_EXPLICIT, 3, 0, TC_ACT_RELU, &x));
+  TC_CALL(tc_net_add_maxpool(L->net, "maxpool", x, 3, 2, 1, &x));
+  for (int l = 1; l <= 4; l++) {
+    char p[64], c[96], b[96], name[96], probe[128];
+    snprintf(probe, sizeof probe, "layer%d.0.conv1.weight", l);
+    TC_CHECK(has_(L, probe), TC_ERR_FORMAT, "%s: missing tensor %s (not a torchvision ResNet?)",
+             tc_h5_path(L->f), probe);
+    for (int blk = 0;; blk++) {
+      snprintf(p, sizeof p, "layer%d.%d", l, blk);
+      snprintf(probe, sizeof probe, "%s.conv1.weight", p);
+      if (!has_(L, probe)) break;
+      snprintf(probe, sizeof probe, "layer%d.%d.conv1.weight", l, blk + 1);
+      int last = !has_(L, probe);
+      int stride = (blk == 0 && l > 1) ? 2 : 1;
+      snprintf(probe, sizeof probe, "%s.conv3.weight", p);
+      int bottleneck = has_(L, probe);
+      int in = x, y;
+      if (bottleneck) {
+        snprintf(c, sizeof c, "%s.conv1", p), snprintf(b, sizeof b, "%s.bn1", p);
+        TC_CALL(conv_bn_(L, c, c, b, in, 1, TC_PAD_EXPLICIT, 0, 0, TC_ACT_RELU, &y));
+        snprintf(c, sizeof c, "%s.conv2", p), snprintf(b, sizeof b, "%s.bn2", p);
+        TC_CALL(conv_bn_(L, c, c, b, y, stride, TC_PAD_EXPLICIT, 1, 0, TC_ACT_RELU, &y));
+        snprintf(c, sizeof c, "%s.conv3", p), snprintf(b, sizeof b, "%s.bn3", p);
+        TC_CALL(conv_bn_(L, c, c, b, y, 1, TC_PAD_EXPLICIT, 0, 0, TC_ACT_NONE, &y));
+      } else {
+        snprintf(c, sizeof c, "%s.conv1", p), snprintf(b, sizeof b, "%s.bn1", p);
+        TC_CALL(conv_bn_(L, c, c, b, in, stride, TC_PAD_EXPLICIT, 1, 0, TC_ACT_RELU, &y));
+        snprintf(c, sizeof c, "%s.conv2", p), snprintf(b, sizeof b, "%s.bn2", p);
+        TC_CALL(conv_bn_(L, c, c, b, y, 1, TC_PAD_EXPLICIT, 1, 0, TC_ACT_NONE, &y));
+      }
+      int id = in;
+      snprintf(probe, sizeof probe, "%s.downsample.0.weight", p);
+      if (has_(L, probe)) {
+        snprintf(c, sizeof c, "%s.downsample.0", p), snprintf(b, sizeof b, "%s.downsample.1", p);
+        TC_CALL(conv_bn_(L, c, c, b, in, stride, TC_PAD_EXPLICIT, 0, 0, TC_ACT_NONE, &id));
+      }
+      if (last) snprintf(name, sizeof name, "layer%d", l);
+      else snprintf(name, sizeof name, "%s", p);
+      TC_CALL(tc_net_add_add(L->net, name, y, id, TC_ACT_RELU, &x));
+      if (last) break;
+    }
+  }
+  return TC_OK;
+}
+
+/* Keras MobileNetV2 (alpha 1.0): stride of each inverted residual block;
+ * a block adds its input when stride 1 and channels are unchanged. */
+static TcErr build_mobilenetv2_(Loader *L) {
+  static const int stride2[] = {1, 3, 6, 13};
+  int x;
+  TC_CALL(conv_bn_(L, "Conv1_relu", "Conv1", "bn_Conv1", -1, 2, TC_PAD_TF_SAME, 0, 0, TC_ACT_RELU6,
+                   &x));
+  /* Keras' Conv1_pad / block_N_pad: ZeroPadding2D((0,1),(0,1)) then 'valid',
+   * fixed whatever the input size (TF 'same' would pad both sides of odd
+   * inputs); symmetric padding would shift every feature by a pixel */
+  TC_CALL(tc_net_set_padding(L->net, x, 0, 0, 1, 1));
+  TC_CALL(conv_bn_(L, "expanded_conv_depthwise_relu", "expanded_conv_depthwise",
+                   "expanded_conv_depthwise_BN", x, 1, TC_PAD_TF_SAME, 0, 1, TC_ACT_RELU6, &x));
+  TC_CALL(conv_bn_(L, "expanded_conv_project_BN", "expanded_conv_project",
+                   "expanded_conv_project_BN", x, 1, TC_PAD_TF_SAME, 0, 0, TC_ACT_NONE, &x));
+  for (int blk = 1; blk <= 16; blk++) {
+    char p[32], c[64], b[64], o[64], probe[96];
+    snprintf(p, sizeof p, "block_%d", blk);
+    snprintf(probe, sizeof probe, "%s_project.weight", p);
+    if (!has_(L, probe)) break;
+    int stride = 1;
+    for (size_t k = 0; k < sizeof stride2 / sizeof stride2[0]; k++)
+      if (stride2[k] == blk) stride = 2;
+    int in = x, y;
+    snprintf(c, sizeof c, "%s_expand", p), snprintf(b, sizeof b, "%s_expand_BN", p);
+    snprintf(o, sizeof o, "%s_expand_relu", p);
+    TC_CALL(conv_bn_(L, o, c, b, in, 1, TC_PAD_TF_SAME, 0, 0, TC_ACT_RELU6, &y));
+    snprintf(c, sizeof c, "%s_depthwise", p), snprintf(b, sizeof b, "%s_depthwise_BN", p);
+    snprintf(o, sizeof o, "%s_depthwise_relu", p);
+    TC_CALL(conv_bn_(L, o, c, b, y, stride, TC_PAD_TF_SAME, 0, 1, TC_ACT_RELU6, &y));
+    if (stride == 2) TC_CALL(tc_net_set_padding(L->net, y, 0, 0, 1, 1));
+    snprintf(c, sizeof c, "%s_project", p), snprintf(b, sizeof b, "%s_project_BN", p);
+    TC_CALL(conv_bn_(L, b, c, b, y, 1, TC_PAD_TF_SAME, 0, 0, TC_ACT_NONE, &y));
+    if (stride == 1 && tc_net_op(L->net, y)->cout == tc_net_op(L->net, in)->cout) {
+      snprintf(o, sizeof o, "%s_add", p);
+      TC_CALL(tc_net_add_add(L->net, o, in, y, TC_ACT_NONE, &y));
+    }
+    x = y;
+  }
+  if (has_(L, "Conv_1.weight"))
+    TC_CALL(conv_bn_(L, "out_relu", "Conv_1", "Conv_1_bn", x, 1, TC_PAD_TF_SAME, 0, 0,
+                     TC_ACT_RELU6, &x));
+  return TC_OK;
+}
+
+const char *tc_backbone_default_taps(const char *name) {
+  if (!strcmp(name, "resnet18") || !strcmp(name, "wrn50")) return "layer2,layer3";
+  if (!strcmp(name, "mobilenetv2")) return "block_5_add,block_10_project_BN";
+  return NULL;
+}
+
+TcErr tc_backbone_load(const char *name, const char *path, const char *taps, TcBackbone **out) {
+  *out = NULL;
+  const char *deftaps = tc_backbone_default_taps(name);
+  TC_CHECK(deftaps, TC_ERR_USAGE, "unknown backbone '%s' (choose %s)", name, TC_BACKBONE_CHOICES);
+  if (!taps || !taps[0]) taps = deftaps;
+  TcErr err = TC_OK;
+  TcBackbone *bb = tc_calloc(1, sizeof *bb, "backbone");
+  if (!bb) return TC_ERR_MEM;
+  Loader L = {0};
+  snprintf(bb->name, sizeof bb->name, "%s", name);
+  TC_CALL_GOTO(err, tc_h5_open(MPI_COMM_SELF, path, "weights", &L.f), cleanup);
+  char attr[64];
+  TC_CALL_GOTO(err, tc_h5_get_attr_str(L.f, "/", "backbone", attr, sizeof attr), cleanup);
+  TC_CHECK_GOTO(err, !strcmp(attr, name), TC_ERR_FORMAT, cleanup,
+                "%s: weights are for backbone '%s', not '%s'", path, attr, name);
+  TC_CALL_GOTO(err, tc_h5_get_attr_str(L.f, "/", "layout", bb->layout, sizeof bb->layout), cleanup);
+  TC_CALL_GOTO(err, tc_h5_get_attr_f64(L.f, "/", "bn_eps", &bb->bn_eps), cleanup);
+  if (tc_h5_has_attr(L.f, "/", "sha256"))
+    TC_CALL_GOTO(err, tc_h5_get_attr_str(L.f, "/", "sha256", bb->sha256, sizeof bb->sha256), cleanup);
+  if (tc_h5_has_attr(L.f, "/", "source"))
+    TC_CALL_GOTO(err, tc_h5_get_attr_str(L.f, "/", "source", bb->source, sizeof bb->source), cleanup);
+  L.eps = bb->bn_eps;
+  TC_CALL_GOTO(err, tc_net_create(3, &L.net), cleanup);
+  bb->net = L.net;
+  if (!strcmp(name, "mobilenetv2")) {
+    TC_CHECK_GOTO(err, !strcmp(bb->layout, "keras"), TC_ERR_FORMAT, cleanup,
+                  "%s: mobilenetv2 needs layout 'keras', file says '%s'", path, bb->layout);
+    bb->norm = TC_NORM_KERAS;
+    bb->default_dim = 576; /* see embed.h: 2 x 288 keeps every value distinct */
+    TC_CALL_GOTO(err, build_mobilenetv2_(&L), cleanup);
+  } else {
+    TC_CHECK_GOTO(err, !strcmp(bb->layout, "torchvision"), TC_ERR_FORMAT, cleanup,
+                  "%s: %s needs layout 'torchvision', file says '%s'", path, name, bb->layout);
+    bb->norm = TC_NORM_IMAGENET;
+    bb->default_dim = 1024;
+    TC_CALL_GOTO(err, build_resnet_(&L), cleanup);
+  }
+  /* embedding: global average of the last map */
+  int last = tc_net_count(bb->net) - 1;
+  TC_CALL_GOTO(err, tc_net_add_gap(bb->net, "embedding", last, &bb->embed_op), cleanup);
+  bb->embed_dim = tc_net_op(bb->net, last)->cout;
+  TC_CALL_GOTO(err, tc_net_request(bb->net, bb->embed_op), cleanup);
+  /* taps */
+  char buf[256];
+  snprintf(buf, sizeof buf, "%s", taps);
+  bb->taps[0] = 0;
+  for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+    TC_CHECK_GOTO(err, bb->ntaps < TC_BACKBONE_MAX_TAPS, TC_ERR_USAGE, cleanup,
+                  "at most %d taps (got '%s')", TC_BACKBONE_MAX_TAPS, taps);
+    int idx = tc_net_find(bb->net, t);
+    TC_CHECK_GOTO(err, idx >= 0 && idx != bb->embed_op, TC_ERR_USAGE, cleanup,
+                  "backbone %s has no map called '%s' (defaults: %s)", name, t, deftaps);
+    bb->tap_op[bb->ntaps++] = idx;
+    TC_CALL_GOTO(err, tc_net_request(bb->net, idx), cleanup);
+    if (bb->taps[0]) strncat(bb->taps, ",", sizeof bb->taps - strlen(bb->taps) - 1);
+    strncat(bb->taps, t, sizeof bb->taps - strlen(bb->taps) - 1);
+  }
+  TC_CHECK_GOTO(err, bb->ntaps > 0, TC_ERR_USAGE, cleanup, "no taps given");
+cleanup:
+  tc_h5_close(&L.f);
+  if (err) tc_backbone_destroy(&bb);
+  *out = bb;
+  return err;
+}
+
+void tc_backbone_destroy(TcBackbone **bb) {
+  if (!bb || !*bb) return;
+  tc_net_destroy(&(*bb)->net);
+  free(*bb);
+  *bb = NULL;
+}
+
+TcErr tc_backbone_forward(TcBackbone *bb, const float *x, int h, int w) {
+  return tc_net_forward(bb->net, x, h, w);
+}
+
+const float *tc_backbone_tap(const TcBackbone *bb, int t, int *c, int *h, int *w) {
+  if (t < 0 || t >= bb->ntaps) return NULL;
+  return tc_net_output(bb->net, bb->tap_op[t], c, h, w);
+}
+
+const float *tc_backbone_embedding(const TcBackbone *bb) {
+  return tc_net_output(bb->net, bb->embed_op, NULL, NULL, NULL);
+}
