@@ -1,7 +1,180 @@
-/* cmd_eval.c - `tailedcore eval` (not built yet: issue 7). */
+/* cmd_eval.c - `tailedcore eval`: scores.h5 (one or several, side by side)
+ * + MVTec ground truth -> image / pixel AUROC per class and the means over
+ * tail, head and all classes, as a Markdown table on stdout and a CSV
+ * (DESIGN 3.7). The work per file is tc_peval_scores (mpi/peval.c); this
+ * file parses options and prints. Collective on comm; rank 0 prints. */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
 #include "commands.h"
+#include "context.h"
+#include "dataset.h"
+#include "log.h"
+#include "opts.h"
+#include "peval.h"
+
+#define MAX_FILES 64
+
+/* AUROC as the paper's tables print it: percent, one decimal more. */
+static void pct_(char *buf, size_t n, double v) {
+  if (isnan(v)) snprintf(buf, n, "n/a");
+  else snprintf(buf, n, "%.2f", 100.0 * v);
+}
+
+static const char *group_name_(int is_tail) { return is_tail == 1 ? "tail" : is_tail == 0 ? "head" : "-"; }
+
+static void print_table_(FILE *o, TcEvalResult **res, int nres, int have_info) {
+  char a[32], b[32];
+  fprintf(o, "\nAUROC %% per class (image / pixel); scores: ");
+  for (int k = 0; k < nres; k++) fprintf(o, "%s%s = %s", k ? ", " : "", res[k]->method, res[k]->path);
+  fprintf(o, "\n\n| class | group | test images |");
+  for (int k = 0; k < nres; k++) fprintf(o, " %s image | %s pixel |", res[k]->method, res[k]->method);
+  fprintf(o, "\n| --- | --- | ---: |");
+  for (int k = 0; k < nres; k++) fprintf(o, " ---: | ---: |");
+  fprintf(o, "\n");
+  const TcEvalResult *r0 = res[0];
+  for (int c = 0; c < r0->n_classes; c++) {
+    const TcEvalClass *ec = &r0->classes[c];
+    fprintf(o, "| %s | %s | %lld (%lld anomalous) |", ec->name, group_name_(ec->is_tail),
+            (long long)ec->n_images, (long long)ec->n_anomalous);
+    for (int k = 0; k < nres; k++) {
+      pct_(a, sizeof a, res[k]->classes[c].image_auroc);
+      pct_(b, sizeof b, res[k]->classes[c].pixel_auroc);
+      fprintf(o, " %s | %s |", a, b);
+    }
+    fprintf(o, "\n");
+  }
+  const char *names[3] = {"tail", "head", "all"};
+  for (int g = have_info ? 0 : 2; g < 3; g++) {
+    int ncls = g == 0 ? r0->image.n_tail : g == 1 ? r0->image.n_head : r0->image.n_all;
+    fprintf(o, "| **mean %s** | %s | %d classes |", names[g], names[g], ncls);
+    for (int k = 0; k < nres; k++) {
+      const TcGroupMeans *im = &res[k]->image, *px = &res[k]->pixel;
+      pct_(a, sizeof a, g == 0 ? im->tail : g == 1 ? im->head : im->all);
+      pct_(b, sizeof b, g == 0 ? px->tail : g == 1 ? px->head : px->all);
+      fprintf(o, " **%s** | **%s** |", a, b);
+    }
+    fprintf(o, "\n");
+  }
+  if (!have_info)
+    fprintf(o, "\n(no --dataset-info: tail/head membership unknown, only the mean over all classes)\n");
+  for (int c = 0; c < r0->n_classes; c++)
+    if (r0->classes[c].n_unscored > 0)
+      fprintf(o, "note: class %s: %lld test images of the data root are not in the scores\n",
+              r0->classes[c].name, (long long)r0->classes[c].n_unscored);
+}
+
+/* CSV, one row per (file, class) and per (file, mean); written under a
+ * temporary name and renamed, like every other output. Local (rank 0). */
+static TcErr write_csv_(const char *path, TcEvalResult **res, int nres) {
+  char tmp[4200];
+  snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+  FILE *fp = fopen(tmp, "w");
+  TC_CHECK(fp, TC_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
+  fprintf(fp, "method,scores,class,group,n_images,n_anomalous,image_auroc,pixel_auroc\n");
+  for (int k = 0; k < nres; k++) {
+    const TcEvalResult *r = res[k];
+    for (int c = 0; c < r->n_classes; c++) {
+      const TcEvalClass *ec = &r->classes[c];
+      fprintf(fp, "%s,%s,%s,%s,%lld,%lld,%.10g,%.10g\n", r->method, r->path, ec->name,
+              ec->is_tail == 1 ? "tail" : ec->is_tail == 0 ? "head" : "unknown", (long long)ec->n_images,
+              (long long)ec->n_anomalous, ec->image_auroc, ec->pixel_auroc);
+    }
+    fprintf(fp, "%s,%s,mean_tail,mean,%d,,%.10g,%.10g\n", r->method, r->path, r->image.n_tail, r->image.tail,
+            r->pixel.tail);
+    fprintf(fp, "%s,%s,mean_head,mean,%d,,%.10g,%.10g\n", r->method, r->path, r->image.n_head, r->image.head,
+            r->pixel.head);
+    fprintf(fp, "%s,%s,mean_all,mean,%d,,%.10g,%.10g\n", r->method, r->path, r->image.n_all, r->image.all,
+            r->pixel.all);
+  }
+  int bad = ferror(fp);
+  bad |= fclose(fp) != 0;
+  if (bad || rename(tmp, path) != 0) {
+    unlink(tmp);
+    return tc_err_set(TC_ERR_IO, "%s: write failed", path);
+  }
+  return TC_OK;
+}
 
 TcErr tc_cmd_eval(MPI_Comm comm, int argc, char **argv) {
-  (void)comm; (void)argc; (void)argv;
-  return tc_cmd_not_built("eval", "7");
+  int rank = tc_rank(comm);
+  const char *scores = NULL, *root = NULL, *info_path = NULL, *csv = NULL;
+  const char *compare[65]; /* TC_OPT_LIST: up to 64 values, NULL-terminated */
+  compare[0] = NULL;
+  TcOpt opts[] = {
+      {"scores", TC_OPT_STRING, &scores, NULL, "scores file from `tailedcore predict` (input)", NULL, 1},
+      {"data", TC_OPT_STRING, &root, NULL, "MVTec-layout data set root with test/ and ground_truth/", NULL, 1},
+      {"dataset-info", TC_OPT_STRING, &info_path, NULL,
+       "dataset.json of the data set: tail/head membership for the tail/head means", NULL, 0},
+      {"compare", TC_OPT_LIST, compare, NULL, "more scores files evaluated side by side (methods)", NULL, 0},
+      {"csv", TC_OPT_STRING, &csv, NULL, "also write the results as CSV here", NULL, 0},
+  };
+  int nopts = (int)(sizeof opts / sizeof opts[0]);
+  int help = 0;
+  TcErr err = tc_opts_parse("eval", opts, nopts, argc, argv, &help, NULL, 0, NULL);
+  if (!err && help) {
+    if (rank == 0)
+      tc_opts_help(stdout, "eval",
+                   "tailedcore eval --scores scores.h5 --data ROOT [--dataset-info dataset.json] "
+                   "[--compare b.h5 c.h5 ...] [--csv out.csv]",
+                   "Image and pixel AUROC per product class (ties as scikit-learn's roc_auc_score), and their "
+                   "means over tail, head and all classes as in the paper's tables (DESIGN 3.7). Ground truth "
+                   "from the MVTec layout: label = defect type != good, masks from ground_truth/ with the "
+                   "DESIGN 3.1 resize and crop. Prints a Markdown table; --compare adds columns.",
+                   opts, nopts);
+    return tc_agree(comm, TC_OK);
+  }
+  err = tc_agree(comm, err);
+  if (err) return err;
+
+  const char *files[MAX_FILES];
+  int nfiles = 0;
+  files[nfiles++] = scores;
+  for (int i = 0; compare[i] && nfiles < MAX_FILES; i++) files[nfiles++] = compare[i];
+  TcEvalResult *res[MAX_FILES] = {0};
+  TcDatasetInfo *info = NULL;
+  /* dataset.json: small text, read by every rank (a broadcast of the parsed
+   * record would need a serialiser; the verdict is the same everywhere) */
+  if (info_path) err = tc_dataset_info_read(info_path, &info);
+  err = tc_agree(comm, err);
+  for (int k = 0; !err && k < nfiles; k++) {
+    err = tc_peval_scores(comm, files[k], root, info, &res[k]);
+    if (!err) tc_log(2, "eval: %s: %d classes", files[k], res[k]->n_classes);
+  }
+  /* side by side only over the same classes: a mean over other classes is
+   * not comparable */
+  for (int k = 1; !err && k < nfiles; k++) {
+    int same = res[k]->n_classes == res[0]->n_classes;
+    for (int c = 0; same && c < res[0]->n_classes; c++)
+      same = !strcmp(res[k]->classes[c].name, res[0]->classes[c].name);
+    if (!same)
+      err = tc_err_set(TC_ERR_FORMAT, "eval: %s and %s score different classes (missing class): cannot compare",
+                       files[0], files[k]);
+  }
+  err = tc_agree(comm, err);
+  /* the same method twice (e.g. two runs): label those columns by file too */
+  int dup[MAX_FILES] = {0};
+  for (int k = 0; !err && k < nfiles; k++)
+    for (int j = 0; j < nfiles; j++)
+      if (j != k && !strcmp(res[j]->method, res[k]->method)) dup[k] = 1;
+  for (int k = 0; !err && k < nfiles; k++)
+    if (dup[k]) {
+      const char *b = strrchr(files[k], '/');
+      char lab[64];
+      snprintf(lab, sizeof lab, "%.30s(%.30s)", res[k]->method, b ? b + 1 : files[k]);
+      snprintf(res[k]->method, sizeof res[k]->method, "%s", lab);
+    }
+  if (!err && rank == 0) {
+    print_table_(stdout, res, nfiles, info != NULL);
+    fflush(stdout);
+    if (csv) err = write_csv_(csv, res, nfiles);
+  }
+  err = tc_agree(comm, err);
+  for (int k = 0; k < nfiles; k++) tc_eval_result_destroy(&res[k]);
+  tc_dataset_info_destroy(&info);
+  return err;
 }

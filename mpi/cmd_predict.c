@@ -1,7 +1,62 @@
-/* cmd_predict.c - `tailedcore predict` (not built yet: issue 7). */
+/* cmd_predict.c - `tailedcore predict`: model.h5 + test features (or test
+ * images) -> scores.h5 (DESIGN 3.7). Option parsing only; the work is
+ * tc_ppredict_run (mpi/ppredict.c). Collective on comm. */
+#include <string.h>
+
 #include "commands.h"
+#include "context.h"
+#include "opts.h"
+#include "ppredict.h"
 
 TcErr tc_cmd_predict(MPI_Comm comm, int argc, char **argv) {
-  (void)comm; (void)argc; (void)argv;
-  return tc_cmd_not_built("predict", "7");
+  TcPredictOptions o;
+  memset(&o, 0, sizeof o);
+  const char *bank = NULL;
+  TcOpt opts[] = {
+      {"model", TC_OPT_STRING, &o.model, NULL, "model file from `tailedcore fit` (input)", NULL, 1},
+      {"features", TC_OPT_STRING, &o.features, NULL,
+       "precomputed test features (features.h5 from `tailedcore extract` on the test images)", NULL, 0},
+      {"data", TC_OPT_STRING, &o.data_root, NULL, "MVTec-layout data set root: extract the test images here", NULL, 0},
+      {"split", TC_OPT_CHOICE, &o.split, "test", "split of --data to score", "test|train", 0},
+      {"list", TC_OPT_STRING, &o.list, NULL, "manifest of ROOT-relative image paths (with --data)", NULL, 0},
+      {"weights", TC_OPT_STRING, &o.weights, "weights/mobilenetv2.h5",
+       "backbone weights (with --data); must be the file the model was trained with (checksum)", NULL, 0},
+      {"out", TC_OPT_STRING, &o.out, NULL, "scores file to write (published atomically)", NULL, 1},
+      {"mem-per-rank", TC_OPT_SIZE, &o.mem_per_rank, "2G",
+       "memory a rank may use for the memory bank and its work; above it the bank is split over the ranks", NULL, 0},
+      {"bank", TC_OPT_CHOICE, &bank, "auto",
+       "memory-bank placement: auto (split only when it does not fit), replicated, split", "auto|replicated|split", 0},
+      {"sigma", TC_OPT_DOUBLE, &o.sigma, "4", "Gaussian sigma of the anomaly maps (DESIGN 3.7)", NULL, 0},
+  };
+  int nopts = (int)(sizeof opts / sizeof opts[0]);
+  int help = 0;
+  TcErr err = tc_opts_parse("predict", opts, nopts, argc, argv, &help, NULL, 0, NULL);
+  if (!err && help) {
+    if (tc_rank(comm) == 0)
+      tc_opts_help(stdout, "predict",
+                   "tailedcore predict --model model.h5 (--features test.h5 | --data ROOT [--split test] | "
+                   "--data ROOT --list FILE) --out scores.h5 [options]",
+                   "Score test images against a model's memory bank (DESIGN 3.7): patch score = squared L2 "
+                   "distance to the nearest memory patch (times its weight for softpatch), image score = max, "
+                   "anomaly map = bilinear to the crop size + Gaussian. Test images are dealt to the ranks in "
+                   "contiguous blocks; the scores do not depend on the number of ranks.",
+                   opts, nopts);
+    return tc_agree(comm, TC_OK);
+  }
+  if (!err) {
+    int sources = (o.features != NULL) + (o.data_root != NULL);
+    if (sources != 1)
+      err = tc_err_set(TC_ERR_USAGE, "predict: give exactly one of --features or --data (see --help)");
+    else if (o.list && !o.data_root)
+      err = tc_err_set(TC_ERR_USAGE, "predict: --list needs --data (the root its paths are relative to)");
+    else if (o.mem_per_rank <= 0)
+      err = tc_err_set(TC_ERR_USAGE, "predict: --mem-per-rank must be positive");
+    else if (!(o.sigma > 0.0))
+      err = tc_err_set(TC_ERR_USAGE, "predict: --sigma must be positive");
+  }
+  if (!err) o.bank_mode = !strcmp(bank, "split") ? TC_BANK_SPLIT
+                        : !strcmp(bank, "replicated") ? TC_BANK_REPLICATED : TC_BANK_AUTO;
+  err = tc_agree(comm, err);
+  if (err) return err;
+  return tc_ppredict_run(comm, &o);
 }

@@ -1,0 +1,59 @@
+/* ppredict.h - the distributed predict step (DESIGN 3.7, 6): test images
+ * sharded over ranks in contiguous blocks, every patch scored against the
+ * memory bank of a model.h5, anomaly maps, scores.h5 published atomically.
+ *
+ * scores.h5 (kind "scores"):
+ *   /image_scores  float32 [T]              max patch score per image
+ *   /anomaly_maps  float32 [T, crop, crop]  one image per chunk
+ *   /paths         string  [T]              test image paths (as in the features)
+ *   attributes: method, model (path as given), source (features path or data
+ *   root), bank_mode ("replicated" or "split"), sigma, the feature attributes
+ *   of the model (backbone, D, resize, crop, fmap_h, fmap_w, ...).
+ *
+ * Bank placement: replicated on every rank when it fits in mem_per_rank
+ * (bank + norms + the working set of one image), else split over all ranks
+ * by whole tiles of TC_SCORE_TILE_ROWS rows; then each round every rank
+ * scores the query patches of all ranks' current images against its slice
+ * and one MPI_Allreduce with a (key, lowest index) min operator, carrying
+ * the exact distance, decides every patch's nearest row. Both placements
+ * give the same bits on any number of ranks (see score.h). */
+#ifndef TC_PPREDICT_H
+#define TC_PPREDICT_H
+
+#include <mpi.h>
+#include <stdint.h>
+
+#include "err.h"
+#include "score.h"
+
+typedef enum { TC_BANK_AUTO = 0, TC_BANK_REPLICATED, TC_BANK_SPLIT } TcBankMode;
+
+typedef struct {
+  const char *model;        /* model.h5 (kind "model") */
+  const char *features;     /* precomputed test features (kind "features"), or NULL */
+  const char *data_root;    /* MVTec root (with split), or NULL */
+  const char *split;        /* "test" */
+  const char *list;         /* manifest of ROOT-relative paths, or NULL */
+  const char *weights;      /* backbone weights file (image mode); its checksum must be the model's */
+  const char *out;          /* scores.h5 to publish */
+  int64_t mem_per_rank;     /* bytes a rank may use for the bank and its work */
+  TcBankMode bank_mode;     /* auto: split only when the bank does not fit */
+  double sigma;             /* anomaly-map Gaussian sigma (DESIGN: 4) */
+} TcPredictOptions;
+
+/* Run predict. Collective on comm. All inputs are checked before the output
+ * is created; the model's feature attributes must match the features file
+ * (backbone, weights, taps, D, geometry) or the error is TC_ERR_FORMAT.
+ * With data_root instead of features, rank 0 lists the images (split or
+ * list), every rank extracts its own block with the extractor of
+ * pextract.h configured from the model's attributes (a bad image stops the
+ * job, naming it). Returns an agreed code; on error nothing is published.
+ * DESIGN 3.7, 6. */
+TcErr tc_ppredict_run(MPI_Comm comm, const TcPredictOptions *opt);
+
+/* The MPI reduction of TcScoreNN records: lowest key, then lowest index;
+ * the winner's exact distance travels with it. Collective on comm:
+ * MPI_Allreduce in place over n records. Exposed for tests. */
+TcErr tc_ppredict_nn_allreduce(MPI_Comm comm, TcScoreNN *nn, int64_t n);
+
+#endif
