@@ -18,7 +18,10 @@ want=(build-essential pkg-config libopenmpi-dev openmpi-bin libhdf5-openmpi-dev 
 for extra in "$@"; do
   case "$extra" in
     test|"") ;;
-    demo) want+=(nodejs npm python3-matplotlib) ;;
+    demo) want+=(python3-matplotlib)
+          # node + npm fetch the default backbone once; a NodeSource nodejs
+          # already carries npm and conflicts with Debian's npm package
+          command -v npm >/dev/null || want+=(nodejs npm) ;;
     fixtures) want+=(python3-torch python3-torchvision python3-sklearn python3-scipy python3-pil) ;;
     bench) want+=(python3-torch python3-torchvision python3-sklearn python3-scipy python3-faiss libfaiss-dev) ;;
     slurm) want+=(slurmctld slurmd slurm-client munge libpmix-dev) ;;
