@@ -4,7 +4,13 @@
  *                                    plain step time vs the bandwidth bound,
  *                                    pruned vs plain over STEPS steps
  *   bank_bench pcoreset N DIM STEPS  under mpirun: distributed step time
- *   bank_bench lof N HW DIM          LOF for N images x HW positions */
+ *   bank_bench lof N HW DIM          LOF for N images x HW positions
+ *   bank_bench proj FEATURES.h5 OUT.f32   project every patch to 128-d as
+ *                                    fit does (seed 0), raw float32 rows
+ *   bank_bench real FILE.f32 DIM STEPS [PLAIN_STEPS]   serial greedy coreset on
+ *                                    those rows: plain vs pruned step time,
+ *                                    points and centres evaluated, identical
+ *                                    indices over the first PLAIN_STEPS */
 #include <math.h>
 #include <mpi.h>
 #include <stdio.h>
@@ -13,6 +19,8 @@
 
 #include "coreset.h"
 #include "context.h"
+#include "features_io.h"
+#include "proj.h"
 #include "lof.h"
 #include "log.h"
 #include "partition.h"
@@ -103,6 +111,55 @@ int main(int argc, char **argv) {
     double t = tc_now() - t1;
     (void)t0;
     printf("lof_seconds %.3f (N=%lld, HW=%lld, dim=%d)\n", t, (long long)N, (long long)HW, dim);
+  } else if (!strcmp(mode, "proj") && argc > 3) {
+    TcH5File *f = NULL;
+    TcFeaturesMeta meta;
+    if (tc_features_open(comm, argv[2], &f, &meta)) { fprintf(stderr, "%s\n", tc_err_message()); return 1; }
+    const int64_t HW = meta.fmap_h * meta.fmap_w, D = meta.D, P = 128;
+    float *W = NULL, *feat = malloc(sizeof(float) * HW * D), *Y = malloc(sizeof(float) * HW * P);
+    tc_proj_create(P, D, 0, &W);
+    FILE *o = fopen(argv[3], "wb");
+    for (int64_t i = 0; i < meta.N; i++) {
+      tc_features_read(f, &meta, i, 1, feat, NULL);
+      tc_proj_apply(W, P, D, feat, HW, Y);
+      fwrite(Y, sizeof(float), (size_t)(HW * P), o);
+    }
+    fclose(o);
+    printf("projected %lld x %lld patches to %lld-d\n", (long long)meta.N, (long long)HW, (long long)P);
+  } else if (!strcmp(mode, "real") && argc > 4) {
+    int dim = atoi(argv[3]);
+    int64_t steps = atoll(argv[4]), psteps = argc > 5 ? atoll(argv[5]) : 300;
+    FILE *fi = fopen(argv[2], "rb");
+    if (!fi) { fprintf(stderr, "cannot open %s\n", argv[2]); return 1; }
+    fseek(fi, 0, SEEK_END);
+    int64_t n = ftell(fi) / (4 * dim);
+    fseek(fi, 0, SEEK_SET);
+    float *X = tc_malloc_aligned((size_t)(n * dim) * sizeof(float), "X");
+    if (fread(X, sizeof(float), (size_t)(n * dim), fi) != (size_t)(n * dim)) return 1;
+    fclose(fi);
+    if (steps <= 0) steps = tc_coreset_target(n, 0.1);
+    if (psteps > steps) psteps = steps;
+    int64_t first = tc_coreset_first(0, n);
+    int64_t *i1 = malloc(sizeof(int64_t) * steps), *i2 = malloc(sizeof(int64_t) * steps);
+    double t0 = tc_now();
+    tc_coreset_select(X, n, dim, psteps, first, 0, i1, NULL);
+    double tp = (tc_now() - t0) / (double)(psteps - 1);
+    TcCoreset *s = NULL;
+    tc_coreset_create(X, n, dim, 1, &s);
+    i2[0] = first;
+    t0 = tc_now();
+    for (int64_t t = 1; t < steps; t++) {
+      float bv;
+      tc_coreset_step(s, X + i2[t - 1] * dim, &i2[t], &bv);
+    }
+    double tq = (tc_now() - t0) / (double)(steps - 1);
+    printf("real_n %lld\nreal_steps %lld\n", (long long)n, (long long)steps);
+    printf("real_plain_step_ms %.3f\n", tp * 1e3);
+    printf("real_pruned_step_ms %.3f\n", tq * 1e3);
+    printf("real_pruned_total_s %.2f\n", tq * (double)(steps - 1));
+    printf("real_points_evaluated_per_step %.0f\n", (double)tc_coreset_evaluated(s) / (double)(steps - 1));
+    printf("real_identical_first %lld %d\n", (long long)psteps, !memcmp(i1, i2, sizeof(int64_t) * psteps));
+    tc_coreset_destroy(&s);
   } else if (rank == 0) {
     fprintf(stderr, "usage: bank_bench coreset|pcoreset N DIM STEPS | lof N HW DIM\n");
   }

@@ -1,35 +1,79 @@
 #!/usr/bin/env bash
-# bench/bank_bench.sh [BUILD] - memory-bank benchmarks (NOT tests; timings
-# vary with the machine). Prints every figure and the ratios of issue 5:
-# coreset step vs the memory-bandwidth bound and vs a PyTorch loop (n=1M x
-# 128, one rank), plain vs pruned coreset, LOF 400 images x 784 positions vs
-# scikit-learn, 2-rank vs 1-rank coreset.
-# Env: N (1000000), STEPS (30), PSTEPS (pruned/MPI steps, 300), LOF_HW (784), SK_HW (sklearn positions, 784).
+# bench/bank_bench.sh - memory-bank benchmarks (NOT tests; timings vary with
+# the machine). Contract of bench/README.md: prints BENCH/METRIC lines.
+#  - coreset step, plain and grouped-pruned, vs the read-bandwidth bound
+#    (bytes that must be read per step / LIMIT_READ_GBS_1T or our own STREAM
+#    read) on n = 1M x 128 synthetic points and vs a PyTorch loop;
+#  - the same on a realistic set (REAL_FEATURES, default /tmp/e2e/train.h5:
+#    every patch projected to 128-d as fit does), whole selection m = n/10
+#    unless REAL_STEPS is set; identical indices checked;
+#  - LOF 400 images x LOF_HW positions vs scikit-learn;
+#  - 2 ranks vs 1 rank (distributed coreset step).
+# Env: BUILD, PY, BENCH_QUICK, LIMIT_READ_GBS_1T, N, STEPS, PSTEPS, LOF_HW,
+# SK_HW, REAL_FEATURES, REAL_STEPS.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BUILD=${1:-${BUILD:-build}}
+BUILD=${BUILD:-build}
+PY=${PY:-/usr/bin/python3}
 export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1
-N=${N:-1000000}; STEPS=${STEPS:-30}; PSTEPS=${PSTEPS:-300}; LOF_HW=${LOF_HW:-784}; SK_HW=${SK_HW:-784}
-MPIRUN=(mpirun --oversubscribe --bind-to none -x OPENBLAS_NUM_THREADS -x OMP_NUM_THREADS)
-[ "$(id -u)" = 0 ] && MPIRUN+=(--allow-run-as-root)
-make --no-print-directory BUILD="$BUILD" "$BUILD/libtcmpi.a" "$BUILD/libtailedcore.a" >/dev/null
-PKGS="ompi-c hdf5-openmpi scalapack-openmpi openblas"
-mpicc -O2 -g -march=x86-64-v2 -std=c11 -D_POSIX_C_SOURCE=200809L -Isrc -Impi $(pkg-config --cflags $PKGS) \
-  -o "$BUILD/bank_bench" bench/bank_bench.c "$BUILD/libtcmpi.a" "$BUILD/libtailedcore.a" $(pkg-config --libs $PKGS) -lm
-B=$BUILD/bank_bench
+if [ "${BENCH_QUICK:-0}" = 1 ]; then
+  N=${N:-200000}; STEPS=${STEPS:-10}; PSTEPS=${PSTEPS:-100}; LOF_HW=${LOF_HW:-100}; SK_HW=${SK_HW:-20}
+  REAL_STEPS=${REAL_STEPS:-2000}
+else
+  N=${N:-1000000}; STEPS=${STEPS:-30}; PSTEPS=${PSTEPS:-300}; LOF_HW=${LOF_HW:-784}; SK_HW=${SK_HW:-100}
+  REAL_STEPS=${REAL_STEPS:-0}
+fi
+REAL_FEATURES=${REAL_FEATURES:-/tmp/e2e/train.h5}
+if [ -z "${MPIRUN:-}" ]; then
+  MPIRUN="mpirun --oversubscribe --bind-to none"
+  [ "$(id -u)" = 0 ] && MPIRUN="$MPIRUN --allow-run-as-root"
+fi
+MPIRUN="$MPIRUN -x OPENBLAS_NUM_THREADS -x OMP_NUM_THREADS"
+make --no-print-directory BUILD="$BUILD" "$BUILD/bench/bank_bench" >/dev/null
+B=$BUILD/bench/bank_bench
 out=$(mktemp)
-"${MPIRUN[@]}" -np 1 $B coreset $N 128 $STEPS | tee -a $out
-/usr/bin/python3 bench/bank_bench.py coreset $N 128 $STEPS | tee -a $out
-"${MPIRUN[@]}" -np 1 $B pcoreset $N 128 $PSTEPS | tee -a $out
-"${MPIRUN[@]}" -np 2 $B pcoreset $N 128 $PSTEPS | tee -a $out
-"${MPIRUN[@]}" -np 1 $B lof 400 $LOF_HW 128 | tee -a $out
-/usr/bin/python3 bench/bank_bench.py lof 400 $SK_HW 128 | tee -a $out
-g() { awk -v k="$1" '$1 == k {print $2}' $out; }
+trap 'rm -f "$out" "${TMPR:-}"' EXIT
+$MPIRUN -np 1 $B coreset $N 128 $STEPS | tee -a $out
+$PY bench/bank_bench.py coreset $N 128 $STEPS | tee -a $out || echo "torch_coreset_step_ms unavailable" | tee -a $out
+$MPIRUN -np 1 $B pcoreset $N 128 $PSTEPS | tee -a $out
+$MPIRUN -np 2 $B pcoreset $N 128 $PSTEPS | tee -a $out
+if [ -r "$REAL_FEATURES" ]; then
+  TMPR=$(mktemp --suffix=.f32)
+  $MPIRUN -np 1 $B proj "$REAL_FEATURES" $TMPR | tee -a $out
+  $MPIRUN -np 1 $B real $TMPR 128 $REAL_STEPS 100 | tee -a $out
+else
+  echo "real_features unavailable ($REAL_FEATURES)" | tee -a $out
+fi
+$MPIRUN -np 1 $B lof 400 $LOF_HW 128 | tee -a $out
+$PY bench/bank_bench.py lof 400 $SK_HW 128 | tee -a $out || echo "sklearn_lof_seconds unavailable" | tee -a $out
+g() { awk -v k="$1" '$1 == k {print $2}' $out | tail -1; }
+bw=${LIMIT_READ_GBS_1T:-$(g stream_read_GBps)}
+num() { [[ "$1" =~ ^[0-9.]+$ ]]; }
 echo "--- ratios"
-awk -v a="$(g coreset_plain_step_ms)" -v b="$(g coreset_bound_step_ms)" 'BEGIN {printf "coreset plain step / bandwidth bound: %.2fx (goal <= 1.5)\n", a / b}'
-awk -v a="$(g torch_coreset_step_ms)" -v b="$(g coreset_plain_step_ms)" 'BEGIN {printf "PyTorch loop step / our plain step: %.2fx\n", a / b}'
-echo "pruned vs plain (first $STEPS steps): $(g coreset_pruned_speedup)x, identical indices: $(g coreset_identical)"
-awk -v a="$(g pcoreset_plain_ranks1_step_ms)" -v b="$(g pcoreset_plain_ranks2_step_ms)" 'BEGIN {printf "2 ranks vs 1 rank, plain step: %.2fx speed-up\n", a / b}'
-awk -v a="$(g pcoreset_pruned_ranks1_step_ms)" -v b="$(g pcoreset_pruned_ranks2_step_ms)" 'BEGIN {printf "2 ranks vs 1 rank, pruned step: %.2fx speed-up\n", a / b}'
-awk -v a="$(g sklearn_lof_seconds)" -v b="$(g lof_seconds)" -v h=$SK_HW -v l=$LOF_HW 'BEGIN {printf "LOF 400 images: scikit-learn / ours = %.1fx (goal >= 10)\n", (a / h) / (b / l)}'
-rm -f $out
+plain=$(g coreset_plain_step_ms); pruned=$(g coreset_pruned_step_ms); torch=$(g torch_coreset_step_ms)
+bound=$(awk -v n=$N -v bw=$bw 'BEGIN {printf "%.3f", (n * 128 * 4 + n * 8) / (bw * 1e9) * 1e3}')
+peer="torch:unavailable"; ratio="-"
+if num "$torch"; then peer="torch:${torch}ms/step"; ratio=$(awk -v a=$torch -v b=$plain 'BEGIN {printf "%.2f", a / b}'); fi
+echo "BENCH stage=coreset-step size=n=$N,d=128 ours=${plain}ms/step peer=$peer ratio=$ratio limit_frac=$(awk -v a=$bound -v b=$plain 'BEGIN {printf "%.2f", a / b}') threads=1 ranks=1 note=plain loop (every point read each step); bound = $(awk -v n=$N 'BEGIN {printf "%.0f", n * 136 / 1e6}') MB / read ${bw} GB/s = ${bound} ms; uniform clustered synthetic points"
+echo "BENCH stage=coreset-step-pruned size=n=$N,d=128 ours=${pruned}ms/step peer=$peer ratio=$(num "$torch" && awk -v a=$torch -v b=$pruned 'BEGIN {printf "%.2f", a / b}' || echo -) limit_frac=$(awk -v a=$bound -v b=$pruned 'BEGIN {printf "%.2f", a / b}') threads=1 ranks=1 note=grouped pruning, first $STEPS steps (identical indices: $(g coreset_identical)); limit_frac > 1 means below the plain bandwidth bound"
+for v in plain pruned; do
+  t1=$(g pcoreset_${v}_ranks1_step_ms); t2=$(g pcoreset_${v}_ranks2_step_ms)
+  echo "BENCH stage=coreset-ranks-$v size=n=$N,d=128 ours=${t2}ms/step peer=1rank:${t1}ms/step ratio=$(awk -v a=$t1 -v b=$t2 'BEGIN {printf "%.2f", a / b}') limit_frac=- ranks=2 note=2-rank vs 1-rank distributed step (first $PSTEPS steps, one allreduce per step)"
+done
+rn=$(g real_n)
+if [ -n "$rn" ]; then
+  rp=$(g real_plain_step_ms); rq=$(g real_pruned_step_ms); rs=$(g real_steps); ev=$(g real_points_evaluated_per_step)
+  rb=$(awk -v n=$rn -v bw=$bw 'BEGIN {printf "%.3f", (n * 128 * 4 + n * 8) / (bw * 1e9) * 1e3}')
+  echo "BENCH stage=coreset-real size=n=$rn,d=128,m=$rs ours=${rq}ms/step peer=plain:${rp}ms/step ratio=$(awk -v a=$rp -v b=$rq 'BEGIN {printf "%.2f", a / b}') limit_frac=$(awk -v a=$rb -v b=$rq 'BEGIN {printf "%.2f", a / b}') threads=1 ranks=1 note=realistic set ($REAL_FEATURES projected to 128-d); grouped pruning mean over $rs steps, ${ev} of $rn points evaluated per step; plain = mean of first 100 steps; bound = plain bytes ${rb} ms at ${bw} GB/s; identical first-100 indices: $(g real_identical_first | awk '{print $1}')"
+  echo "METRIC coreset_prune_speedup=$(awk -v a=$rp -v b=$rq 'BEGIN {printf "%.2f", a / b}')"
+fi
+echo "METRIC coreset_ns_per_point=$(awk -v a=$plain -v n=$N 'BEGIN {printf "%.2f", a * 1e6 / n}') coreset_threads=1"
+ours=$(g lof_seconds); sk=$(g sklearn_lof_seconds)
+ours_pp=$(awk -v a=$ours -v h=$LOF_HW 'BEGIN {printf "%.5f", a / h}')
+if num "$sk"; then
+  sk_pp=$(awk -v a=$sk -v h=$SK_HW 'BEGIN {printf "%.5f", a / h}')
+  echo "BENCH stage=lof size=N=400,HW=$LOF_HW,d=128 ours=$(awk -v a=$ours_pp -v h=$LOF_HW 'BEGIN {printf "%.2f", a * h}')s peer=sklearn:$(awk -v a=$sk_pp -v h=$LOF_HW 'BEGIN {printf "%.2f", a * h}')s ratio=$(awk -v a=$sk_pp -v b=$ours_pp 'BEGIN {printf "%.2f", a / b}') limit_frac=- threads=1 note=LocalOutlierFactor(n_neighbors=6).fit per position, 1 thread; sklearn timed on $SK_HW positions and scaled to $LOF_HW"
+else
+  echo "BENCH stage=lof size=N=400,HW=$LOF_HW,d=128 ours=${ours}s peer=sklearn:unavailable ratio=- limit_frac=- threads=1 note=scikit-learn could not be imported"
+fi
+echo "METRIC lof_s_per_position=$ours_pp lof_n_images=400 lof_threads=1"

@@ -76,6 +76,23 @@ static double exact_d2_(const float *a, const float *b, int dim) {
   return s;
 }
 
+/* exact_d2_ for four rows at once: each sum in the same order (so the same
+ * bits), four independent dependency chains instead of one. */
+static void exact_d2x4_(const float *a, const float *b0, const float *b1, const float *b2,
+                        const float *b3, int dim, double *out) {
+  double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
+  for (int j = 0; j < dim; j++) {
+    double x = (double)a[j];
+    double t0 = x - (double)b0[j], t1 = x - (double)b1[j], t2 = x - (double)b2[j],
+           t3 = x - (double)b3[j];
+    s0 += t0 * t0;
+    s1 += t1 * t1;
+    s2 += t2 * t2;
+    s3 += t3 * t3;
+  }
+  out[0] = s0; out[1] = s1; out[2] = s2; out[3] = s3;
+}
+
 /* sklearn.utils._heap.heap_push, verbatim: a max-heap of `size` values that
  * rejects a value equal to its current maximum. */
 static void heap_push_(double *val, int32_t *ind, int size, double v, int32_t j) {
@@ -172,24 +189,49 @@ TcErr tc_lof_scores(TcLofWork *w, const float *X, int64_t n64, float *lof) {
     float *row = G + (size_t)(w->full ? i : i % PANEL) * n;
     const float ni = w->nrm[i];
     for (int j = 0; j < n; j++) row[j] = ni + w->nrm[j] - 2.0f * row[j];
-    /* k smallest approximate values among j != i (insertion into best[]) */
+    /* k smallest approximate values among j != i (insertion into best[]);
+     * blocks of 8 are first compared with the current k-th value, which only
+     * decreases, so a block with no smaller value is skipped without
+     * changing the result */
     int nb = 0;
-    for (int j = 0; j < n; j++) {
-      if (j == i) continue;
-      float v = row[j];
-      if (nb == k && v >= best[k - 1]) continue;
-      int p = nb < k ? nb++ : k - 1;
-      while (p > 0 && best[p - 1] > v) { best[p] = best[p - 1]; p--; }
-      best[p] = v;
+    for (int j0 = 0; j0 < n; j0 += 8) {
+      const int j1 = j0 + 8 < n ? j0 + 8 : n;
+      if (nb == k && j1 - j0 == 8) {
+        const float cur = best[k - 1];
+        int any = 0;
+        for (int l = 0; l < 8; l++) any |= row[j0 + l] < cur;
+        if (!any) continue;
+      }
+      for (int j = j0; j < j1; j++) {
+        if (j == i) continue;
+        float v = row[j];
+        if (nb == k && v >= best[k - 1]) continue;
+        int p = nb < k ? nb++ : k - 1;
+        while (p > 0 && best[p - 1] > v) { best[p] = best[p - 1]; p--; }
+        best[p] = v;
+      }
     }
     float thr = best[k - 1] + 2.0f * E * (ni + nmax + 2.0f * sqrtf(ni * nmax));
     int nc = 0;
-    for (int j = 0; j < n; j++)
-      if (j != i && row[j] <= thr) {
-        w->cand[nc] = j;
-        w->cd2[nc] = exact_d2_(X + (size_t)i * dim, X + (size_t)j * dim, dim);
-        nc++;
+    for (int j0 = 0; j0 < n; j0 += 8) {
+      const int j1 = j0 + 8 < n ? j0 + 8 : n;
+      if (j1 - j0 == 8) {
+        int any = 0;
+        for (int l = 0; l < 8; l++) any |= row[j0 + l] <= thr;
+        if (!any) continue;
       }
+      for (int j = j0; j < j1; j++)
+        if (j != i && row[j] <= thr) w->cand[nc++] = j;
+    }
+    {
+      const float *xi = X + (size_t)i * dim;
+      int c = 0;
+      for (; c + 4 <= nc; c += 4)
+        exact_d2x4_(xi, X + (size_t)w->cand[c] * dim, X + (size_t)w->cand[c + 1] * dim,
+                    X + (size_t)w->cand[c + 2] * dim, X + (size_t)w->cand[c + 3] * dim, dim,
+                    w->cd2 + c);
+      for (; c < nc; c++) w->cd2[c] = exact_d2_(xi, X + (size_t)w->cand[c] * dim, dim);
+    }
     /* k smallest by (exact d2, index): candidates are in index order, so a
      * stable insertion keeps the lowest index first on ties */
     int32_t *nb_i = w->nbr + (size_t)i * k;
