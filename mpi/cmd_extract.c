@@ -143,7 +143,7 @@ TcErr tc_cmd_extract(MPI_Comm comm, int argc, char **argv) {
   int rank = tc_rank(comm);
   const char *data = NULL, *list = NULL, *split = NULL, *backbone = NULL, *weights = NULL;
   const char *out = NULL, *taps = NULL;
-  int64_t dim = 0, resize = 256, crop = 224, batch = 8;
+  int64_t dim = 0, resize = 256, crop = 224, batch = 8, mem_per_rank = 0;
   int skip_bad = 0;
   TcOpt opts[] = {
       {"data", TC_OPT_STRING, &data, NULL, "MVTec-layout root (CLASS/train/good, CLASS/test/TYPE); with --list: the root list paths are relative to", NULL, 0},
@@ -158,6 +158,7 @@ TcErr tc_cmd_extract(MPI_Comm comm, int argc, char **argv) {
       {"taps", TC_OPT_STRING, &taps, "", "comma-separated feature maps (default: layer2,layer3 / block_5_add,block_10_project_BN)", NULL, 0},
       {"skip-bad-images", TC_OPT_FLAG, &skip_bad, NULL, "skip unreadable images (recorded in /skipped and the log) instead of stopping", NULL, 0},
       {"batch", TC_OPT_INT, &batch, "8", "images per rank between collective writes (memory: batch x HW x D floats)", NULL, 0},
+      {"mem-per-rank", TC_OPT_SIZE, &mem_per_rank, "2G", "memory a rank may use: the decoded crops (crop x crop x 3 bytes per image) are kept between the check and the extraction when they fit, else (or with 0) images are decoded twice", NULL, 0},
   };
   int nopts = (int)(sizeof opts / sizeof opts[0]);
   int help = 0;
@@ -179,6 +180,7 @@ TcErr tc_cmd_extract(MPI_Comm comm, int argc, char **argv) {
   if (!err && (crop < 1 || resize < crop || resize > 1 << 15))
     err = tc_err_set(TC_ERR_USAGE, "extract: need 1 <= --crop (%lld) <= --resize (%lld)", (long long)crop,
                      (long long)resize);
+  if (!err && mem_per_rank < 0) err = tc_err_set(TC_ERR_USAGE, "extract: --mem-per-rank must be >= 0");
   if (!err && (batch < 1 || batch > 4096)) err = tc_err_set(TC_ERR_USAGE, "extract: --batch must be in 1..4096");
   err = tc_agree(comm, err);
   if (err) return err;
@@ -195,7 +197,8 @@ TcErr tc_cmd_extract(MPI_Comm comm, int argc, char **argv) {
     tc_log(1, "extract: %lld images, backbone %s (%s), %d rank(s)", (long long)n, backbone, weights,
            tc_size(comm));
     TcExtractConfig cfg = {backbone, weights, taps, (int)dim, (int)resize, (int)crop, skip_bad, (int)batch};
-    err = tc_pextract_run(comm, &cfg, n, (const char *const *)paths, (const char *const *)names, out);
+    err = tc_pextract_run(comm, &cfg, n, (const char *const *)paths, (const char *const *)names, out,
+                          mem_per_rank);
   }
   free_list_(rank, n, paths);
   free_list_(rank, n, names);

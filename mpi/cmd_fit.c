@@ -10,12 +10,12 @@
 TcErr tc_cmd_fit(MPI_Comm comm, int argc, char **argv) {
   TcFitOpts o;
   memset(&o, 0, sizeof o);
-  int64_t plain = 0;
   int no_prune = 0;
   TcOpt opts[] = {
       {"features", TC_OPT_STRING, &o.features, NULL, "input features.h5 (from `tailedcore extract`)", NULL, 1},
       {"out", TC_OPT_STRING, &o.out, NULL, "output model.h5 (published atomically)", NULL, 1},
-      {"data", TC_OPT_STRING, &o.data, NULL, "image root for /paths: tail views are extracted from the images", NULL, 0},
+      {"data", TC_OPT_STRING, &o.data, NULL, "image root of features.h5's /paths: the tail images' rotated/flipped views are extracted from it (with --weights)", NULL, 0},
+      {"weights", TC_OPT_STRING, &o.weights, NULL, "backbone weights features.h5 was extracted with (checksum checked), for the tail views", NULL, 0},
       {"method", TC_OPT_CHOICE, &o.method_name, "tailedcore", "memory bank method", "tailedcore|softpatch|patchcore", 0},
       {"coreset-ratio", TC_OPT_DOUBLE, &o.coreset_ratio, "0.1", "greedy coreset keeps floor(n * ratio) patches, in (0, 1]", NULL, 0},
       {"proj-dim", TC_OPT_INT, &o.proj_dim, "128", "random projection dimension for LOF and coreset", NULL, 0},
@@ -27,7 +27,6 @@ TcErr tc_cmd_fit(MPI_Comm comm, int argc, char **argv) {
       {"mem-per-rank", TC_OPT_SIZE, &o.mem_per_rank, "2G", "memory a rank may use", NULL, 0},
       {"no-prune", TC_OPT_FLAG, &no_prune, NULL, "plain coreset loop instead of the triangle-pruned one (same result)", NULL, 0},
   };
-  (void)plain;
   int nopts = (int)(sizeof opts / sizeof opts[0]), help = 0;
   TcErr err = tc_opts_parse("fit", opts, nopts, argc, argv, &help, NULL, 0, NULL);
   if (!err && help) {
@@ -35,7 +34,9 @@ TcErr tc_cmd_fit(MPI_Comm comm, int argc, char **argv) {
       tc_opts_help(stdout, "fit", "tailedcore fit --features features.h5 --out model.h5 [options]",
                    "Build the memory bank (DESIGN 3.3-3.6): random projection, LOF noise filter per "
                    "position, greedy coreset; tailedcore adds TailSampler's tail images as a second "
-                   "coreset. Run under mpirun/srun: results do not depend on the rank count.",
+                   "coreset, over the images and their --tail-aug views when --data and --weights "
+                   "are given (else over the images only, with a warning). Run under mpirun/srun: "
+                   "results do not depend on the rank count.",
                    opts, nopts);
     return tc_agree(comm, TC_OK);
   }

@@ -3,12 +3,13 @@
  * Two passes over each rank's contiguous block of images:
  *   1. decode + preprocess every image (no network): a bad image is found
  *      before anything is created, and the number of good images per rank
- *      (hence every rank's first output row) is known;
+ *      (hence every rank's first output row) is known. The uint8 crops
+ *      (150 KB per image at 224) are kept for pass 2 when they fit
+ *      --mem-per-rank, so each image is decoded once;
  *   2. extract in rounds of cfg->batch images per rank and write each round
  *      collectively (a rank with nothing left writes 0 rows), agreeing on
- *      errors before each write, so memory stays bounded whatever N is.
- * Decoding twice costs little next to the network for wrn50; for
- * mobilenetv2 it is a measurable share (see the report / bench). */
+ *      errors before each write. Without the kept crops pass 2 decodes
+ *      again and memory stays bounded whatever N is. */
 #include "pextract.h"
 
 #include <stdio.h>
@@ -66,10 +67,10 @@ void tc_extractor_destroy(TcExtractor **ex) {
   *ex = NULL;
 }
 
-TcErr tc_extractor_load(TcExtractor *ex, const char *path) {
+TcErr tc_extractor_load_u8(TcExtractor *ex, const char *path, uint8_t *crop) {
   TcImage img = {0};
   TC_CALL(tc_image_read(path, &img));
-  TcErr err = tc_resize_preprocess(&img, &ex->pre, ex->input);
+  TcErr err = tc_resize_preprocess_u8(&img, &ex->pre, crop);
   tc_image_free(&img);
   if (err) {
     /* keep the file name in the message whatever the resize code said */
@@ -78,6 +79,16 @@ TcErr tc_extractor_load(TcExtractor *ex, const char *path) {
     tc_err_clear();
     return tc_err_set(err, "%s: %s", path, msg);
   }
+  return TC_OK;
+}
+
+void tc_extractor_set_u8(TcExtractor *ex, const uint8_t *crop) {
+  tc_resize_normalize(crop, ex->pre.crop, ex->pre.norm, ex->input);
+}
+
+TcErr tc_extractor_load(TcExtractor *ex, const char *path) {
+  TC_CALL(tc_extractor_load_u8(ex, path, ex->crop_u8));
+  tc_extractor_set_u8(ex, ex->crop_u8);
   return TC_OK;
 }
 
@@ -93,21 +104,27 @@ TcErr tc_extractor_run(TcExtractor *ex, float *feat, float *emb) {
   return TC_OK;
 }
 
-TcErr tc_pextract_views(TcExtractor *ex, const char *path, TcAugment aug, float *out) {
+TcErr tc_pextract_views_image(TcExtractor *ex, const TcImage *img, TcAugment aug, float *out) {
   int count = tc_augment_count(aug);
   if (count == 0) return TC_OK;
   int crop = ex->pre.crop;
   size_t vsz = (size_t)crop * crop * 3, fsz = (size_t)ex->fmap_h * ex->fmap_w * ex->D;
-  TcImage img = {0};
-  TC_CALL(tc_image_read(path, &img));
   uint8_t *views = tc_malloc(vsz * (size_t)count, "augmented views");
   TcErr err = views ? TC_OK : TC_ERR_MEM;
-  if (!err) err = tc_augment_views(&img, &ex->pre, aug, views);
+  if (!err) err = tc_augment_views(img, &ex->pre, aug, views);
   for (int v = 0; !err && v < count; v++) {
     tc_resize_normalize(views + (size_t)v * vsz, crop, ex->pre.norm, ex->input);
     err = tc_extractor_run(ex, out + (size_t)v * fsz, NULL);
   }
   free(views);
+  return err;
+}
+
+TcErr tc_pextract_views(TcExtractor *ex, const char *path, TcAugment aug, float *out) {
+  if (tc_augment_count(aug) == 0) return TC_OK;
+  TcImage img = {0};
+  TC_CALL(tc_image_read(path, &img));
+  TcErr err = tc_pextract_views_image(ex, &img, aug, out);
   tc_image_free(&img);
   return err;
 }
@@ -167,7 +184,8 @@ static TcErr log_skipped_(MPI_Comm comm, char **sreasons, int64_t ns) {
 }
 
 TcErr tc_pextract_run(MPI_Comm comm, const TcExtractConfig *cfg, int64_t n,
-                      const char *const *paths, const char *const *names, const char *out_path) {
+                      const char *const *paths, const char *const *names, const char *out_path,
+                      int64_t mem_per_rank) {
   int rank = tc_rank(comm), size = tc_size(comm);
   TcErr err = TC_OK;
   TcExtractor *ex = NULL;
@@ -178,6 +196,7 @@ TcErr tc_pextract_run(MPI_Comm comm, const TcExtractConfig *cfg, int64_t n,
   int64_t *good = NULL; /* global indices of this rank's good images */
   char **spaths = NULL, **sreasons = NULL;
   float *feat = NULL, *emb = NULL;
+  uint8_t *crops = NULL; /* [ngood x crop x crop x 3]: pass 1's crops, or NULL */
   const char **gnames = NULL;
 
   TC_CHECK_GOTO(err, n > 0, TC_ERR_USAGE, agree, "no images to extract");
@@ -190,11 +209,25 @@ agree:
   err = tc_agree(comm, err);
   if (err) goto cleanup;
 
-  /* pass 1: decode everything, find bad images before creating anything */
+  /* pass 1: decode everything, find bad images before creating anything;
+   * keep the uint8 crops for pass 2 when they fit (the network's own
+   * memory is not counted), else decode again there */
+  int batch = cfg->batch > 0 ? cfg->batch : 1;
+  size_t fsz = (size_t)ex->fmap_h * ex->fmap_w * ex->D;
+  const size_t cbytes = (size_t)cfg->crop * cfg->crop * 3;
+  const double keep_bytes = (double)nloc * cbytes + (double)batch * (fsz + ex->E) * sizeof(float);
+  if (mem_per_rank > 0 && keep_bytes <= (double)mem_per_rank) {
+    crops = tc_malloc(nloc ? (size_t)nloc * cbytes : 1, "decoded crops");
+    if (!crops) tc_err_clear(); /* optional: decode twice instead */
+  }
+  int kept = crops != NULL, all_kept = 0;
+  MPI_Allreduce(&kept, &all_kept, 1, MPI_INT, MPI_MIN, comm);
+  tc_log(2, "extract: %s", all_kept ? "decoded crops kept in memory for the second pass"
+                                    : "decoding twice (crops over --mem-per-rank on some rank)");
   TcProgress prog;
-  tc_progress_start(&prog, "extract: checking images", "images", n);
+  tc_progress_start(&prog, "extract: decoding images", "images", n);
   for (int64_t i = lo; i < hi; i++) {
-    TcErr e = tc_extractor_load(ex, paths[i]);
+    TcErr e = tc_extractor_load_u8(ex, paths[i], crops ? crops + (size_t)ngood * cbytes : ex->crop_u8);
     if (e == TC_ERR_MEM) {
       err = e;
       break;
@@ -251,8 +284,6 @@ agree:
   snprintf(meta.taps, sizeof meta.taps, "%s", ex->bb->taps);
   snprintf(meta.normalisation, sizeof meta.normalisation, "%s",
            ex->bb->norm == TC_NORM_KERAS ? "keras" : "imagenet");
-  int batch = cfg->batch > 0 ? cfg->batch : 1;
-  size_t fsz = (size_t)ex->fmap_h * ex->fmap_w * ex->D;
   feat = tc_malloc_aligned((size_t)batch * fsz * sizeof(float), "patch features");
   emb = tc_malloc((size_t)batch * ex->E * sizeof(float), "embeddings");
   gnames = tc_calloc((size_t)(ngood ? ngood : 1), sizeof(char *), "names");
@@ -271,7 +302,8 @@ agree:
     int64_t k0 = r * batch, k1 = k0 + batch < ngood ? k0 + batch : ngood;
     if (k1 < k0) k1 = k0;
     for (int64_t k = k0; !err && k < k1; k++) {
-      err = tc_extractor_load(ex, paths[good[k]]);
+      if (crops) tc_extractor_set_u8(ex, crops + (size_t)k * cbytes);
+      else err = tc_extractor_load(ex, paths[good[k]]);
       if (!err) err = tc_extractor_run(ex, feat + (size_t)(k - k0) * fsz, emb + (size_t)(k - k0) * ex->E);
     }
     if (!err && tc_fault_injected(comm, "extract")) err = tc_err_set(TC_ERR_IO, "injected failure (extract)");
@@ -310,6 +342,7 @@ cleanup:
   free(spaths);
   free(sreasons);
   free(good);
+  free(crops);
   free(feat);
   free(emb);
   free(gnames);

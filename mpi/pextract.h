@@ -46,6 +46,13 @@ void tc_extractor_destroy(TcExtractor **ex);
  * Errors (naming the path): TC_ERR_IO, TC_ERR_FORMAT, TC_ERR_MEM. */
 TcErr tc_extractor_load(TcExtractor *ex, const char *path);
 
+/* The two halves of tc_extractor_load: decode + resize + crop one file into
+ * crop [crop x crop x 3] uint8 (errors as tc_extractor_load), then turn such
+ * a crop into ex->input. Load then set gives the bits of tc_extractor_load.
+ * Local. */
+TcErr tc_extractor_load_u8(TcExtractor *ex, const char *path, uint8_t *crop);
+void tc_extractor_set_u8(TcExtractor *ex, const uint8_t *crop);
+
 /* Features of ex->input: feat [fmap_h*fmap_w x D] and emb [E] (either may
  * be NULL). Local. DESIGN 3.2. */
 TcErr tc_extractor_run(TcExtractor *ex, float *feat, float *emb);
@@ -55,18 +62,26 @@ TcErr tc_extractor_run(TcExtractor *ex, float *feat, float *emb);
  * (caller-allocated). Local: fit calls it for its own tail images. */
 TcErr tc_pextract_views(TcExtractor *ex, const char *path, TcAugment aug, float *out);
 
+/* The same from an already decoded image (img->c = 3), so a caller that also
+ * needs the plain features of the image decodes it once. Local. */
+TcErr tc_pextract_views_image(TcExtractor *ex, const TcImage *img, TcAugment aug, float *out);
+
 /* Extract n images and write features.h5 (DESIGN 5). Collective on comm.
  *   paths [n] (global input, same on every rank): files to read;
  *   names [n] (global input): what /paths records (e.g. ROOT-relative);
  *   out_path: the final file name (written under a temporary name,
  *   published only when complete).
  * Images are dealt in contiguous blocks (tc_block_range). Every rank first
- * decodes its images; a bad image (missing, truncated, corrupt, unsupported,
+ * decodes its images (keeping the uint8 crops for the second pass when
+ * n_local * crop^2 * 3 bytes plus the batch buffers fit mem_per_rank
+ * (bytes, global input; 0 = always decode again); the output bits are the
+ * same either way); a bad image (missing, truncated, corrupt, unsupported,
  * empty, not an image) stops the job before anything is created, naming the
  * file and the problem, unless cfg->skip_bad, which leaves it out of the
  * output and records it in /skipped/paths and /skipped/reasons and the log.
  * Returns the agreed code. */
 TcErr tc_pextract_run(MPI_Comm comm, const TcExtractConfig *cfg, int64_t n,
-                      const char *const *paths, const char *const *names, const char *out_path);
+                      const char *const *paths, const char *const *names, const char *out_path,
+                      int64_t mem_per_rank);
 
 #endif

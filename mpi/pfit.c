@@ -1,6 +1,8 @@
 /* pfit.c - the fit driver (DESIGN 3.3-3.6, 5, 6). */
 #include "pfit.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <libgen.h>
 #include <math.h>
 #include <stdio.h>
@@ -14,8 +16,10 @@
 #include "features_io.h"
 #include "h5fmt.h"
 #include "log.h"
+#include "image.h"
 #include "partition.h"
 #include "pcoreset.h"
+#include "pextract.h"
 #include "plof.h"
 #include "proj.h"
 #include "ptailsample.h"
@@ -43,6 +47,9 @@ TcErr tc_pfit_check(const TcFitOpts *o) {
   TC_CHECK(o->mem_per_rank > 0, TC_ERR_USAGE, "--mem-per-rank must be positive");
   TcAugment a;
   TC_CALL(tc_augment_parse(o->tail_aug, &a));
+  TC_CHECK(!o->data == !o->weights, TC_ERR_USAGE,
+           "--data and --weights go together: the tail views are extracted from the images under "
+           "--data with the backbone weights features.h5 was made with");
   return TC_OK;
 }
 
@@ -103,6 +110,217 @@ static TcErr coreset_(MPI_Comm comm, const TcFitOpts *o, const float *Xsel, cons
   return TC_OK;
 }
 
+/* ------------------------------------------------ tail views (3.6 step 8) */
+
+/* Full-D features of this rank's tail views [ntl x V x HW x D]: in memory
+ * when they fit --mem-per-rank, else in a scratch file in the output's
+ * directory, unlinked as soon as it is open (a killed job leaves nothing).
+ * Only the rows M_tail selects are read back. Local. */
+typedef struct {
+  float *mem;
+  int fd; /* scratch file; -1 when in memory or unused */
+} ViewStore;
+
+static TcErr store_open_(ViewStore *s, size_t floats, int in_memory, const char *out) {
+  s->mem = NULL;
+  s->fd = -1;
+  if (floats == 0) return TC_OK;
+  if (in_memory) {
+    s->mem = tc_malloc_aligned(floats * sizeof(float), "tail view features");
+    return s->mem ? TC_OK : TC_ERR_MEM;
+  }
+  char b1[4096], b2[4096], name[8300];
+  snprintf(b1, sizeof b1, "%s", out);
+  snprintf(b2, sizeof b2, "%s", out);
+  const char *dir = dirname(b1), *base = basename(b2);
+  snprintf(name, sizeof name, "%s/.%s.tmp.views.XXXXXX", dir, base);
+  s->fd = mkstemp(name);
+  TC_CHECK(s->fd >= 0, TC_ERR_IO, "cannot create a scratch file for the tail views in %s: %s", dir,
+           strerror(errno));
+  unlink(name);
+  return TC_OK;
+}
+
+/* Copy floats [off, off + n) of the store to/from buf. Local. */
+static TcErr store_io_(ViewStore *s, int write, size_t off, float *buf, size_t n) {
+  if (s->mem) {
+    if (write) memcpy(s->mem + off, buf, n * sizeof(float));
+    else memcpy(buf, s->mem + off, n * sizeof(float));
+    return TC_OK;
+  }
+  char *p = (char *)buf;
+  size_t left = n * sizeof(float);
+  off_t pos = (off_t)(off * sizeof(float));
+  while (left > 0) {
+    ssize_t r = write ? pwrite(s->fd, p, left, pos) : pread(s->fd, p, left, pos);
+    if (r < 0 && errno == EINTR) continue;
+    TC_CHECK(r > 0, TC_ERR_IO, "tail view scratch file: %s failed: %s", write ? "write" : "read",
+             r < 0 ? strerror(errno) : "unexpected end of file");
+    p += r;
+    left -= (size_t)r;
+    pos += r;
+  }
+  return TC_OK;
+}
+
+static void store_close_(ViewStore *s) {
+  free(s->mem);
+  s->mem = NULL;
+  if (s->fd >= 0) close(s->fd);
+  s->fd = -1;
+}
+
+/* The extractor for the views, built from features.h5's own feature
+ * settings; the weights must be the file the features came from. Local. */
+static TcErr views_extractor_(const TcFitOpts *o, const TcFeaturesMeta *m, TcExtractor **out) {
+  TcExtractConfig cfg = {m->backbone, o->weights, m->taps, (int)m->D, (int)m->resize, (int)m->crop, 0, 1};
+  TC_CALL(tc_extractor_create(&cfg, out));
+  const TcExtractor *ex = *out;
+  TC_CHECK(strcmp(ex->bb->sha256, m->weights_sha256) == 0, TC_ERR_FORMAT,
+           "%s: weights checksum %.16s... differs from %s's weights_sha256 %.16s...: pass the --weights "
+           "the features were extracted with",
+           o->weights, ex->bb->sha256, o->features, m->weights_sha256);
+  const char *norm = ex->bb->norm == TC_NORM_KERAS ? "keras" : "imagenet";
+  TC_CHECK(!m->normalisation[0] || strcmp(norm, m->normalisation) == 0, TC_ERR_FORMAT,
+           "%s: normalisation %s differs from %s's %s", o->weights, norm, o->features, m->normalisation);
+  TC_CHECK(ex->D == m->D && ex->fmap_h == m->fmap_h && ex->fmap_w == m->fmap_w, TC_ERR_FORMAT,
+           "%s: the extractor gives D %d on %dx%d, %s has D %lld on %lldx%lld", o->weights, ex->D,
+           ex->fmap_h, ex->fmap_w, o->features, (long long)m->D, (long long)m->fmap_h, (long long)m->fmap_w);
+  return TC_OK;
+}
+
+/* M_tail candidates with views: this rank's block [tlo, thi) of the T tail
+ * images, each as (1 + V) * HW projected patches in (t, v', position) order
+ * (see pfit.h). */
+typedef struct {
+  int64_t T, tlo, thi;
+  int V;
+  float *X;    /* [n x P] projected */
+  int64_t *g;  /* [n] global patch indices */
+  int64_t n;   /* (thi - tlo) * (1 + V) * HW */
+  ViewStore store;
+} TailViews;
+
+/* One tail image: re-extract its plain features as an identity check of
+ * --data against features.h5, extract its views, project all, keep the
+ * views' full features. k = local tail ordinal, t = global one. Local. */
+static TcErr view_one_(const TcFitOpts *o, const TcFeaturesMeta *m, TcExtractor *ex, TcAugment aug,
+                       const float *W, const char *rel, int64_t img_index, int64_t k, TailViews *tv,
+                       const float *src, float *chk, float *vf) {
+  const int64_t HW = m->fmap_h * m->fmap_w, D = m->D, P = o->proj_dim, V = tv->V;
+  char path[8192];
+  if (rel[0] == '/') snprintf(path, sizeof path, "%s", rel);
+  else snprintf(path, sizeof path, "%s/%s", o->data, rel);
+  TcImage img = {0};
+  TcErr err = tc_image_read(path, &img);
+  if (!err) err = tc_resize_preprocess(&img, &ex->pre, ex->input);
+  if (!err) err = tc_extractor_run(ex, chk, NULL);
+  if (!err) {
+    /* same binary, same machine: equal bits; another CPU's BLAS kernels
+     * may differ in the last bits, a different image does not */
+    double dmax = 0, amax = 0;
+    for (int64_t i = 0; i < HW * D; i++) {
+      double d = fabs((double)chk[i] - (double)src[i]), a = fabs((double)src[i]);
+      if (!(d <= dmax)) dmax = isnan(d) ? INFINITY : d;
+      if (a > amax) amax = a;
+    }
+    if (dmax > 1e-3 * amax + 1e-6)
+      err = tc_err_set(TC_ERR_FORMAT,
+                       "%s: its features differ from row %lld of %s (max difference %.3g of %.3g): --data "
+                       "must be the image root (and --weights the file) the features were extracted from",
+                       path, (long long)img_index, o->features, dmax, amax);
+  }
+  if (!err) err = tc_pextract_views_image(ex, &img, aug, vf);
+  tc_image_free(&img);
+  if (err) {
+    char msg[1024];
+    snprintf(msg, sizeof msg, "%s", tc_err_message());
+    tc_err_clear();
+    if (strstr(msg, path)) return tc_err_set(err, "tail views: %s", msg);
+    return tc_err_set(err, "tail views: %s: %s", path, msg);
+  }
+  const int64_t t = tv->tlo + k, base = k * (1 + V) * HW;
+  TC_CALL(tc_proj_apply(W, P, D, src, HW, tv->X + base * P));
+  for (int64_t p = 0; p < HW; p++) tv->g[base + p] = img_index * HW + p;
+  for (int64_t v = 0; v < V; v++) {
+    int64_t b = base + (1 + v) * HW;
+    TC_CALL(tc_proj_apply(W, P, D, vf + v * HW * D, HW, tv->X + b * P));
+    for (int64_t p = 0; p < HW; p++) tv->g[b + p] = m->N * HW + (t * V + v) * HW + p;
+  }
+  return store_io_(&tv->store, 1, (size_t)(k * V * HW * D), vf, (size_t)(V * HW * D));
+}
+
+/* DESIGN 3.6 step 8: deal the tail images in blocks, extract their views.
+ * base_need: bytes this rank already holds. Collective on comm. */
+static TcErr tail_views_(MPI_Comm comm, const TcFitOpts *o, TcH5File *fin, const TcFeaturesMeta *m,
+                         TcExtractor *ex, TcAugment aug, const uint8_t *is_tail, const float *W,
+                         double base_need, TailViews *tv) {
+  const int rank = tc_rank(comm), size = tc_size(comm);
+  const int64_t N = m->N, HW = m->fmap_h * m->fmap_w, D = m->D, P = o->proj_dim;
+  TcErr err = TC_OK;
+  int64_t *tl = NULL;
+  float *src = NULL, *chk = NULL, *vf = NULL;
+  char **rel = NULL;
+  tv->V = tc_augment_count(aug);
+  const int64_t V = tv->V;
+  tv->T = 0;
+  for (int64_t i = 0; i < N; i++) tv->T += is_tail[i] != 0;
+  tc_block_range(tv->T, rank, size, &tv->tlo, &tv->thi);
+  const int64_t ntl = tv->thi - tv->tlo;
+  int64_t ntl_max = 0;
+  MPI_Allreduce(&ntl, &ntl_max, 1, MPI_INT64_T, MPI_MAX, comm);
+  tv->n = ntl * (1 + V) * HW;
+  const double store_bytes = (double)ntl * V * HW * D * 4;
+  double need = base_need + (double)ntl_max * (1 + V) * HW * (P * 4.0 + 8) + (double)(V + 2) * HW * D * 4;
+  if (need > (double)o->mem_per_rank)
+    err = tc_err_set(TC_ERR_USAGE, "the tail views need about %.0f MiB per rank with %d rank(s), more than "
+                     "--mem-per-rank %.0f MiB: run more ranks or raise --mem-per-rank",
+                     need / 1048576, size, (double)o->mem_per_rank / 1048576);
+  const int in_memory = need + store_bytes <= (double)o->mem_per_rank;
+  if (!err) {
+    tl = tc_malloc((size_t)(tv->T > 0 ? tv->T : 1) * sizeof(int64_t), "tail list");
+    tv->X = tc_malloc_aligned((size_t)(tv->n > 0 ? tv->n : 1) * P * sizeof(float), "tail candidates");
+    tv->g = tc_malloc((size_t)(tv->n > 0 ? tv->n : 1) * sizeof(int64_t), "tail indices");
+    src = tc_malloc_aligned((size_t)(HW * D) * sizeof(float), "tail image features");
+    chk = tc_malloc_aligned((size_t)(HW * D) * sizeof(float), "tail image features");
+    vf = tc_malloc_aligned((size_t)(V * HW * D) * sizeof(float), "tail view features");
+    if (!tl || !tv->X || !tv->g || !src || !chk || !vf) err = TC_ERR_MEM;
+  }
+  if (!err) err = store_open_(&tv->store, (size_t)(ntl * V * HW * D), in_memory, o->out);
+  err = tc_agree(comm, err);
+  if (err) goto cleanup;
+  for (int64_t i = 0, t = 0; i < N; i++)
+    if (is_tail[i]) tl[t++] = i;
+  int spill = !in_memory && ntl > 0, any_spill = 0;
+  MPI_Allreduce(&spill, &any_spill, 1, MPI_INT, MPI_MAX, comm);
+  tc_log(1, "tail views: %s, %lld view(s) of each of %lld tail image(s): %lld M_tail candidates%s",
+         tc_augment_name(aug), (long long)V, (long long)tv->T, (long long)(tv->T * (1 + V) * HW),
+         any_spill ? " (view features spilled to a scratch file: over --mem-per-rank)" : "");
+  TcProgress prog;
+  tc_progress_start(&prog, "tail views", "images", tv->T);
+  for (int64_t k = 0; k < ntl_max; k++) {
+    const int have = k < ntl;
+    const int64_t img = have ? tl[tv->tlo + k] : 0;
+    TcErr e = tc_features_read(fin, m, img, have, src, NULL);
+    if (!e) e = tc_h5_read_strings(fin, "paths", img, have, &rel);
+    if (!e && have) e = view_one_(o, m, ex, aug, W, rel[0], img, k, tv, src, chk, vf);
+    free(rel);
+    rel = NULL;
+    err = tc_agree(comm, e);
+    if (err) goto cleanup;
+    int64_t est = (k + 1) * size; /* rank 0's share times ranks: an estimate */
+    tc_progress_update(&prog, est < tv->T ? est : tv->T);
+  }
+  tc_progress_finish(&prog);
+cleanup:
+  free(tl);
+  free(src);
+  free(chk);
+  free(vf);
+  free(rel);
+  return err;
+}
+
 TcErr tc_pfit_run(MPI_Comm comm, const TcFitOpts *o) {
   const int rank = tc_rank(comm), size = tc_size(comm);
   TcErr err = TC_OK;
@@ -112,12 +330,21 @@ TcErr tc_pfit_run(MPI_Comm comm, const TcFitOpts *o) {
         *wts = NULL, *bank_w = NULL;
   int64_t *gall = NULL, *gt = NULL, *clean = NULL, *tail = NULL, *uni = NULL, *keep_idx = NULL;
   TcTailResult *tres = NULL;
+  TcExtractor *ex = NULL;
+  TailViews tv;
+  memset(&tv, 0, sizeof tv);
+  tv.store.fd = -1;
+  float *bankv = NULL, *bankv_w = NULL;
   uint8_t *is_tail_all = NULL;
   int64_t n_removed = 0, m_clean = 0, m_tail = 0, n_clean = 0, n_tail = 0, M = 0;
   float thr = NAN;
   double t0 = tc_now();
   const int P = (int)o->proj_dim;
   const int use_lof = o->method != TC_FIT_PATCHCORE, use_tail = o->method == TC_FIT_TAILEDCORE;
+  TcAugment aug = TC_AUG_NONE;
+  tc_augment_parse(o->tail_aug, &aug);
+  /* DESIGN 3.6 step 8 needs the images and the weights */
+  const int views = use_tail && aug != TC_AUG_NONE && o->data && o->weights;
 
   err = tc_agree(comm, rank == 0 ? check_out_dir_(o->out) : TC_OK);
   if (err) return err;
@@ -139,6 +366,8 @@ TcErr tc_pfit_run(MPI_Comm comm, const TcFitOpts *o) {
     err = tc_err_set(TC_ERR_USAGE, "fit needs about %.0f MiB per rank with %d rank(s), more than "
                      "--mem-per-rank %.0f MiB: run more ranks or raise --mem-per-rank",
                      need / 1048576, size, (double)o->mem_per_rank / 1048576);
+  /* check the weights against features.h5 now, not after LOF */
+  if (!err && views) err = views_extractor_(o, &meta, &ex);
   if (!err) err = tc_proj_create(P, D, (uint64_t)o->seed, &W);
   if (!err) {
     feat = tc_malloc_aligned((size_t)(CHUNK * HW * D) * sizeof(float), "feature chunk");
@@ -176,27 +405,36 @@ TcErr tc_pfit_run(MPI_Comm comm, const TcFitOpts *o) {
     for (int64_t i = 0; i < N; i++) ntail_img += tres->is_tail[i];
     tc_log(1, "tailsampler: K_max %lld, %lld tail image(s) of %lld", (long long)tres->k_max,
            (long long)ntail_img, (long long)N);
-    TcAugment aug;
-    tc_augment_parse(o->tail_aug, &aug);
-    if (aug != TC_AUG_NONE)
-      tc_log(0, "warning: %s: tail views (%s) are not extracted by this build; M_tail uses the tail "
-                "images' own patches only", o->data ? "--data given but view extraction is not wired"
-                                                   : "no --data ROOT", o->tail_aug);
-    int64_t nt = 0;
-    for (int64_t i = 0; i < nl; i++) nt += tres->is_tail[lo + i] ? HW : 0;
-    Xt = tc_malloc_aligned((size_t)(nt > 0 ? nt : 1) * P * sizeof(float), "tail patches");
-    gt = tc_malloc((size_t)(nt > 0 ? nt : 1) * sizeof(int64_t), "tail indices");
-    err = tc_agree(comm, Xt && gt ? TC_OK : TC_ERR_MEM);
-    if (err) goto cleanup;
-    nt = 0;
-    for (int64_t i = 0; i < nl; i++)
-      if (tres->is_tail[lo + i]) {
-        memcpy(Xt + nt * P, Pj + i * HW * P, (size_t)(HW * P) * sizeof(float));
-        for (int64_t p = 0; p < HW; p++) gt[nt + p] = (lo + i) * HW + p;
-        nt += HW;
-      }
-    err = coreset_(comm, o, Xt, gt, nt, P, 1, "coreset M_tail", &tail, &m_tail, &n_tail);
-    if (err) goto cleanup;
+    if (views) {
+      err = tail_views_(comm, o, fin, &meta, ex, aug, tres->is_tail, W, need, &tv);
+      if (err) goto cleanup;
+      tc_extractor_destroy(&ex);
+      err = coreset_(comm, o, tv.X, tv.g, tv.n, P, 1, "coreset M_tail", &tail, &m_tail, &n_tail);
+      free(tv.X);
+      free(tv.g);
+      tv.X = NULL;
+      tv.g = NULL;
+      if (err) goto cleanup;
+    } else {
+      if (aug != TC_AUG_NONE)
+        tc_log(0, "warning: no --data ROOT and --weights FILE: M_tail uses the tail images' own patches "
+                  "only, without their %s views (DESIGN 3.6 step 8)", o->tail_aug);
+      int64_t nt = 0;
+      for (int64_t i = 0; i < nl; i++) nt += tres->is_tail[lo + i] ? HW : 0;
+      Xt = tc_malloc_aligned((size_t)(nt > 0 ? nt : 1) * P * sizeof(float), "tail patches");
+      gt = tc_malloc((size_t)(nt > 0 ? nt : 1) * sizeof(int64_t), "tail indices");
+      err = tc_agree(comm, Xt && gt ? TC_OK : TC_ERR_MEM);
+      if (err) goto cleanup;
+      nt = 0;
+      for (int64_t i = 0; i < nl; i++)
+        if (tres->is_tail[lo + i]) {
+          memcpy(Xt + nt * P, Pj + i * HW * P, (size_t)(HW * P) * sizeof(float));
+          for (int64_t p = 0; p < HW; p++) gt[nt + p] = (lo + i) * HW + p;
+          nt += HW;
+        }
+      err = coreset_(comm, o, Xt, gt, nt, P, 1, "coreset M_tail", &tail, &m_tail, &n_tail);
+      if (err) goto cleanup;
+    }
   }
 
   /* DESIGN 3.4: LOF per position, keep score < quantile */
@@ -263,6 +501,26 @@ TcErr tc_pfit_run(MPI_Comm comm, const TcFitOpts *o) {
       memcpy(bank + (t - r0) * D, feat + (uni[t] - (lo + c0) * HW) * D, (size_t)D * sizeof(float));
   }
   tc_h5_close(&fin);
+  /* my view rows: the indices of my block of tail images' views (contiguous
+   * too, after every image row) */
+  int64_t q0 = 0, q1 = 0;
+  if (views) {
+    const int64_t vb0 = N * HW + tv.tlo * tv.V * HW, vb1 = N * HW + tv.thi * tv.V * HW;
+    while (q0 < M && uni[q0] < vb0) q0++;
+    q1 = q0;
+    while (q1 < M && uni[q1] < vb1) q1++;
+    const int64_t mv = q1 - q0;
+    bankv = tc_malloc_aligned((size_t)(mv > 0 ? mv : 1) * D * sizeof(float), "memory bank view rows");
+    bankv_w = tc_malloc((size_t)(mv > 0 ? mv : 1) * sizeof(float), "memory weights");
+    TcErr e = bankv && bankv_w ? TC_OK : TC_ERR_MEM;
+    for (int64_t t = 0; !e && t < mv; t++) {
+      bankv_w[t] = 1.0f;
+      e = store_io_(&tv.store, 0, (size_t)((uni[q0 + t] - vb0) * D), bankv + t * D, (size_t)D);
+    }
+    err = tc_agree(comm, e);
+    if (err) goto cleanup;
+    store_close_(&tv.store);
+  }
 
   /* DESIGN 5: model.h5, every rank its rows, then publish */
   err = tc_agree(comm, tc_fault_injected(comm, "fit-create")
@@ -285,6 +543,10 @@ TcErr tc_pfit_run(MPI_Comm comm, const TcFitOpts *o) {
     W_(tc_h5_create_dataset(fout, "tail/k_max", TC_H5_I64, 1, one, 0));
     W_(tc_h5_write_rows(fout, "memory_bank", TC_H5_F32, r0, mr, bank));
     W_(tc_h5_write_rows(fout, "memory_weights", TC_H5_F32, r0, mr, bank_w));
+    if (views) {
+      W_(tc_h5_write_rows(fout, "memory_bank", TC_H5_F32, q0, q1 - q0, bankv));
+      W_(tc_h5_write_rows(fout, "memory_weights", TC_H5_F32, q0, q1 - q0, bankv_w));
+    }
     /* small global arrays: rank 0 writes them, the others join with 0 rows */
     int w0 = rank == 0;
     int64_t none = -1; /* HDF5 wants a buffer even for 0 rows */
@@ -314,7 +576,16 @@ TcErr tc_pfit_run(MPI_Comm comm, const TcFitOpts *o) {
     W_(tc_h5_set_attr_f64(fout, "/", "lof_keep", o->lof_keep));
     W_(tc_h5_set_attr_f64(fout, "/", "tail_p", o->tail_p));
     W_(tc_h5_set_attr_str(fout, "/", "tail_aug", o->tail_aug));
-    W_(tc_h5_set_attr_str(fout, "/", "tail_views", "none (tail images' own patches)"));
+    char vdesc[4400];
+    if (views)
+      snprintf(vdesc, sizeof vdesc, "%s: %d views of each tail image, extracted from %s with %s", o->tail_aug,
+               tv.V, o->data, o->weights);
+    else
+      snprintf(vdesc, sizeof vdesc, "none (tail images' own patches)");
+    W_(tc_h5_set_attr_str(fout, "/", "tail_views", vdesc));
+    W_(tc_h5_set_attr_i64(fout, "/", "tail_views_per_image", views ? tv.V : 0));
+    W_(tc_h5_set_attr_i64(fout, "/", "tail_view_images", views ? tv.T : 0));
+    W_(tc_h5_set_attr_i64(fout, "/", "tail_view_patches", views ? tv.T * tv.V * HW : 0));
     W_(tc_h5_set_attr_i64(fout, "/", "seed", o->seed));
     W_(tc_h5_set_attr_str(fout, "/", "program_version", TC_VERSION));
     W_(tc_h5_set_attr_str(fout, "/", "source_features", o->features));
@@ -340,6 +611,12 @@ cleanup:
   if (fout) tc_h5_abandon(&fout);
   tc_h5_close(&fin);
   tc_tail_result_destroy(&tres);
+  tc_extractor_destroy(&ex);
+  store_close_(&tv.store);
+  free(tv.X);
+  free(tv.g);
+  free(bankv);
+  free(bankv_w);
   free(W); free(feat); free(Pj); free(lof); free(emb); free(Xt); free(bank); free(wts);
   free(bank_w); free(gall); free(gt); free(clean); free(tail); free(uni); free(keep_idx);
   free(is_tail_all);

@@ -5,6 +5,17 @@
  * contiguous block and every rank writes its own hyperslab, no shuffle.
  * /coreset/indices gives each row's g; the selection orders (as the greedy
  * loops picked them) are kept in /coreset/clean_order and /coreset/tail_order.
+ *
+ * Tail views (tailedcore with --data and --weights, DESIGN 3.6 steps 8-9):
+ * the T tail images (in image order, t = 0..T-1) are dealt to the ranks in
+ * blocks; each rank reads its tail images' own features from features.h5
+ * and extracts their V views (augment.h order). View patches get the global
+ * indices g = N*HW + (t*V + v)*HW + position, after the N*HW image patches,
+ * so a rank's view rows of the bank are again one contiguous block. M_tail
+ * is the greedy coreset of the T*(1+V)*HW patches with ordinals in (t, v',
+ * position) order, v' = 0 the image itself and v' = v+1 view v: a function
+ * of the data only, not of the rank count.
+ *
  * Bit-identical output for any rank count: projection by one fixed-shape
  * sgemm per image, LOF per position on identical inputs, exact quantile,
  * coreset identical to the serial loop, raw features copied. */
@@ -21,7 +32,8 @@ typedef enum { TC_FIT_TAILEDCORE = 0, TC_FIT_SOFTPATCH, TC_FIT_PATCHCORE } TcFit
 typedef struct {
   const char *features;  /* input features.h5 */
   const char *out;       /* model.h5 */
-  const char *data;      /* image root for the tail views, NULL = none */
+  const char *data;      /* image root of features.h5's /paths, for the tail views; NULL = none */
+  const char *weights;   /* backbone weights features.h5 was extracted with (sha256 checked) */
   const char *method_name;
   TcFitMethod method;
   double coreset_ratio;  /* [0.1] */

@@ -35,6 +35,16 @@ for np in 2 3 4; do
   check "$np ranks: features/embeddings/paths identical to 1 rank" same "$TMP/f1.h5" "$TMP/f$np.h5"
 done
 
+# pass 1 keeps the decoded crops for pass 2 when they fit --mem-per-rank;
+# decoding twice (--mem-per-rank 0, or too little memory) gives the same bits
+tc_run 2 extract --data "$TMP/data" "${OPTS[@]/--quiet/--verbose}" --out "$TMP/k2.h5" 2>"$TMP/k2.err"
+check "crops kept in memory (default --mem-per-rank 2G)" grep -q "crops kept in memory" "$TMP/k2.err"
+for mem in 0 1M; do
+  tc_run 3 extract --data "$TMP/data" "${OPTS[@]/--quiet/--verbose}" --mem-per-rank $mem --out "$TMP/d$mem.h5" 2>"$TMP/d$mem.err"
+  check "--mem-per-rank $mem: decodes twice" grep -q "decoding twice" "$TMP/d$mem.err"
+  check "--mem-per-rank $mem: same features as with kept crops" same "$TMP/f1.h5" "$TMP/d$mem.h5"
+done
+
 # --list: the same images as plain paths
 find "$TMP/data/bottle/train" -name '*.tiff' | sort >"$TMP/list.txt"
 tc_run 3 extract --list "$TMP/list.txt" "${OPTS[@]}" --out "$TMP/l3.h5"
