@@ -142,7 +142,7 @@ static void free_list_(int rank, int64_t n, char **s) {
 TcErr tc_cmd_extract(MPI_Comm comm, int argc, char **argv) {
   int rank = tc_rank(comm);
   const char *data = NULL, *list = NULL, *split = NULL, *backbone = NULL, *weights = NULL;
-  const char *out = NULL, *taps = NULL;
+  const char *out = NULL, *taps = NULL, *embed_tap = NULL;
   int64_t dim = 0, resize = 256, crop = 224, batch = 8, mem_per_rank = 0;
   int skip_bad = 0;
   TcOpt opts[] = {
@@ -156,6 +156,7 @@ TcErr tc_cmd_extract(MPI_Comm comm, int argc, char **argv) {
       {"resize", TC_OPT_INT, &resize, "256", "shorter side after the antialiased bilinear resize", NULL, 0},
       {"crop", TC_OPT_INT, &crop, "224", "centre crop side", NULL, 0},
       {"taps", TC_OPT_STRING, &taps, "", "comma-separated feature maps (default: layer2,layer3 / block_5_add,block_10_project_BN)", NULL, 0},
+      {"embed-tap", TC_OPT_STRING, &embed_tap, "", "feature map(s) whose global average is the embedding for TailSampler (default: layer4 / out_relu; a comma-separated list concatenates the averages); recorded as attribute embed_tap", NULL, 0},
       {"skip-bad-images", TC_OPT_FLAG, &skip_bad, NULL, "skip unreadable images (recorded in /skipped and the log) instead of stopping", NULL, 0},
       {"batch", TC_OPT_INT, &batch, "8", "images per rank between collective writes (memory: batch x HW x D floats)", NULL, 0},
       {"mem-per-rank", TC_OPT_SIZE, &mem_per_rank, "2G", "memory a rank may use: the decoded crops (crop x crop x 3 bytes per image) are kept between the check and the extraction when they fit, else (or with 0) images are decoded twice", NULL, 0},
@@ -197,7 +198,7 @@ TcErr tc_cmd_extract(MPI_Comm comm, int argc, char **argv) {
     tc_log(1, "extract: %lld images, backbone %s (%s), %d rank(s)", (long long)n, backbone, weights,
            tc_size(comm));
     TcExtractConfig cfg = {backbone, weights, taps, (int)dim, (int)resize, (int)crop, skip_bad, (int)batch};
-    err = tc_pextract_run(comm, &cfg, n, (const char *const *)paths, (const char *const *)names, out,
+    err = tc_pextract_run(comm, &cfg, embed_tap, n, (const char *const *)paths, (const char *const *)names, out,
                           mem_per_rank);
   }
   free_list_(rank, n, paths);

@@ -27,6 +27,10 @@
 /* ---------------------------------------------------------- the extractor */
 
 TcErr tc_extractor_create(const TcExtractConfig *cfg, TcExtractor **out) {
+  return tc_extractor_create_embed(cfg, NULL, out);
+}
+
+TcErr tc_extractor_create_embed(const TcExtractConfig *cfg, const char *embed_tap, TcExtractor **out) {
   *out = NULL;
   TC_CHECK(cfg->resize > 0 && cfg->crop > 0 && cfg->crop <= cfg->resize, TC_ERR_USAGE,
            "need 0 < --crop (%d) <= --resize (%d)", cfg->crop, cfg->resize);
@@ -34,7 +38,7 @@ TcErr tc_extractor_create(const TcExtractConfig *cfg, TcExtractor **out) {
   TcExtractor *ex = tc_calloc(1, sizeof *ex, "extractor");
   if (!ex) return TC_ERR_MEM;
   TcErr err = TC_OK;
-  TC_CALL_GOTO(err, tc_backbone_load(cfg->backbone, cfg->weights, cfg->taps, &ex->bb), fail);
+  TC_CALL_GOTO(err, tc_backbone_load_embed(cfg->backbone, cfg->weights, cfg->taps, embed_tap, &ex->bb), fail);
   ex->pre = (TcPreproc){cfg->resize, cfg->crop, ex->bb->norm};
   ex->D = cfg->dim > 0 ? cfg->dim : ex->bb->default_dim;
   ex->E = ex->bb->embed_dim;
@@ -183,7 +187,7 @@ static TcErr log_skipped_(MPI_Comm comm, char **sreasons, int64_t ns) {
   return err;
 }
 
-TcErr tc_pextract_run(MPI_Comm comm, const TcExtractConfig *cfg, int64_t n,
+TcErr tc_pextract_run(MPI_Comm comm, const TcExtractConfig *cfg, const char *embed_tap, int64_t n,
                       const char *const *paths, const char *const *names, const char *out_path,
                       int64_t mem_per_rank) {
   int rank = tc_rank(comm), size = tc_size(comm);
@@ -200,7 +204,7 @@ TcErr tc_pextract_run(MPI_Comm comm, const TcExtractConfig *cfg, int64_t n,
   const char **gnames = NULL;
 
   TC_CHECK_GOTO(err, n > 0, TC_ERR_USAGE, agree, "no images to extract");
-  TC_CALL_GOTO(err, tc_extractor_create(cfg, &ex), agree);
+  TC_CALL_GOTO(err, tc_extractor_create_embed(cfg, embed_tap, &ex), agree);
   good = tc_malloc((size_t)(nloc ? nloc : 1) * sizeof(int64_t), "image index");
   spaths = tc_calloc((size_t)(nloc ? nloc : 1), sizeof(char *), "skipped");
   sreasons = tc_calloc((size_t)(nloc ? nloc : 1), sizeof(char *), "skipped");
@@ -292,6 +296,7 @@ agree:
   if (err) goto cleanup;
   TC_CALL_GOTO(err, tc_features_create(comm, out_path, &meta, &f), cleanup);
   TC_CALL_GOTO(err, tc_h5_set_attr_str(f, "/", "weights_source", ex->bb->source), cleanup);
+  TC_CALL_GOTO(err, tc_h5_set_attr_str(f, "/", "embed_tap", ex->bb->embed_tap), cleanup);
   TC_CALL_GOTO(err, tc_h5_set_attr_i64(f, "/", "n_skipped", nskip_tot), cleanup);
 
   int64_t my_rounds = (ngood + batch - 1) / batch, rounds = 0;
@@ -328,8 +333,8 @@ agree:
                  cleanup);
   }
   TC_CALL_GOTO(err, tc_h5_publish(&f), cleanup);
-  tc_log(1, "extract: wrote %s: %lld images x %d x %d patches x D=%d, embeddings E=%d%s",
-         out_path, (long long)ntot, ex->fmap_h, ex->fmap_w, ex->D, ex->E,
+  tc_log(1, "extract: wrote %s: %lld images x %d x %d patches x D=%d, embeddings E=%d (%s)%s",
+         out_path, (long long)ntot, ex->fmap_h, ex->fmap_w, ex->D, ex->E, ex->bb->embed_tap,
          nskip_tot ? " (some images skipped, see /skipped)" : "");
 cleanup:
   err = tc_agree(comm, err);

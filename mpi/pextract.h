@@ -40,6 +40,12 @@ typedef struct {
  * blank crop. Local. Free with tc_extractor_destroy. Errors as
  * tc_backbone_load, TC_ERR_USAGE for bad sizes. */
 TcErr tc_extractor_create(const TcExtractConfig *cfg, TcExtractor **out);
+
+/* The same with a choice of global embedding (tc_backbone_load_embed):
+ * embed_tap = comma-separated maps whose global averages are concatenated;
+ * NULL/"" = the default (layer4 / out_relu). Only the embedding changes: the
+ * patch features are the same bits. Local. */
+TcErr tc_extractor_create_embed(const TcExtractConfig *cfg, const char *embed_tap, TcExtractor **out);
 void tc_extractor_destroy(TcExtractor **ex);
 
 /* Decode + preprocess one image file into ex->input (DESIGN 3.1). Local.
@@ -79,8 +85,10 @@ TcErr tc_pextract_views_image(TcExtractor *ex, const TcImage *img, TcAugment aug
  * empty, not an image) stops the job before anything is created, naming the
  * file and the problem, unless cfg->skip_bad, which leaves it out of the
  * output and records it in /skipped/paths and /skipped/reasons and the log.
- * Returns the agreed code. */
-TcErr tc_pextract_run(MPI_Comm comm, const TcExtractConfig *cfg, int64_t n,
+ * embed_tap (NULL/"" = default) selects the global embedding as in
+ * tc_extractor_create_embed; the maps used are recorded as attribute
+ * embed_tap. Returns the agreed code. */
+TcErr tc_pextract_run(MPI_Comm comm, const TcExtractConfig *cfg, const char *embed_tap, int64_t n,
                       const char *const *paths, const char *const *names, const char *out_path,
                       int64_t mem_per_rank);
 

@@ -198,7 +198,93 @@ const char *tc_backbone_default_taps(const char *name) {
   return NULL;
 }
 
+const char *tc_backbone_default_embed_tap(const char *name) {
+  if (!strcmp(name, "resnet18") || !strcmp(name, "wrn50")) return "layer4";
+  if (!strcmp(name, "mobilenetv2")) return "out_relu";
+  return NULL;
+}
+
 TcErr tc_backbone_load(const char *name, const char *path, const char *taps, TcBackbone **out) {
+  return tc_backbone_load_embed(name, path, taps, NULL, out);
+}
+
+/* Keras' name of the BatchNorm output before a folded activation (e.g.
+ * Conv_1_bn before out_relu, block_N_expand_BN before block_N_expand_relu):
+ * the op index of the activated convolution, or -1. */
+static int preact_of_(const TcNet *net, const char *name) {
+  char act[96];
+  size_t l = strlen(name);
+  if (!strcmp(name, "Conv_1_bn")) snprintf(act, sizeof act, "out_relu");
+  else if (!strcmp(name, "bn_Conv1")) snprintf(act, sizeof act, "Conv1_relu");
+  else if (l > 3 && l < 80 && !strcmp(name + l - 3, "_BN"))
+    snprintf(act, sizeof act, "%.*s_relu", (int)(l - 3), name);
+  else return -1;
+  int idx = tc_net_find(net, act);
+  if (idx < 0) return -1;
+  const TcOp *o = tc_net_op(net, idx);
+  return (o->kind == TC_OP_CONV || o->kind == TC_OP_DWCONV) && o->act != TC_ACT_NONE ? idx : -1;
+}
+
+/* A map by name; a BatchNorm output that only exists before a folded
+ * activation is added as a copy of the convolution without it. */
+static TcErr find_map_(TcBackbone *bb, const char *name, int *idx) {
+  *idx = tc_net_find(bb->net, name);
+  if (*idx >= 0) return TC_OK;
+  int a = preact_of_(bb->net, name);
+  if (a < 0) return TC_OK;
+  const TcOp o = *tc_net_op(bb->net, a); /* copy: adding ops may move the array */
+  int dw = o.kind == TC_OP_DWCONV;
+  TC_CALL(tc_net_add_conv(bb->net, name, o.in0, o.cin, o.cout, o.kh, o.kw, o.stride, o.pad_mode,
+                          o.pad_t, dw, o.w, o.b, TC_ACT_NONE, idx));
+  if (o.pad_mode == TC_PAD_EXPLICIT)
+    TC_CALL(tc_net_set_padding(bb->net, *idx, o.pad_t, o.pad_l, o.pad_b, o.pad_r));
+  return TC_OK;
+}
+
+/* Add the global average of each map in the comma-separated list (NULL/"" =
+ * the last map) as the embedding. */
+static TcErr add_embedding_(TcBackbone *bb, const char *embed_tap) {
+  int last = tc_net_count(bb->net) - 1;
+  char buf[256];
+  snprintf(buf, sizeof buf, "%s", embed_tap && embed_tap[0] ? embed_tap : tc_net_op(bb->net, last)->name);
+  TC_CHECK(!embed_tap || strlen(embed_tap) < sizeof buf, TC_ERR_USAGE, "embedding tap list too long: '%s'",
+           embed_tap);
+  int src[TC_BACKBONE_MAX_TAPS];
+  bb->n_embed = 0;
+  bb->embed_dim = 0;
+  bb->embed_tap[0] = 0;
+  for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+    TC_CHECK(bb->n_embed < TC_BACKBONE_MAX_TAPS, TC_ERR_USAGE, "at most %d embedding taps (got '%s')",
+             TC_BACKBONE_MAX_TAPS, embed_tap);
+    int idx;
+    TC_CALL(find_map_(bb, t, &idx));
+    TC_CHECK(idx >= 0 && tc_net_op(bb->net, idx)->kind != TC_OP_GAP, TC_ERR_USAGE,
+             "backbone %s has no map called '%s' (embedding tap; default %s)", bb->name, t,
+             tc_backbone_default_embed_tap(bb->name));
+    src[bb->n_embed++] = idx;
+    bb->embed_dim += tc_net_op(bb->net, idx)->cout;
+    if (bb->embed_tap[0]) strncat(bb->embed_tap, ",", sizeof bb->embed_tap - strlen(bb->embed_tap) - 1);
+    strncat(bb->embed_tap, t, sizeof bb->embed_tap - strlen(bb->embed_tap) - 1);
+  }
+  TC_CHECK(bb->n_embed > 0, TC_ERR_USAGE, "no embedding tap given");
+  /* the pooling ops come after every map, so the patch taps never name them */
+  for (int k = 0; k < bb->n_embed; k++) {
+    char opname[64];
+    if (k == 0) snprintf(opname, sizeof opname, "embedding");
+    else snprintf(opname, sizeof opname, "embedding%d", k);
+    TC_CALL(tc_net_add_gap(bb->net, opname, src[k], &bb->embed_ops[k]));
+    TC_CALL(tc_net_request(bb->net, bb->embed_ops[k]));
+  }
+  bb->embed_op = bb->embed_ops[0];
+  if (bb->n_embed > 1) {
+    bb->embed_buf = tc_malloc((size_t)bb->embed_dim * sizeof(float), "embedding");
+    if (!bb->embed_buf) return TC_ERR_MEM;
+  }
+  return TC_OK;
+}
+
+TcErr tc_backbone_load_embed(const char *name, const char *path, const char *taps,
+                             const char *embed_tap, TcBackbone **out) {
   *out = NULL;
   const char *deftaps = tc_backbone_default_taps(name);
   TC_CHECK(deftaps, TC_ERR_USAGE, "unknown backbone '%s' (choose %s)", name, TC_BACKBONE_CHOICES);
@@ -235,11 +321,8 @@ TcErr tc_backbone_load(const char *name, const char *path, const char *taps, TcB
     bb->default_dim = 1024;
     TC_CALL_GOTO(err, build_resnet_(&L), cleanup);
   }
-  /* embedding: global average of the last map */
-  int last = tc_net_count(bb->net) - 1;
-  TC_CALL_GOTO(err, tc_net_add_gap(bb->net, "embedding", last, &bb->embed_op), cleanup);
-  bb->embed_dim = tc_net_op(bb->net, last)->cout;
-  TC_CALL_GOTO(err, tc_net_request(bb->net, bb->embed_op), cleanup);
+  /* embedding: global average of the last map, or of the maps asked for */
+  TC_CALL_GOTO(err, add_embedding_(bb, embed_tap), cleanup);
   /* taps */
   char buf[256];
   snprintf(buf, sizeof buf, "%s", taps);
@@ -248,7 +331,7 @@ TcErr tc_backbone_load(const char *name, const char *path, const char *taps, TcB
     TC_CHECK_GOTO(err, bb->ntaps < TC_BACKBONE_MAX_TAPS, TC_ERR_USAGE, cleanup,
                   "at most %d taps (got '%s')", TC_BACKBONE_MAX_TAPS, taps);
     int idx = tc_net_find(bb->net, t);
-    TC_CHECK_GOTO(err, idx >= 0 && idx != bb->embed_op, TC_ERR_USAGE, cleanup,
+    TC_CHECK_GOTO(err, idx >= 0 && tc_net_op(bb->net, idx)->kind != TC_OP_GAP, TC_ERR_USAGE, cleanup,
                   "backbone %s has no map called '%s' (defaults: %s)", name, t, deftaps);
     bb->tap_op[bb->ntaps++] = idx;
     TC_CALL_GOTO(err, tc_net_request(bb->net, idx), cleanup);
@@ -266,12 +349,24 @@ cleanup:
 void tc_backbone_destroy(TcBackbone **bb) {
   if (!bb || !*bb) return;
   tc_net_destroy(&(*bb)->net);
+  free((*bb)->embed_buf);
   free(*bb);
   *bb = NULL;
 }
 
 TcErr tc_backbone_forward(TcBackbone *bb, const float *x, int h, int w) {
-  return tc_net_forward(bb->net, x, h, w);
+  TC_CALL(tc_net_forward(bb->net, x, h, w));
+  if (bb->n_embed > 1) {
+    int o = 0;
+    for (int k = 0; k < bb->n_embed; k++) {
+      int c;
+      const float *e = tc_net_output(bb->net, bb->embed_ops[k], &c, NULL, NULL);
+      TC_CHECK(e, TC_ERR_INTERNAL, "embedding map %d not computed", k);
+      memcpy(bb->embed_buf + o, e, (size_t)c * sizeof(float));
+      o += c;
+    }
+  }
+  return TC_OK;
 }
 
 const float *tc_backbone_tap(const TcBackbone *bb, int t, int *c, int *h, int *w) {
@@ -280,5 +375,6 @@ const float *tc_backbone_tap(const TcBackbone *bb, int t, int *c, int *h, int *w
 }
 
 const float *tc_backbone_embedding(const TcBackbone *bb) {
+  if (bb->n_embed > 1) return bb->embed_buf;
   return tc_net_output(bb->net, bb->embed_op, NULL, NULL, NULL);
 }

@@ -17,6 +17,8 @@
  *                    block_N_project_BN, block_N_add, out_relu. Default taps
  *                    block_5_add,block_10_project_BN; embedding = average of
  *                    out_relu (1280).
+ * The global embedding is the average of the last map by default (layer4 /
+ * out_relu, DESIGN 3.2); tc_backbone_load_embed picks any map(s) instead.
  * Channel counts are read from the weight shapes, so width-reduced variants
  * of the same structure load too (used by the unit tests).
  *
@@ -46,8 +48,12 @@ typedef struct {
   int default_dim;    /* default D of the patch embedding (DESIGN 3.2) */
   int ntaps;
   int tap_op[TC_BACKBONE_MAX_TAPS]; /* op indices in net */
-  int embed_op;       /* the global-average op giving the embedding [E] */
-  int embed_dim;      /* E */
+  int embed_op;       /* the global-average op of the first embedding tap */
+  int embed_dim;      /* E (sum of the embedding taps' channels) */
+  char embed_tap[160]; /* comma-separated maps averaged into the embedding */
+  int n_embed;        /* number of embedding taps (1 by default) */
+  int embed_ops[TC_BACKBONE_MAX_TAPS]; /* their global-average ops */
+  float *embed_buf;   /* [embed_dim] concatenation when n_embed > 1 */
   TcNet *net;
 } TcBackbone;
 
@@ -66,6 +72,19 @@ const char *tc_backbone_default_taps(const char *name);
  * Errors: TC_ERR_IO (missing file), TC_ERR_FORMAT (wrong kind, wrong
  * backbone, missing or mis-shaped tensor), TC_ERR_USAGE (unknown tap). */
 TcErr tc_backbone_load(const char *name, const char *path, const char *taps, TcBackbone **out);
+
+/* Default embedding tap of a backbone ("layer4" / "out_relu": the last map
+ * of the full network), NULL for an unknown name. Local. */
+const char *tc_backbone_default_embed_tap(const char *name);
+
+/* tc_backbone_load with a choice of global embedding: embed_tap = comma-
+ * separated map names (at most TC_BACKBONE_MAX_TAPS; NULL or "" = the last
+ * map of the network, i.e. the default above with full weights); the
+ * embedding is the global average of each, concatenated in the given order,
+ * E = the sum of their channels. bb->embed_tap records the names used.
+ * Errors as tc_backbone_load (TC_ERR_USAGE for an unknown map). Local. */
+TcErr tc_backbone_load_embed(const char *name, const char *path, const char *taps,
+                             const char *embed_tap, TcBackbone **out);
 
 /* NULL-safe; *bb = NULL. */
 void tc_backbone_destroy(TcBackbone **bb);

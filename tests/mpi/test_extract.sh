@@ -3,7 +3,8 @@
 # features, embeddings and paths bit-identical for every rank count (7
 # images: uneven blocks on 2, 3 and 4 ranks); each kind of bad image stops
 # the job with a clear message naming the file and publishes nothing;
-# --skip-bad-images records them in /skipped. Weights are the formula
+# --skip-bad-images records them in /skipped; --embed-tap changes only the
+# embeddings (E, attribute embed_tap), still identical for 1 and 3 ranks. Weights are the formula
 # weights of the golden fixture (test_cnn --write-weights), so no Python.
 source "$(dirname "$0")/lib.sh"
 T=$BUILD/tests/test_cnn
@@ -34,6 +35,31 @@ for np in 2 3 4; do
   check "$np ranks: exit 0" test $? = 0
   check "$np ranks: features/embeddings/paths identical to 1 rank" same "$TMP/f1.h5" "$TMP/f$np.h5"
 done
+
+# --embed-tap: the global embedding is another map's average (default out_relu)
+attr() { h5dump -a "$2" "$1" 2>/dev/null | grep '(0)' | sed 's/.*(0): *//; s/"//g'; }
+check "default embed_tap attribute = out_relu" test "$(attr "$TMP/f1.h5" embed_tap)" = out_relu
+E0=$(attr "$TMP/f1.h5" E)
+for np in 1 3; do
+  tc_run $np extract --data "$TMP/data" "${OPTS[@]}" --embed-tap block_10_project_BN --out "$TMP/e$np.h5"
+  check "--embed-tap block_10_project_BN on $np rank(s): exit 0" test $? = 0
+  tc_run $np extract --data "$TMP/data" "${OPTS[@]}" --embed-tap block_5_add,Conv_1_bn --out "$TMP/c$np.h5"
+  check "--embed-tap block_5_add,Conv_1_bn on $np rank(s): exit 0" test $? = 0
+done
+E1=$(attr "$TMP/e1.h5" E); E2=$(attr "$TMP/c1.h5" E)
+check "--embed-tap: E changes ($E0 -> $E1)" sh -c "[ -n '$E1' ] && [ '$E1' != '$E0' ]"
+check "--embed-tap: /embeddings is [7 x E]" sh -c "h5ls '$TMP/e1.h5/embeddings' | grep -q '{7, $E1}'"
+check "--embed-tap: recorded as attribute embed_tap" test "$(attr "$TMP/e1.h5" embed_tap)" = block_10_project_BN
+check "--embed-tap list: recorded in order" test "$(attr "$TMP/c1.h5" embed_tap)" = block_5_add,Conv_1_bn
+check "--embed-tap list: E = sum of the maps' channels ($E2)" sh -c "[ -n '$E2' ] && [ '$E2' -gt '$E0' ]"
+check "--embed-tap: patch features unchanged" h5diff -q "$TMP/f1.h5" "$TMP/e1.h5" /features /features
+check "--embed-tap: patch features unchanged (list)" h5diff -q "$TMP/f1.h5" "$TMP/c3.h5" /features /features
+check "--embed-tap: 1 and 3 ranks identical" same "$TMP/e1.h5" "$TMP/e3.h5"
+check "--embed-tap list: 1 and 3 ranks identical" same "$TMP/c1.h5" "$TMP/c3.h5"
+tc_run 2 extract --data "$TMP/data" "${OPTS[@]}" --embed-tap nosuch --out "$TMP/ue.h5" 2>"$TMP/ue.err"
+check "unknown --embed-tap: exit 2" test $? = 2
+check "unknown --embed-tap: message names it" grep -q nosuch "$TMP/ue.err"
+check "unknown --embed-tap: nothing published" no_output "$TMP/ue.h5"
 
 # pass 1 keeps the decoded crops for pass 2 when they fit --mem-per-rank;
 # decoding twice (--mem-per-rank 0, or too little memory) gives the same bits
