@@ -1,46 +1,74 @@
 #!/usr/bin/env bash
 # tailsample_bench.sh - benchmark of `tailedcore tailsample` (NOT a test).
 # For N in $SIZES and E in $DIMS: seconds, peak memory per rank (VmHWM),
-# Gram GFLOP/s against the measured sgemm rate of the linked OpenBLAS, and
-# the speed-up over the NumPy implementation (bench/tailsample_numpy.py) at
-# the same N in the same run (NumPy only up to $NUMPY_MAX). Then streaming at
-# N = $STREAM_N within --mem-per-rank $STREAM_MEM.
+# Gram GFLOP/s against the sgemm rate (LIMIT_SGEMM_GFLOPS from bench/run.sh,
+# else measured here with the linked OpenBLAS, 1 thread x NP), and the
+# speed-up over the NumPy implementation (bench/tailsample_numpy.py, OpenBLAS
+# on NP threads) at the same N in the same run (NumPy only up to $NUMPY_MAX).
+# Then streaming at N = $STREAM_N within --mem-per-rank $STREAM_MEM.
 #   BUILD=build bash bench/tailsample_bench.sh            (all of it: long)
 #   SIZES="2000 5000" DIMS=2048 STREAM_N=0 bash bench/tailsample_bench.sh
+# Contract of bench/README.md: BENCH lines (stage tailsampler, gram,
+# tailsampler-stream) and METRIC gram_gflops, tailsampler_s, tailsampler_n
+# (largest in-memory N at E = $METRIC_E, default 1280 as analysis/cost_model.py).
+# BENCH_QUICK=1: SIZES="1000 2000", DIMS=1280, STREAM_N=5000, STREAM_MEM=64M.
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BUILD:-build}; case "$BUILD" in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
-NP=${NP:-2}
-SIZES=${SIZES:-"2000 5000 20000"}
-DIMS=${DIMS:-"1280 2048"}
-NUMPY_MAX=${NUMPY_MAX:-5000}
-STREAM_N=${STREAM_N:-50000}
-STREAM_MEM=${STREAM_MEM:-1G}
+PY=${PY:-/usr/bin/python3}
+NP=${NP:-${BENCH_THREADS:-2}}
+if [ "${BENCH_QUICK:-0}" = 1 ]; then
+  SIZES=${SIZES:-"1000 2000"}; DIMS=${DIMS:-1280}; STREAM_N=${STREAM_N:-5000}; STREAM_MEM=${STREAM_MEM:-64M}
+else
+  SIZES=${SIZES:-"2000 5000 20000"}; DIMS=${DIMS:-"1280 2048"}; STREAM_N=${STREAM_N:-50000}; STREAM_MEM=${STREAM_MEM:-1G}
+fi
+NUMPY_MAX=${NUMPY_MAX:-20000}
+METRIC_E=${METRIC_E:-1280}
 export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1
 MPIRUN=(mpirun --oversubscribe --bind-to none -x OPENBLAS_NUM_THREADS -x OMP_NUM_THREADS)
 [ "$(id -u)" = 0 ] && MPIRUN+=(--allow-run-as-root)
 T=$BUILD/tests/test_tailsampler
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/tcbench.XXXXXX"); trap 'rm -rf "$TMP"' EXIT
+[ -x "$T" ] || make --no-print-directory -C "$ROOT" BUILD="$BUILD" "$T" >/dev/null
+TMP=$(mktemp -d "${BENCH_TMP:-${TMPDIR:-/tmp}}/tcbench.XXXXXX"); trap 'rm -rf "$TMP"' EXIT
+num() { [[ "${1:-}" =~ ^[0-9.]+$ ]]; }
 
 peak1=$("$T" --sgemm-peak 2000 5000 2048 | sed 's/.*: \([0-9.]*\) GFLOP.*/\1/')
 echo "sgemm peak (1 thread, linked OpenBLAS): $peak1 GFLOP/s; job peak on $NP ranks: $(echo "$peak1 * $NP" | bc) GFLOP/s"
+# the bound for NP ranks x 1 thread: run.sh's all-thread sgemm when NP is all cores
+if num "${LIMIT_SGEMM_GFLOPS:-}" && [ "$NP" = "${BENCH_THREADS:-}" ]; then
+  bound=$LIMIT_SGEMM_GFLOPS; bnote="LIMIT_SGEMM_GFLOPS ($bound GFLOP/s, $NP threads)"
+else
+  bound=$(echo "$peak1 * $NP" | bc); bnote="$NP x sgemm 2000x5000x2048 on 1 thread measured here ($bound GFLOP/s)"
+fi
+lines=(); mgf=""; ms=""; mn=""
 printf '%-6s %-5s %-7s %9s %12s %10s %8s %10s %9s\n' N E mode seconds peakMiB/rank GFLOP/s "%peak" numpy_s speedup
 for E in $DIMS; do
   for N in $SIZES; do
     F=$TMP/f_${N}_$E.h5
     "$T" --write-features "$F" "$N" "$E" 1 || { echo "cannot write $F"; continue; }
     log=$TMP/log
-    "${MPIRUN[@]}" -np "$NP" "$BUILD/tailedcore" tailsample --features "$F" --out "$TMP/t.h5" --mode memory >"$log" 2>&1
+    if ! "${MPIRUN[@]}" -np "$NP" "$BUILD/tailedcore" tailsample --features "$F" --out "$TMP/t.h5" --mode memory >"$log" 2>&1; then
+      echo "tailsample N=$N E=$E failed: $(grep -m1 tailedcore "$log")"; rm -f "$F"; continue
+    fi
     secs=$(grep -o '[0-9.]* s (Gram' "$log" | awk '{print $1}')
+    gsecs=$(grep -o '(Gram [0-9.]* s' "$log" | awk '{print $2}')
     gf=$(grep -o '[0-9.]* GFLOP/s per job' "$log" | awk '{print $1}')
     mib=$(grep -o 'peak memory [0-9.]* MiB' "$log" | awk '{print $3}')
-    pct=$(echo "scale=1; 100 * $gf / ($peak1 * $NP)" | bc)
-    ns=-; sp=-
+    pct=$(echo "scale=1; 100 * $gf / $bound" | bc)
+    ns=-; sp=-; nmib=-
     if [ "$N" -le "$NUMPY_MAX" ]; then
-      ns=$(/usr/bin/python3 "$ROOT/bench/tailsample_numpy.py" "$F" | sed 's/.*seconds=\([0-9.]*\).*/\1/')
-      sp=$(echo "scale=1; $ns / $secs" | bc)
+      no=$(OPENBLAS_NUM_THREADS=$NP OMP_NUM_THREADS=$NP "$PY" "$ROOT/bench/tailsample_numpy.py" "$F" 2>&1)
+      ns=$(sed -n 's/^numpy .*seconds=\([0-9.]*\).*/\1/p' <<<"$no"); nmib=$(sed -n 's/^numpy .*peak_MiB=\([0-9.]*\).*/\1/p' <<<"$no")
+      if num "$ns"; then sp=$(awk -v a="$ns" -v b="$secs" 'BEGIN {printf "%.2f", a / b}')
+      else echo "numpy peer failed: $(tail -1 <<<"$no")"; ns=-; fi
     fi
     printf '%-6s %-5s %-7s %9s %12s %10s %8s %10s %9s\n' "$N" "$E" memory "$secs" "$mib" "$gf" "$pct" "$ns" "$sp"
+    if num "$ns"; then peer="numpy:${ns}s"; ratio=$sp; pn="NumPy/OpenBLAS on $NP threads (bench/tailsample_numpy.py: one matmul, a sort per row, a bincount per column), peak RSS ${nmib} MiB"
+    elif [ "$N" -gt "$NUMPY_MAX" ]; then peer="-"; ratio="-"; pn="NumPy not run above N=$NUMPY_MAX"
+    else peer="numpy:unavailable"; ratio="-"; pn="NumPy peer failed"; fi
+    lines+=("BENCH stage=tailsampler size=N=$N,E=$E ours=${secs}s peer=$peer ratio=$ratio limit_frac=- ranks=$NP threads=1 note=whole TailSampler (DESIGN 3.6) in memory, ScaLAPACK psgemm Gram ${gsecs} s; peak ${mib} MiB per rank (VmHWM); peer $pn; see the gram line for the bound")
+    lines+=("BENCH stage=gram size=N=$N,E=$E ours=${gf}GFLOP/s peer=- ratio=- limit_frac=$(awk -v a="$gf" -v b="$bound" 'BEGIN {printf "%.2f", a / b}') ranks=$NP threads=1 note=Gram of the TailSampler (psgemm, N^2 E x 2 flop in ${gsecs} s); bound = $bnote")
+    if [ "$E" = "$METRIC_E" ] || [ -z "$mgf" ]; then mgf=$gf; ms=$secs; mn=$N; fi
     rm -f "$F" "$TMP/t.h5"
   done
 done
@@ -48,7 +76,17 @@ if [ "$STREAM_N" -gt 0 ]; then
   E=${DIMS##* }
   F=$TMP/f_stream.h5
   "$T" --write-features "$F" "$STREAM_N" "$E" 1
-  "${MPIRUN[@]}" -np "$NP" "$BUILD/tailedcore" tailsample --features "$F" --out "$TMP/t.h5" --mode stream --mem-per-rank "$STREAM_MEM" >"$TMP/log" 2>&1
-  grep -E 'mode|GFLOP' "$TMP/log"
-  echo "streaming bound: --mem-per-rank $STREAM_MEM (in-memory would need $(echo "4 * $STREAM_N * $STREAM_N / $NP / 1048576" | bc) MiB per rank for S alone)"
+  if "${MPIRUN[@]}" -np "$NP" "$BUILD/tailedcore" tailsample --features "$F" --out "$TMP/t.h5" --mode stream --mem-per-rank "$STREAM_MEM" >"$TMP/log" 2>&1; then
+    grep -E 'mode|GFLOP' "$TMP/log"
+    need=$(echo "4 * $STREAM_N * $STREAM_N / $NP / 1048576" | bc)
+    echo "streaming bound: --mem-per-rank $STREAM_MEM (in-memory would need $need MiB per rank for S alone)"
+    secs=$(grep -o '[0-9.]* s (Gram' "$TMP/log" | awk '{print $1}')
+    gf=$(grep -o '[0-9.]* GFLOP/s per job' "$TMP/log" | awk '{print $1}')
+    mib=$(grep -o 'peak memory [0-9.]* MiB' "$TMP/log" | awk '{print $3}')
+    lines+=("BENCH stage=tailsampler-stream size=N=$STREAM_N,E=$E ours=${secs}s peer=- ratio=- limit_frac=$(awk -v a="$gf" -v b="$bound" 'BEGIN {printf "%.2f", a / b}') ranks=$NP threads=1 note=streaming mode within --mem-per-rank $STREAM_MEM (S alone would need $need MiB per rank in memory); peak ${mib} MiB per rank; Gram ${gf} GFLOP/s (recomputed in both passes); limit_frac = Gram GFLOP/s / $bnote")
+  else
+    echo "streaming N=$STREAM_N failed: $(grep -m1 tailedcore "$TMP/log")"
+  fi
 fi
+printf '%s\n' "${lines[@]}"
+[ -n "$mgf" ] && echo "METRIC gram_gflops=$mgf gram_threads=$NP tailsampler_s=$ms tailsampler_n=$mn tailsampler_threads=$NP"
