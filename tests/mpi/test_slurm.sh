@@ -154,6 +154,7 @@ else
   check "night 1: exit 0" test $rc = 0
   check "night 1: printed the job ids" grep -q "extract=[0-9]* fit=[0-9]*$([ $no_eval = 1 ] || echo ' predict=[0-9]*') finalize=[0-9]*" "$TMP/night1.out"
   check "night 1: model.h5 published, a model file" sh -c "'$TC' info '$WORK/model.h5' 2>/dev/null | grep -qi model"
+  check "night 1: fit saw the tail images rotated/flipped (TC_DATA + TC_WEIGHTS)" sh -c "'$TC' info '$WORK/model.h5' 2>/dev/null | grep -q '@tail_views_per_image = 47'"
   check "night 1: no model.prev.h5 yet" test ! -e "$WORK/model.prev.h5"
   if [ $no_eval = 0 ]; then
     check "night 1: eval table published" sh -c "grep -q '|' '$WORK/eval.md' && grep -qi 'all' '$WORK/eval.md'"
