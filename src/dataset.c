@@ -14,22 +14,8 @@
 
 /* ---------- small string helpers ---------- */
 
-static char *fmt_(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *fmt_(const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  int n = vsnprintf(NULL, 0, fmt, ap);
-  va_end(ap);
-  if (n < 0) return NULL;
-  char *s = tc_malloc((size_t)n + 1, "path string");
-  if (!s) return NULL;
-  va_start(ap, fmt);
-  vsnprintf(s, (size_t)n + 1, fmt, ap);
-  va_end(ap);
-  return s;
-}
 
-static char *dup_(const char *s) { return s ? fmt_("%s", s) : NULL; }
+static char *dup_(const char *s) { return s ? tc_strfmt("%s", s) : NULL; }
 
 static int is_dir_(const char *p) {
   struct stat st;
@@ -133,8 +119,8 @@ static TcErr find_mask_(const char *root, const char *cls, const char *type, con
   for (int k = -1; k < N_EXTS_; k++) {
     const char *ext = k < 0 ? e : exts_[k];
     if (!ext) continue;
-    char *rel = fmt_("%s/ground_truth/%s/%.*s_mask.%s", cls, type, (int)stem, name, ext);
-    char *abs = rel ? fmt_("%s/%s", root, rel) : NULL;
+    char *rel = tc_strfmt("%s/ground_truth/%s/%.*s_mask.%s", cls, type, (int)stem, name, ext);
+    char *abs = rel ? tc_strfmt("%s/%s", root, rel) : NULL;
     if (!rel || !abs) { free(rel); free(abs); return TC_ERR_MEM; }
     int ok = is_file_(abs);
     free(abs);
@@ -182,17 +168,17 @@ TcErr tc_dataset_list(const char *root, const char *split, TcDataset **out) {
   for (int64_t c = 0; c < nc; c++) {
     if (classes[c][0] == '.') continue;
     free(dir);
-    dir = fmt_("%s/%s", root, classes[c]);
+    dir = tc_strfmt("%s/%s", root, classes[c]);
     TC_CHECK_GOTO(err, dir, TC_ERR_MEM, cleanup, "out of memory");
     if (!is_dir_(dir)) continue;
-    char *tr = fmt_("%s/train", dir), *te = fmt_("%s/test", dir);
+    char *tr = tc_strfmt("%s/train", dir), *te = tc_strfmt("%s/test", dir);
     int has_tr = tr && is_dir_(tr), has_te = te && is_dir_(te);
     free(tr);
     free(te);
     if (!has_tr && !has_te) continue; /* not a class folder (e.g. split_csv) */
     n_class_dirs++;
     free(dir);
-    dir = fmt_("%s/%s/%s", root, classes[c], split);
+    dir = tc_strfmt("%s/%s/%s", root, classes[c], split);
     TC_CHECK_GOTO(err, dir, TC_ERR_MEM, cleanup, "out of memory");
     TC_CHECK_GOTO(err, is_dir_(dir), TC_ERR_IO, cleanup,
                   "%s: missing (class '%s' has no %s folder)", dir, classes[c], split);
@@ -201,7 +187,7 @@ TcErr tc_dataset_list(const char *root, const char *split, TcDataset **out) {
     TC_CALL_GOTO(err, tc_dataset_dir_names(dir, &types, &nt), cleanup);
     for (int64_t t = 0; t < nt; t++) {
       if (types[t][0] == '.') continue;
-      char *tdir = fmt_("%s/%s", dir, types[t]);
+      char *tdir = tc_strfmt("%s/%s", dir, types[t]);
       TC_CHECK_GOTO(err, tdir, TC_ERR_MEM, cleanup, "out of memory");
       if (!is_dir_(tdir)) { free(tdir); continue; }
       free_names_(files, nf);
@@ -211,7 +197,7 @@ TcErr tc_dataset_list(const char *root, const char *split, TcDataset **out) {
       if (err != TC_OK) goto cleanup;
       for (int64_t f = 0; f < nf; f++) {
         if (files[f][0] == '.' || !tc_dataset_is_image_name(files[f])) continue;
-        char *rel = fmt_("%s/%s/%s/%s", classes[c], split, types[t], files[f]);
+        char *rel = tc_strfmt("%s/%s/%s/%s", classes[c], split, types[t], files[f]);
         char *mask = NULL;
         TC_CHECK_GOTO(err, rel, TC_ERR_MEM, cleanup, "out of memory");
         if (strcmp(split, "test") == 0 && strcmp(types[t], "good") != 0) {
@@ -300,7 +286,7 @@ TcErr tc_dataset_read_manifest(const char *root, const char *manifest, TcDataset
       goto cleanup;
     }
     free(abs);
-    abs = fmt_("%s/%s", root, p);
+    abs = tc_strfmt("%s/%s", root, p);
     if (!abs || !is_file_(abs)) {
       free(copy);
       err = abs ? tc_err_set(TC_ERR_IO, "%s:%lld: %s does not exist", manifest,
@@ -352,7 +338,7 @@ static void json_str_(FILE *fp, const char *s) {
 }
 
 TcErr tc_dataset_info_write(const char *path, const TcDatasetInfo *info) {
-  char *tmp = fmt_("%s.tmp%ld", path, (long)getpid());
+  char *tmp = tc_strfmt("%s.tmp%ld", path, (long)getpid());
   if (!tmp) return TC_ERR_MEM;
   FILE *fp = fopen(tmp, "w");
   if (!fp) {

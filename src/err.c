@@ -76,6 +76,23 @@ void *tc_calloc(size_t count, size_t size, const char *what) {
   return p;
 }
 
+char *tc_strfmt(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(NULL, 0, fmt, ap);
+  va_end(ap);
+  if (n < 0) {
+    tc_err_set(TC_ERR_INTERNAL, "bad format string");
+    return NULL;
+  }
+  char *s = tc_malloc((size_t)n + 1, "string");
+  if (!s) return NULL;
+  va_start(ap, fmt);
+  vsnprintf(s, (size_t)n + 1, fmt, ap);
+  va_end(ap);
+  return s;
+}
+
 void *tc_malloc_aligned(size_t bytes, const char *what) {
   void *p = NULL;
   size_t rounded = (bytes + 63) / 64 * 64;

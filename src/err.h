@@ -75,6 +75,8 @@ int tc_err_exit_status(TcErr code);
 /* malloc/calloc that record TC_ERR_MEM with the size and what it was for. */
 void *tc_malloc(size_t bytes, const char *what);
 void *tc_calloc(size_t count, size_t size, const char *what);
+/* printf into a new string (caller frees); NULL with TC_ERR_MEM recorded. */
+char *tc_strfmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* 64-byte aligned allocation (free with free()). */
 void *tc_malloc_aligned(size_t bytes, const char *what);
 

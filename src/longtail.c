@@ -20,20 +20,6 @@
 
 /* ---------- helpers ---------- */
 
-static char *fmt_(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *fmt_(const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  int n = vsnprintf(NULL, 0, fmt, ap);
-  va_end(ap);
-  if (n < 0) return NULL;
-  char *s = tc_malloc((size_t)n + 1, "string");
-  if (!s) return NULL;
-  va_start(ap, fmt);
-  vsnprintf(s, (size_t)n + 1, fmt, ap);
-  va_end(ap);
-  return s;
-}
 
 typedef struct {
   uint64_t s;
@@ -182,7 +168,7 @@ static TcErr plan_classes_(const Source_ *src, TcLongtailPlan *plan) {
   if (!plan->classes) return TC_ERR_MEM;
   for (int c = 0; c < tr->n_classes; c++) {
     TcLongtailClass *k = &plan->classes[c];
-    k->name = fmt_("%s", tr->classes[c]);
+    k->name = tc_strfmt("%s", tr->classes[c]);
     if (!k->name) return TC_ERR_MEM;
     for (int64_t i = 0; i < tr->n; i++)
       if (strcmp(tr->items[i].class_name, k->name) == 0 && strcmp(tr->items[i].defect, "good") == 0)
@@ -229,7 +215,7 @@ static TcErr class_items_(const TcDataset *ds, const char *cls, int want_good, i
 /* CLASS/test/TYPE/NAME -> CLASS/train/good/TYPE_NAME */
 static char *noise_name_(const TcDatasetItem *it) {
   const char *name = strrchr(it->path, '/');
-  return fmt_("%s/train/good/%s_%s", it->class_name, it->defect, name ? name + 1 : it->path);
+  return tc_strfmt("%s/train/good/%s_%s", it->class_name, it->defect, name ? name + 1 : it->path);
 }
 
 static int cmp_i64_(const void *a, const void *b) {
@@ -247,7 +233,7 @@ static TcErr choose_keep_(const Source_ *src, const TcLongtailParams *p, TcLongt
   k->keep = tc_calloc((size_t)k->n_keep + 1, sizeof *k->keep, "keep list");
   TcErr err = k->keep ? TC_OK : TC_ERR_MEM;
   for (int64_t i = 0; err == TC_OK && i < k->n_keep; i++)
-    if (!(k->keep[i] = fmt_("%s", src->train->items[idx[i]].path))) err = TC_ERR_MEM;
+    if (!(k->keep[i] = tc_strfmt("%s", src->train->items[idx[i]].path))) err = TC_ERR_MEM;
   free(idx);
   return err;
 }
@@ -263,7 +249,7 @@ static TcErr choose_noise_(const Source_ *src, const TcLongtailParams *p, TcLong
   TcErr err = k->noise_src && k->noise_dst ? TC_OK : TC_ERR_MEM;
   for (int64_t i = 0; err == TC_OK && i < k->n_noise; i++) {
     const TcDatasetItem *it = &src->test->items[idx[i]];
-    k->noise_src[i] = fmt_("%s", it->path);
+    k->noise_src[i] = tc_strfmt("%s", it->path);
     k->noise_dst[i] = noise_name_(it);
     if (!k->noise_src[i] || !k->noise_dst[i]) err = TC_ERR_MEM;
   }
@@ -463,8 +449,8 @@ static TcErr read_noise_manifest_(const char *path, const Source_ *src, TcLongta
     char **nd = realloc(k->noise_dst, (size_t)(k->n_noise + 1) * sizeof *nd);
     if (nd) k->noise_dst = nd;
     TC_CHECK_GOTO(err, ns && nd, TC_ERR_MEM, cleanup, "out of memory");
-    k->noise_src[k->n_noise] = fmt_("%s", src->test->items[match].path);
-    k->noise_dst[k->n_noise] = fmt_("%s", s);
+    k->noise_src[k->n_noise] = tc_strfmt("%s", src->test->items[match].path);
+    k->noise_dst[k->n_noise] = tc_strfmt("%s", s);
     k->n_noise++;
     TC_CHECK_GOTO(err, k->noise_src[k->n_noise - 1] && k->noise_dst[k->n_noise - 1], TC_ERR_MEM,
                   cleanup, "out of memory");
@@ -529,7 +515,7 @@ TcErr tc_longtail_plan_from_manifests(const char *src_root, const TcLongtailPara
     int64_t j = 0;
     for (int64_t i = 0; i < good->n; i++)
       if (strcmp(good->items[i].class_name, k->name) == 0)
-        TC_CHECK_GOTO(err, k->keep[j++] = fmt_("%s", good->items[i].path), TC_ERR_MEM, cleanup,
+        TC_CHECK_GOTO(err, k->keep[j++] = tc_strfmt("%s", good->items[i].path), TC_ERR_MEM, cleanup,
                       "out of memory");
     tc_dataset_sort_strings(k->keep, k->n_keep);
   }
@@ -597,7 +583,7 @@ TcErr tc_longtail_info(const TcLongtailPlan *plan, TcDatasetInfo **out) {
   TcDatasetInfo *info = tc_calloc(1, sizeof *info, "dataset info");
   if (!info) return TC_ERR_MEM;
   TcErr err = TC_OK;
-  info->protocol = fmt_("%s", p->protocol);
+  info->protocol = tc_strfmt("%s", p->protocol);
   info->has_seed = !plan->from_manifests;
   info->seed = p->seed;
   info->noise_ratio = p->noise_ratio;
@@ -612,7 +598,7 @@ TcErr tc_longtail_info(const TcLongtailPlan *plan, TcDatasetInfo **out) {
   for (int c = 0; c < plan->n_classes; c++) {
     const TcLongtailClass *k = &plan->classes[c];
     TcClassInfo *o = &info->classes[c];
-    o->name = fmt_("%s", k->name);
+    o->name = tc_strfmt("%s", k->name);
     o->is_tail = k->is_tail;
     o->n_source_train = k->n_source_train;
     o->n_good = k->n_keep;
@@ -622,8 +608,8 @@ TcErr tc_longtail_info(const TcLongtailPlan *plan, TcDatasetInfo **out) {
     o->noise_source = tc_calloc((size_t)k->n_noise + 1, sizeof *o->noise_source, "noise list");
     TC_CHECK_GOTO(err, o->name && o->noise && o->noise_source, TC_ERR_MEM, cleanup, "out of memory");
     for (int64_t i = 0; i < k->n_noise; i++) {
-      o->noise[i] = fmt_("%s", k->noise_dst[i]);
-      o->noise_source[i] = fmt_("%s", k->noise_src[i]);
+      o->noise[i] = tc_strfmt("%s", k->noise_dst[i]);
+      o->noise_source[i] = tc_strfmt("%s", k->noise_src[i]);
       o->n_noise = i + 1;
       TC_CHECK_GOTO(err, o->noise[i] && o->noise_source[i], TC_ERR_MEM, cleanup, "out of memory");
     }
@@ -636,7 +622,7 @@ cleanup:
 
 /* mkdir -p for the folders of a file path inside base. */
 static TcErr mkdirs_for_(const char *base, const char *rel) {
-  char *p = fmt_("%s/%s", base, rel);
+  char *p = tc_strfmt("%s/%s", base, rel);
   if (!p) return TC_ERR_MEM;
   TcErr err = TC_OK;
   for (char *s = p + strlen(base) + 1; *s; s++) {
@@ -680,7 +666,7 @@ static TcErr copy_file_(const char *from, const char *to) {
 static TcErr place_(const char *src_abs, const char *from_rel, const char *tmp, const char *to_rel,
                     int copy) {
   TC_CALL(mkdirs_for_(tmp, to_rel));
-  char *from = fmt_("%s/%s", src_abs, from_rel), *to = fmt_("%s/%s", tmp, to_rel);
+  char *from = tc_strfmt("%s/%s", src_abs, from_rel), *to = tc_strfmt("%s/%s", tmp, to_rel);
   TcErr err = TC_OK;
   if (!from || !to) err = TC_ERR_MEM;
   else if (copy) err = copy_file_(from, to);
@@ -700,7 +686,7 @@ static void remove_tree_(const char *path) {
     int64_t n = 0;
     if (tc_dataset_dir_names(path, &names, &n) == TC_OK) {
       for (int64_t i = 0; i < n; i++) {
-        char *c = fmt_("%s/%s", path, names[i]);
+        char *c = tc_strfmt("%s/%s", path, names[i]);
         if (c) remove_tree_(c);
         free(c);
       }
@@ -715,7 +701,7 @@ static void remove_tree_(const char *path) {
 TcErr tc_longtail_materialise(const char *src_root, const TcLongtailPlan *plan,
                               const char *out_root, int copy, int force) {
   TcErr err = TC_OK;
-  char *out = fmt_("%s", out_root), *tmp = NULL, *old = NULL, *path = NULL, *src_abs = NULL;
+  char *out = tc_strfmt("%s", out_root), *tmp = NULL, *old = NULL, *path = NULL, *src_abs = NULL;
   TcDataset *test = NULL;
   TcDatasetInfo *info = NULL;
   TC_CHECK_GOTO(err, out, TC_ERR_MEM, cleanup, "out of memory");
@@ -731,13 +717,13 @@ TcErr tc_longtail_materialise(const char *src_root, const TcLongtailPlan *plan,
    * on one file system. */
   const char *slash = strrchr(out, '/');
   if (slash)
-    tmp = fmt_("%.*s/.%s.tmpXXXXXX", (int)(slash - out), out, slash + 1);
+    tmp = tc_strfmt("%.*s/.%s.tmpXXXXXX", (int)(slash - out), out, slash + 1);
   else
-    tmp = fmt_(".%s.tmpXXXXXX", out);
+    tmp = tc_strfmt(".%s.tmpXXXXXX", out);
   TC_CHECK_GOTO(err, tmp, TC_ERR_MEM, cleanup, "out of memory");
   if (slash && slash == out) { /* out_root directly under "/" */
     free(tmp);
-    tmp = fmt_("/.%s.tmpXXXXXX", out + 1);
+    tmp = tc_strfmt("/.%s.tmpXXXXXX", out + 1);
     TC_CHECK_GOTO(err, tmp, TC_ERR_MEM, cleanup, "out of memory");
   }
   if (!mkdtemp(tmp)) {
@@ -761,18 +747,18 @@ TcErr tc_longtail_materialise(const char *src_root, const TcLongtailPlan *plan,
       TC_CALL_GOTO(err, place_(src_abs, test->items[i].mask_path, tmp, test->items[i].mask_path, copy),
                    cleanup);
   }
-  char *g = fmt_("%s/manifest_good.txt", tmp), *n = fmt_("%s/manifest_noise.txt", tmp);
+  char *g = tc_strfmt("%s/manifest_good.txt", tmp), *n = tc_strfmt("%s/manifest_noise.txt", tmp);
   if (!g || !n) err = TC_ERR_MEM;
   else err = tc_longtail_write_manifests(plan, g, n);
   free(g);
   free(n);
   if (err != TC_OK) goto cleanup;
   TC_CALL_GOTO(err, tc_longtail_info(plan, &info), cleanup);
-  path = fmt_("%s/dataset.json", tmp);
+  path = tc_strfmt("%s/dataset.json", tmp);
   TC_CHECK_GOTO(err, path, TC_ERR_MEM, cleanup, "out of memory");
   TC_CALL_GOTO(err, tc_dataset_info_write(path, info), cleanup);
   if (lstat(out, &st) == 0) {
-    old = fmt_("%s.old", tmp);
+    old = tc_strfmt("%s.old", tmp);
     TC_CHECK_GOTO(err, old, TC_ERR_MEM, cleanup, "out of memory");
     TC_CHECK_GOTO(err, rename(out, old) == 0, TC_ERR_IO, cleanup, "%s: cannot move aside: %s", out,
                   strerror(errno));
