@@ -5,6 +5,8 @@
  *                                    pruned vs plain over STEPS steps
  *   bank_bench pcoreset N DIM STEPS  under mpirun: distributed step time
  *   bank_bench lof N HW DIM          LOF for N images x HW positions
+ *   bank_bench plof N HW DIM         under mpirun: the same through fit's
+ *                                    distributed LOF (all-to-all included)
  *   bank_bench proj FEATURES.h5 OUT.f32   project every patch to 128-d as
  *                                    fit does (seed 0), raw float32 rows
  *   bank_bench real FILE.f32 DIM STEPS [PLAIN_STEPS]   serial greedy coreset on
@@ -25,6 +27,7 @@
 #include "log.h"
 #include "partition.h"
 #include "pcoreset.h"
+#include "plof.h"
 #include "rng.h"
 
 static void fill_(float *X, int64_t lo, int64_t hi, int dim) {
@@ -93,24 +96,48 @@ int main(int argc, char **argv) {
       if (rank == 0) printf("pcoreset_%s_ranks%d_step_ms %.3f\n", pr ? "pruned" : "plain", size, t * 1e3);
     }
   } else if (!strcmp(mode, "lof") && argc > 4) {
+    /* every position has its own points (uniform in [0,1)^DIM, as the
+     * scikit-learn peer), all generated before the clock starts */
     int64_t N = atoll(argv[2]), HW = atoll(argv[3]);
     int dim = atoi(argv[4]);
-    float *P = malloc(sizeof(float) * N * dim), *sc = malloc(sizeof(float) * N);
+    float *P = malloc(sizeof(float) * HW * N * dim), *sc = malloc(sizeof(float) * N);
+    for (int64_t p = 0; p < HW; p++)
+      for (int64_t i = 0; i < N * dim; i++)
+        P[p * N * dim + i] = (float)tc_rng_uniform(2, (uint64_t)p, (uint64_t)i);
     TcLofWork *w = NULL;
     tc_lof_work_create(N, dim, 6, &w);
     double t0 = tc_now();
-    for (int64_t p = 0; p < HW; p++) {
-      for (int64_t i = 0; i < N * dim; i++) P[i] = (float)tc_rng_uniform(2, (uint64_t)p, (uint64_t)i);
-      double a = tc_now();
-      tc_lof_scores(w, P, N, sc);
-      t0 += 0; (void)a;
-    }
-    /* time only the LOF work: second loop on the last position repeated */
-    double t1 = tc_now();
-    for (int64_t p = 0; p < HW; p++) tc_lof_scores(w, P, N, sc);
-    double t = tc_now() - t1;
-    (void)t0;
+    for (int64_t p = 0; p < HW; p++) tc_lof_scores(w, P + p * N * dim, N, sc);
+    double t = tc_now() - t0;
     printf("lof_seconds %.3f (N=%lld, HW=%lld, dim=%d)\n", t, (long long)N, (long long)HW, dim);
+    tc_lof_work_destroy(&w);
+    free(P);
+    free(sc);
+  } else if (!strcmp(mode, "plof") && argc > 4) {
+    /* fit's LOF stage as it runs: images dealt to ranks in blocks, the
+     * all-to-all to positions, LOF per position, scores sent back */
+    int64_t N = atoll(argv[2]), HW = atoll(argv[3]);
+    int dim = atoi(argv[4]);
+    int64_t lo, hi;
+    tc_block_range(N, rank, size, &lo, &hi);
+    float *P = malloc(sizeof(float) * ((hi - lo) * HW * dim + 1)),
+          *sc = malloc(sizeof(float) * ((hi - lo) * HW + 1));
+    for (int64_t i = lo; i < hi; i++)
+      for (int64_t p = 0; p < HW; p++)
+        for (int c = 0; c < dim; c++)
+          P[((i - lo) * HW + p) * dim + c] =
+              (float)tc_rng_uniform(2, (uint64_t)p, (uint64_t)(i * dim + c));
+    MPI_Barrier(comm);
+    double t0 = tc_now();
+    TcErr e = tc_plof_scores(comm, P, hi - lo, N, HW, dim, 6, sc);
+    MPI_Barrier(comm);
+    double t = tc_now() - t0;
+    if (e) fprintf(stderr, "%s\n", tc_err_message());
+    if (rank == 0)
+      printf("plof_ranks%d_seconds %.3f (N=%lld, HW=%lld, dim=%d)\n", size, t, (long long)N,
+             (long long)HW, dim);
+    free(P);
+    free(sc);
   } else if (!strcmp(mode, "proj") && argc > 3) {
     TcH5File *f = NULL;
     TcFeaturesMeta meta;

@@ -45,7 +45,11 @@ else
   echo "real_features unavailable ($REAL_FEATURES)" | tee -a $out
 fi
 $MPIRUN -np 1 $B lof 400 $LOF_HW 128 | tee -a $out
+$MPIRUN -np 1 $B plof 400 $LOF_HW 128 | tee -a $out
+$MPIRUN -np 2 $B plof 400 $LOF_HW 128 | tee -a $out
 $PY bench/bank_bench.py lof 400 $SK_HW 128 | tee -a $out || echo "sklearn_lof_seconds unavailable" | tee -a $out
+# scikit-learn given both cores (its brute-force neighbour search is OpenMP)
+OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2 $PY bench/bank_bench.py lof 400 $SK_HW 128 | sed 's/^sklearn_lof_seconds/sklearn2_lof_seconds/' | tee -a $out || true
 g() { awk -v k="$1" '$1 == k {print $2}' $out | tail -1; }
 bw=${LIMIT_READ_GBS_1T:-$(g stream_read_GBps)}
 num() { [[ "$1" =~ ^[0-9.]+$ ]]; }
@@ -68,11 +72,23 @@ if [ -n "$rn" ]; then
   echo "METRIC coreset_prune_speedup=$(awk -v a=$rp -v b=$rq 'BEGIN {printf "%.2f", a / b}')"
 fi
 echo "METRIC coreset_ns_per_point=$(awk -v a=$plain -v n=$N 'BEGIN {printf "%.2f", a * 1e6 / n}') coreset_threads=1"
-ours=$(g lof_seconds); sk=$(g sklearn_lof_seconds)
+ours=$(g lof_seconds); sk=$(g sklearn_lof_seconds); sk2=$(g sklearn2_lof_seconds)
+p1=$(g plof_ranks1_seconds); p2=$(g plof_ranks2_seconds)
 ours_pp=$(awk -v a=$ours -v h=$LOF_HW 'BEGIN {printf "%.5f", a / h}')
+# the floor: the half Gram (ssyrk, 400 x 401 / 2 x 128 x 2 flop per position) at the sgemm peak
+gflop=$(awk -v h=$LOF_HW 'BEGIN {printf "%.3f", h * 400 * 401 / 2 * 128 * 2 / 1e9}')
+pk1=${LIMIT_SGEMM_GFLOPS_1T:-}; pk=${LIMIT_SGEMM_GFLOPS:-}
+lf1=-; lf2=-
+num "$pk1" && lf1=$(awk -v g=$gflop -v p=$pk1 -v t=$ours 'BEGIN {printf "%.2f", g / p / t}')
+num "$pk" && num "$p2" && lf2=$(awk -v g=$gflop -v p=$pk -v t=$p2 'BEGIN {printf "%.2f", g / p / t}')
 if num "$sk"; then
   sk_pp=$(awk -v a=$sk -v h=$SK_HW 'BEGIN {printf "%.5f", a / h}')
-  echo "BENCH stage=lof size=N=400,HW=$LOF_HW,d=128 ours=$(awk -v a=$ours_pp -v h=$LOF_HW 'BEGIN {printf "%.2f", a * h}')s peer=sklearn:$(awk -v a=$sk_pp -v h=$LOF_HW 'BEGIN {printf "%.2f", a * h}')s ratio=$(awk -v a=$sk_pp -v b=$ours_pp 'BEGIN {printf "%.2f", a / b}') limit_frac=- threads=1 note=LocalOutlierFactor(n_neighbors=6).fit per position, 1 thread; sklearn timed on $SK_HW positions and scaled to $LOF_HW"
+  skf=$(awk -v a=$sk_pp -v h=$LOF_HW 'BEGIN {printf "%.2f", a * h}')
+  echo "BENCH stage=lof size=N=400,HW=$LOF_HW,d=128 ours=$(awk -v a=$ours_pp -v h=$LOF_HW 'BEGIN {printf "%.3f", a * h}')s peer=sklearn:${skf}s ratio=$(awk -v a=$sk_pp -v b=$ours_pp 'BEGIN {printf "%.2f", a / b}') limit_frac=$lf1 threads=1 note=serial kernel vs LocalOutlierFactor(n_neighbors=6).fit per position, 1 thread each; sklearn timed on $SK_HW positions and scaled to $LOF_HW; limit_frac = ${gflop} GFLOP half-Gram at the 1-thread sgemm peak / ours"
+  if num "$sk2" && num "$p2"; then
+    sk2f=$(awk -v a=$sk2 -v s=$SK_HW -v h=$LOF_HW 'BEGIN {printf "%.2f", a / s * h}')
+    echo "BENCH stage=lof-machine size=N=400,HW=$LOF_HW,d=128 ours=${p2}s peer=sklearn:${sk2f}s ratio=$(awk -v a=$sk2f -v b=$p2 'BEGIN {printf "%.2f", a / b}') limit_frac=$lf2 ranks=2 threads=1 note=both cores each: fit's distributed LOF on 2 ranks (image-to-position all-to-all included; 1 rank ${p1}s) vs scikit-learn with OMP_NUM_THREADS=2; limit_frac = half-Gram at the all-core sgemm peak / ours"
+  fi
 else
   echo "BENCH stage=lof size=N=400,HW=$LOF_HW,d=128 ours=${ours}s peer=sklearn:unavailable ratio=- limit_frac=- threads=1 note=scikit-learn could not be imported"
 fi

@@ -44,7 +44,7 @@ TcErr tc_plof_scores(MPI_Comm comm, const float *P_local, int64_t n_img, int64_t
   TcErr err = TC_OK;
   int *scnt = NULL, *sdsp = NULL, *rcnt = NULL, *rdsp = NULL;
   int64_t *img_lo = NULL;
-  float *sbuf = NULL, *rbuf = NULL, *pts = NULL, *sc = NULL, *sc_back = NULL;
+  float *sbuf = NULL, *rbuf = NULL, *sc = NULL, *sc_back = NULL;
   TcLofWork *w = NULL;
   MPI_Datatype patch = MPI_DATATYPE_NULL;
   int64_t plo, phi;
@@ -83,43 +83,53 @@ TcErr tc_plof_scores(MPI_Comm comm, const float *P_local, int64_t n_img, int64_t
       s_off += sn; r_off += rn;
     }
     if (!err) {
-      sbuf = tc_malloc_aligned((size_t)(s_off > 0 ? s_off : 1) * dim * sizeof(float), "LOF send buffer");
-      rbuf = tc_malloc_aligned((size_t)(r_off > 0 ? r_off : 1) * dim * sizeof(float), "LOF receive buffer");
-      pts = tc_malloc_aligned((size_t)(N > 0 ? N : 1) * dim * sizeof(float), "LOF points");
+      if (size > 1) {
+        sbuf = tc_malloc_aligned((size_t)(s_off > 0 ? s_off : 1) * dim * sizeof(float), "LOF send buffer");
+        rbuf = tc_malloc_aligned((size_t)(r_off > 0 ? r_off : 1) * dim * sizeof(float), "LOF receive buffer");
+        sc_back = tc_malloc((size_t)(s_off > 0 ? s_off : 1) * sizeof(float), "LOF scores");
+      }
       sc = tc_malloc((size_t)(npos * N > 0 ? npos * N : 1) * sizeof(float), "LOF scores");
-      sc_back = tc_malloc((size_t)(s_off > 0 ? s_off : 1) * sizeof(float), "LOF scores");
-      if (!sbuf || !rbuf || !pts || !sc || !sc_back) err = TC_ERR_MEM;
+      if ((size > 1 && (!sbuf || !rbuf || !sc_back)) || !sc) err = TC_ERR_MEM;
     }
   }
   if (!err && npos > 0 && N > 0) err = tc_lof_work_create(N, dim, k, &w);
   err = tc_agree(comm, err);
   if (err) goto cleanup;
 
-  /* pack: for each destination, its positions of every local image */
-  for (int r = 0; r < size; r++) {
-    int64_t lo, hi;
-    tc_block_range(HW, r, size, &lo, &hi);
-    float *dst = sbuf + (size_t)sdsp[r] * dim;
-    for (int64_t i = 0; i < n_img; i++, dst += (hi - lo) * dim)
-      memcpy(dst, P_local + (i * HW + lo) * dim, (size_t)((hi - lo) * dim) * sizeof(float));
+  /* one rank: its [image][position][dim] array already is the layout the
+   * positions are read from; no copy */
+  const float *by_pos = P_local;
+  if (size > 1) {
+    /* pack: for each destination, its positions of every local image */
+    for (int r = 0; r < size; r++) {
+      int64_t lo, hi;
+      tc_block_range(HW, r, size, &lo, &hi);
+      float *dst = sbuf + (size_t)sdsp[r] * dim;
+      for (int64_t i = 0; i < n_img; i++, dst += (hi - lo) * dim)
+        memcpy(dst, P_local + (i * HW + lo) * dim, (size_t)((hi - lo) * dim) * sizeof(float));
+    }
+    TC_CALL_GOTO(err, tc_mpi_check(MPI_Type_contiguous(dim, MPI_FLOAT, &patch), "patch type"), cleanup);
+    MPI_Type_commit(&patch);
+    if (MPI_Alltoallv(sbuf, scnt, sdsp, patch, rbuf, rcnt, rdsp, patch, comm) != MPI_SUCCESS)
+      tc_abort(comm, TC_ERR_MPI, "LOF transpose");
+    by_pos = rbuf;
   }
-  TC_CALL_GOTO(err, tc_mpi_check(MPI_Type_contiguous(dim, MPI_FLOAT, &patch), "patch type"), cleanup);
-  MPI_Type_commit(&patch);
-  if (MPI_Alltoallv(sbuf, scnt, sdsp, patch, rbuf, rcnt, rdsp, patch, comm) != MPI_SUCCESS)
-    tc_abort(comm, TC_ERR_MPI, "LOF transpose");
-  /* rbuf is [N][npos][dim] in global image order (sources in rank order) */
+  /* by_pos is [N][npos][dim] in global image order (sources in rank order) */
   TcProgress prog;
   tc_progress_start(&prog, "LOF", "positions", HW);
   for (int64_t p = 0; p < npos; p++) {
-    for (int64_t i = 0; i < N; i++)
-      memcpy(pts + i * dim, rbuf + (i * npos + p) * dim, (size_t)dim * sizeof(float));
     /* a failure here is local; remember it and agree after the loop */
-    if (!err) err = tc_lof_scores(w, pts, N, sc + p * N);
+    if (!err) err = tc_lof_scores_ld(w, by_pos + p * dim, npos * dim, N, sc + p * N);
     tc_progress_update(&prog, (p + 1) * size); /* rank 0's share times ranks: an estimate */
   }
   tc_progress_finish(&prog);
   err = tc_agree(comm, err);
   if (err) goto cleanup;
+  if (size == 1) {
+    for (int64_t i = 0; i < N; i++)
+      for (int64_t p = 0; p < HW; p++) lof_local[i * HW + p] = sc[p * N + i];
+    goto cleanup;
+  }
   /* back: to each source rank, [its images][my positions] */
   for (int r = 0; r < size; r++)
     for (int64_t i = img_lo[r]; i < img_lo[r + 1]; i++)
@@ -138,6 +148,6 @@ cleanup:
   if (patch != MPI_DATATYPE_NULL) MPI_Type_free(&patch);
   tc_lof_work_destroy(&w);
   free(scnt); free(sdsp); free(rcnt); free(rdsp); free(img_lo);
-  free(sbuf); free(rbuf); free(pts); free(sc); free(sc_back);
+  free(sbuf); free(rbuf); free(sc); free(sc_back);
   return err;
 }

@@ -12,8 +12,8 @@
  *    LOF(i) = mean_o lrd(o) / lrd(i). We return LOF (= -negative_outlier_factor_).
  *  - distances are Euclidean, exact to float64 (sklearn computes them in
  *    float64 and rounds them to float32 for float32 input; so do we).
- * Speed: a float32 Gram panel (sgemm, PANEL rows at a time) ranks candidates with a rigorous
- * rounding bound; only candidates that can be among the k nearest get exact
+ * Speed: a float32 Gram (one ssyrk, or sgemm panels for many points) ranks
+ * candidates with a rigorous rounding bound; only candidates that can be among the k nearest get exact
  * float64 distances, so the result does not depend on the Gram's rounding.
  * Known difference: for a group of more than k identical points, sklearn's
  * ||a||^2 + ||b||^2 - 2ab in float64 may leave a k-distance of ~1e-6 instead
@@ -28,16 +28,26 @@
 #include "err.h"
 
 #define TC_LOF_KMAX 64
+/* Up to this many points the whole Gram is one ssyrk (n x n floats: 16 MiB
+ * at 2048); above it, PANEL-row sgemm panels bound the memory. */
+#define TC_LOF_FULL_GRAM_MAX 2048
 
 typedef struct TcLofWork TcLofWork;
 
 /* Workspace for up to nmax points of dimension dim. Local. */
 TcErr tc_lof_work_create(int64_t nmax, int dim, int k, TcLofWork **out);
 void tc_lof_work_destroy(TcLofWork **w);
+/* The same with another full-Gram limit (tests use it to reach the panel
+ * path with few points). */
+TcErr tc_lof_work_create_limited(int64_t nmax, int dim, int k, int64_t full_gram_max,
+                                 TcLofWork **out);
 
 /* LOF scores lof [n] (local output) of the points X [n x dim] (local input),
  * n <= nmax. n = 1 gives LOF 1 (sklearn refuses a single sample). Local.
  * DESIGN 3.4. */
 TcErr tc_lof_scores(TcLofWork *w, const float *X, int64_t n, float *lof);
+/* The same with point i at X + i * ld (ld >= dim floats): one position's
+ * patches read in place from an [image][position][dim] array. */
+TcErr tc_lof_scores_ld(TcLofWork *w, const float *X, int64_t ld, int64_t n, float *lof);
 
 #endif
