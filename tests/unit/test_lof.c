@@ -84,7 +84,7 @@ int main(void) {
   if (f >= 0) H5Fclose(f);
 
   /* 400 points in 128-d with more than one Gram panel, vs the definition */
-  const int n = 600, dim = 128;
+  const int n = 603, dim = 128; /* not a multiple of 8: ragged tiles */
   float *X = malloc(sizeof(float) * n * dim), *got = malloc(sizeof(float) * n);
   double *ref = malloc(sizeof(double) * n);
   for (int i = 0; i < n * dim; i++) X[i] = (float)(tc_rng_uniform(9, 1, i) * 2 - 1) + 3.0f;
