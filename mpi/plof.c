@@ -44,7 +44,7 @@ TcErr tc_plof_scores(MPI_Comm comm, const float *P_local, int64_t n_img, int64_t
   TcErr err = TC_OK;
   int *scnt = NULL, *sdsp = NULL, *rcnt = NULL, *rdsp = NULL;
   int64_t *img_lo = NULL;
-  float *sbuf = NULL, *rbuf = NULL, *sc = NULL, *sc_back = NULL;
+  float *sbuf = NULL, *rbuf = NULL, *pts = NULL, *sc = NULL, *sc_back = NULL;
   TcLofWork *w = NULL;
   MPI_Datatype patch = MPI_DATATYPE_NULL;
   int64_t plo, phi;
@@ -89,7 +89,8 @@ TcErr tc_plof_scores(MPI_Comm comm, const float *P_local, int64_t n_img, int64_t
         sc_back = tc_malloc((size_t)(s_off > 0 ? s_off : 1) * sizeof(float), "LOF scores");
       }
       sc = tc_malloc((size_t)(npos * N > 0 ? npos * N : 1) * sizeof(float), "LOF scores");
-      if ((size > 1 && (!sbuf || !rbuf || !sc_back)) || !sc) err = TC_ERR_MEM;
+      pts = tc_malloc_aligned((size_t)(N > 0 ? N : 1) * dim * sizeof(float), "LOF points");
+      if ((size > 1 && (!sbuf || !rbuf || !sc_back)) || !sc || !pts) err = TC_ERR_MEM;
     }
   }
   if (!err && npos > 0 && N > 0) err = tc_lof_work_create(N, dim, k, &w);
@@ -97,7 +98,7 @@ TcErr tc_plof_scores(MPI_Comm comm, const float *P_local, int64_t n_img, int64_t
   if (err) goto cleanup;
 
   /* one rank: its [image][position][dim] array already is the layout the
-   * positions are read from; no copy */
+   * positions are gathered from; no exchange */
   const float *by_pos = P_local;
   if (size > 1) {
     /* pack: for each destination, its positions of every local image */
@@ -119,7 +120,9 @@ TcErr tc_plof_scores(MPI_Comm comm, const float *P_local, int64_t n_img, int64_t
   tc_progress_start(&prog, "LOF", "positions", HW);
   for (int64_t p = 0; p < npos; p++) {
     /* a failure here is local; remember it and agree after the loop */
-    if (!err) err = tc_lof_scores_ld(w, by_pos + p * dim, npos * dim, N, sc + p * N);
+    for (int64_t i = 0; i < N; i++)
+      memcpy(pts + i * dim, by_pos + (i * npos + p) * dim, (size_t)dim * sizeof(float));
+    if (!err) err = tc_lof_scores(w, pts, N, sc + p * N);
     tc_progress_update(&prog, (p + 1) * size); /* rank 0's share times ranks: an estimate */
   }
   tc_progress_finish(&prog);
@@ -148,6 +151,6 @@ cleanup:
   if (patch != MPI_DATATYPE_NULL) MPI_Type_free(&patch);
   tc_lof_work_destroy(&w);
   free(scnt); free(sdsp); free(rcnt); free(rdsp); free(img_lo);
-  free(sbuf); free(rbuf); free(sc); free(sc_back);
+  free(sbuf); free(rbuf); free(pts); free(sc); free(sc_back);
   return err;
 }

@@ -266,14 +266,10 @@ static void mirror_upper_(float *G, int n) {
     for (int c = r + 1 > tiled ? r + 1 : tiled; c < n; c++) G[(size_t)c * n + r] = G[(size_t)r * n + c];
 }
 
-TcErr tc_lof_scores(TcLofWork *w, const float *X, int64_t n, float *lof) {
-  return tc_lof_scores_ld(w, X, w->dim, n, lof);
-}
-
-TcErr tc_lof_scores_ld(TcLofWork *w, const float *X, int64_t ld64, int64_t n64, float *lof) {
-  TC_CHECK(n64 >= 1 && n64 <= w->nmax && ld64 >= w->dim && ld64 <= INT_MAX, TC_ERR_INTERNAL,
-           "tc_lof_scores: n %lld or row stride %lld out of range", (long long)n64, (long long)ld64);
-  const size_t ld = (size_t)ld64;
+TcErr tc_lof_scores(TcLofWork *w, const float *X, int64_t n64, float *lof) {
+  TC_CHECK(n64 >= 1 && n64 <= w->nmax, TC_ERR_INTERNAL, "tc_lof_scores: n %lld out of range",
+           (long long)n64);
+  const size_t ld = (size_t)w->dim; /* row stride of X */
   const int n = (int)n64, dim = w->dim;
   if (n == 1) {
     lof[0] = 1.0f;

@@ -46,8 +46,6 @@ TcErr tc_lof_work_create_limited(int64_t nmax, int dim, int k, int64_t full_gram
  * n <= nmax. n = 1 gives LOF 1 (sklearn refuses a single sample). Local.
  * DESIGN 3.4. */
 TcErr tc_lof_scores(TcLofWork *w, const float *X, int64_t n, float *lof);
-/* The same with point i at X + i * ld (ld >= dim floats): one position's
- * patches read in place from an [image][position][dim] array. */
-TcErr tc_lof_scores_ld(TcLofWork *w, const float *X, int64_t ld, int64_t n, float *lof);
+
 
 #endif
