@@ -48,31 +48,6 @@ static int mkdir_p_(char *path) {
   return mkdir(path, 0777) != 0 && errno != EEXIST ? -1 : 0;
 }
 
-static void remove_tree_(const char *path) {
-  struct stat st;
-  if (lstat(path, &st) != 0) return;
-  if (S_ISDIR(st.st_mode)) {
-    char **names = NULL;
-    int64_t n = 0;
-    if (tc_dataset_dir_names(path, &names, &n) == TC_OK) {
-      for (int64_t i = 0; i < n; i++) {
-        size_t len = strlen(path) + strlen(names[i]) + 2;
-        char *c = malloc(len);
-        if (c) {
-          snprintf(c, len, "%s/%s", path, names[i]);
-          remove_tree_(c);
-        }
-        free(c);
-        free(names[i]);
-      }
-      free(names);
-    }
-    rmdir(path);
-  } else {
-    unlink(path);
-  }
-}
-
 /* Write one image (and its mask) of class c. */
 static TcErr write_sample_(const char *root, const Args_ *a, TcImageFormat fmt, int c,
                            const char *split, TcDefect d, int64_t idx, uint8_t *rgb,
@@ -253,7 +228,7 @@ wait_workers:
       rename(old, out);
       goto cleanup;
     }
-    remove_tree_(old);
+    tc_dataset_remove_tree(old);
   } else {
     TC_CHECK_GOTO(err, rename(tmp, out) == 0, TC_ERR_IO, cleanup, "%s: cannot rename into place: %s",
                   out, strerror(errno));
@@ -280,7 +255,7 @@ wait_workers:
     tc_longtail_plan_destroy(&plan);
   }
 cleanup:
-  if (tmp[0]) remove_tree_(tmp);
+  if (tmp[0]) tc_dataset_remove_tree(tmp);
   free(rgb);
   free(mask);
   free(ci);

@@ -82,6 +82,27 @@ TcErr tc_dataset_dir_names(const char *dir, char ***names, int64_t *n) {
   return TC_OK;
 }
 
+void tc_dataset_remove_tree(const char *path) {
+  struct stat st;
+  if (lstat(path, &st) != 0) return;
+  if (S_ISDIR(st.st_mode)) {
+    char **names = NULL;
+    int64_t n = 0;
+    if (tc_dataset_dir_names(path, &names, &n) == TC_OK) {
+      for (int64_t i = 0; i < n; i++) {
+        char *c = tc_strfmt("%s/%s", path, names[i]);
+        if (c) tc_dataset_remove_tree(c);
+        free(c);
+        free(names[i]);
+      }
+      free(names);
+    }
+    rmdir(path);
+  } else {
+    unlink(path);
+  }
+}
+
 static void free_names_(char **v, int64_t n) {
   if (!v) return;
   for (int64_t i = 0; i < n; i++) free(v[i]);

@@ -126,4 +126,9 @@ void tc_dataset_sort_strings(char **s, int64_t n);
  * Errors: TC_ERR_IO naming the directory. Local. */
 TcErr tc_dataset_dir_names(const char *dir, char ***names, int64_t *n);
 
+/* rm -rf of path without following symlinks (links in a built data set
+ * point into its source). Best effort, for cleaning up temporary trees.
+ * Local. */
+void tc_dataset_remove_tree(const char *path);
+
 #endif

@@ -339,6 +339,27 @@ TcErr tc_h5_create_dataset(TcH5File *f, const char *name, TcH5Type type, int ndi
   return TC_OK;
 }
 
+/* Select rows [row0, row0 + count[0]) of the file space (count[1..] whole)
+ * and return the matching memory space. A rank with no rows selects none on
+ * both sides but still joins the collective transfer. */
+static hid_t select_rows_(hid_t fspace, int nd, const hsize_t *start, const hsize_t *count) {
+  if (count[0] > 0) {
+    H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start, NULL, count, NULL);
+    return H5Screate_simple(nd, count, NULL);
+  }
+  H5Sselect_none(fspace);
+  hid_t mspace = H5Scopy(fspace);
+  H5Sselect_none(mspace);
+  return mspace;
+}
+
+/* Collective MPI-IO transfer properties (every rank calls H5Dread/H5Dwrite). */
+static hid_t collective_xfer_(void) {
+  hid_t dxpl = H5Pcreate(H5P_DATASET_XFER);
+  H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE);
+  return dxpl;
+}
+
 /* Row hyperslab transfer shared by read and write. */
 static TcErr rows_io_(TcH5File *f, const char *name, TcH5Type type, int64_t row0, int64_t nrows,
                       void *buf, int write) {
@@ -374,16 +395,8 @@ static TcErr rows_io_(TcH5File *f, const char *name, TcH5Type type, int64_t row0
   for (int i = 0; i < nd; i++) count[i] = dims[i];
   start[0] = (hsize_t)row0;
   count[0] = (hsize_t)nrows;
-  if (nrows > 0) {
-    H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start, NULL, count, NULL);
-    mspace = H5Screate_simple(nd, count, NULL);
-  } else {
-    H5Sselect_none(fspace);
-    mspace = H5Scopy(fspace);
-    H5Sselect_none(mspace);
-  }
-  dxpl = H5Pcreate(H5P_DATASET_XFER);
-  H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE);
+  mspace = select_rows_(fspace, nd, start, count);
+  dxpl = collective_xfer_();
   herr_t rc = write ? H5Dwrite(ds, mem_type_(type), mspace, fspace, dxpl, buf)
                     : H5Dread(ds, mem_type_(type), mspace, fspace, dxpl, buf);
   TC_CHECK_GOTO(err, rc >= 0, TC_ERR_IO, cleanup, "%s: %s of /%s failed: %s", f->path,
@@ -488,17 +501,8 @@ TcErr tc_h5_write_strings(TcH5File *f, const char *name, int64_t n_total, int64_
     err = tc_err_set(TC_ERR_IO, "%s: cannot create /%s: %s", f->path, name, h5_reason_());
   } else {
     hsize_t start[1] = {(hsize_t)row0}, count[1] = {(hsize_t)nlocal};
-    hid_t mspace;
-    if (nlocal > 0) {
-      H5Sselect_hyperslab(space, H5S_SELECT_SET, start, NULL, count, NULL);
-      mspace = H5Screate_simple(1, count, NULL);
-    } else {
-      H5Sselect_none(space);
-      mspace = H5Scopy(space);
-      H5Sselect_none(mspace);
-    }
-    hid_t dxpl = H5Pcreate(H5P_DATASET_XFER);
-    H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE);
+    hid_t mspace = select_rows_(space, 1, start, count);
+    hid_t dxpl = collective_xfer_();
     if (H5Dwrite(ds, st, mspace, space, dxpl, buf) < 0)
       err = tc_err_set(TC_ERR_IO, "%s: write of /%s failed: %s", f->path, name, h5_reason_());
     H5Pclose(dxpl);
@@ -532,17 +536,8 @@ TcErr tc_h5_read_strings(TcH5File *f, const char *name, int64_t row0, int64_t n,
     return tc_err_set(TC_ERR_FORMAT, "%s: rows out of range for /%s", f->path, name);
   }
   hsize_t start[1] = {(hsize_t)row0}, count[1] = {(hsize_t)n};
-  hid_t mspace;
-  if (n > 0) {
-    H5Sselect_hyperslab(space, H5S_SELECT_SET, start, NULL, count, NULL);
-    mspace = H5Screate_simple(1, count, NULL);
-  } else {
-    H5Sselect_none(space);
-    mspace = H5Scopy(space);
-    H5Sselect_none(mspace);
-  }
-  hid_t dxpl = H5Pcreate(H5P_DATASET_XFER);
-  H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE);
+  hid_t mspace = select_rows_(space, 1, start, count);
+  hid_t dxpl = collective_xfer_();
   int vlen = H5Tis_variable_str(ft) > 0;
   size_t width = vlen ? sizeof(char *) : H5Tget_size(ft);
   char *raw = tc_calloc((size_t)(n ? n : 1), width + 1, "string rows");

@@ -677,27 +677,6 @@ static TcErr place_(const char *src_abs, const char *from_rel, const char *tmp, 
   return err;
 }
 
-/* rm -rf without following symlinks (the links point into the source). */
-static void remove_tree_(const char *path) {
-  struct stat st;
-  if (lstat(path, &st) != 0) return;
-  if (S_ISDIR(st.st_mode)) {
-    char **names = NULL;
-    int64_t n = 0;
-    if (tc_dataset_dir_names(path, &names, &n) == TC_OK) {
-      for (int64_t i = 0; i < n; i++) {
-        char *c = tc_strfmt("%s/%s", path, names[i]);
-        if (c) remove_tree_(c);
-        free(c);
-      }
-      free_strs_(names, n);
-    }
-    rmdir(path);
-  } else {
-    unlink(path);
-  }
-}
-
 TcErr tc_longtail_materialise(const char *src_root, const TcLongtailPlan *plan,
                               const char *out_root, int copy, int force) {
   TcErr err = TC_OK;
@@ -771,9 +750,9 @@ TcErr tc_longtail_materialise(const char *src_root, const TcLongtailPlan *plan,
   }
   free(tmp);
   tmp = NULL;
-  if (old) remove_tree_(old);
+  if (old) tc_dataset_remove_tree(old);
 cleanup:
-  if (tmp) remove_tree_(tmp);
+  if (tmp) tc_dataset_remove_tree(tmp);
   tc_dataset_info_destroy(&info);
   tc_dataset_destroy(&test);
   free(path);
