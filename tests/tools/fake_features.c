@@ -15,42 +15,32 @@
 
 #include "context.h"
 #include "features_io.h"
-#include "log.h"
+#include "partition.h"
+#include "tool_common.h"
 
 static float value_(uint64_t seed, int64_t i, int64_t p, int64_t d) {
-  uint64_t z = seed * 0x9E3779B97F4A7C15ULL ^ (uint64_t)(i * 1000003 + p * 10007 + d);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-  z ^= z >> 31;
-  return (float)((z >> 40) / (double)(1 << 24)) - 0.5f;
+  return tool_hash_(seed, (uint64_t)(i * 1000003 + p * 10007 + d));
 }
 
-static void block_(int64_t n, int rank, int size, int64_t *lo, int64_t *hi) {
-  int64_t q = n / size, r = n % size;
-  *lo = rank * q + (rank < r ? rank : r);
-  *hi = *lo + q + (rank < r ? 1 : 0);
+/* This rank's block [lo, lo + n) of the m->N images and room for their
+ * features and embeddings (+1: never a zero-byte allocation). */
+static void rows_(MPI_Comm comm, const TcFeaturesMeta *m, int64_t *lo, int64_t *n, float **feats,
+                  float **emb) {
+  int64_t hi;
+  tc_block_range(m->N, tc_rank(comm), tc_size(comm), lo, &hi);
+  *n = hi - *lo;
+  *feats = tc_malloc(sizeof(float) * (size_t)(*n * m->fmap_h * m->fmap_w * m->D + 1), "features");
+  *emb = tc_malloc(sizeof(float) * (size_t)(*n * m->E + 1), "embeddings");
 }
 
 static TcErr write_(MPI_Comm comm, int argc, char **argv) {
   TC_CHECK(argc >= 7, TC_ERR_USAGE, "write OUT N FMAP D E [SEED]");
-  TcFeaturesMeta m = {0};
-  m.N = atoll(argv[3]);
-  m.fmap_h = m.fmap_w = atoll(argv[4]);
-  m.D = atoll(argv[5]);
-  m.E = atoll(argv[6]);
+  TcFeaturesMeta m;
+  tool_meta_(&m, atoll(argv[3]), atoll(argv[4]), atoll(argv[5]), atoll(argv[6]), "fake");
   uint64_t seed = argc > 7 ? strtoull(argv[7], NULL, 10) : 0;
-  m.resize = 256;
-  m.crop = 224;
-  snprintf(m.backbone, sizeof m.backbone, "fake");
-  snprintf(m.weights_sha256, sizeof m.weights_sha256, "none");
-  snprintf(m.taps, sizeof m.taps, "a,b");
-  snprintf(m.normalisation, sizeof m.normalisation, "imagenet");
-  int rank = tc_rank(comm), size = tc_size(comm);
-  int64_t lo, hi, HW = m.fmap_h * m.fmap_w;
-  block_(m.N, rank, size, &lo, &hi);
-  int64_t n = hi - lo;
-  float *feats = tc_malloc(sizeof(float) * (size_t)(n * HW * m.D + 1), "features");
-  float *emb = tc_malloc(sizeof(float) * (size_t)(n * m.E + 1), "embeddings");
+  int64_t lo, n, HW = m.fmap_h * m.fmap_w;
+  float *feats, *emb;
+  rows_(comm, &m, &lo, &n, &feats, &emb);
   char **paths = tc_calloc((size_t)n + 1, sizeof(char *), "paths");
   char *pbuf = tc_malloc((size_t)(n + 1) * 64, "path text");
   TcErr err = (feats && emb && paths && pbuf) ? TC_OK : TC_ERR_MEM;
@@ -113,12 +103,9 @@ static TcErr sum_(MPI_Comm comm, int argc, char **argv) {
   TcH5File *f = NULL;
   TcFeaturesMeta m;
   TC_CALL(tc_features_open(comm, argv[2], &f, &m));
-  int rank = tc_rank(comm), size = tc_size(comm);
-  int64_t lo, hi, HW = m.fmap_h * m.fmap_w;
-  block_(m.N, rank, size, &lo, &hi);
-  int64_t n = hi - lo;
-  float *feats = tc_malloc(sizeof(float) * (size_t)(n * HW * m.D + 1), "features");
-  float *emb = tc_malloc(sizeof(float) * (size_t)(n * m.E + 1), "embeddings");
+  int64_t lo, n, HW = m.fmap_h * m.fmap_w;
+  float *feats, *emb;
+  rows_(comm, &m, &lo, &n, &feats, &emb);
   TcErr err = tc_agree(comm, feats && emb ? TC_OK : TC_ERR_MEM);
   if (!err) err = tc_agree(comm, tc_features_read(f, &m, lo, n, feats, emb));
   char **paths = NULL;
@@ -139,7 +126,7 @@ static TcErr sum_(MPI_Comm comm, int argc, char **argv) {
     for (const char *c = paths[i]; *c; c++) h ^= ((uint64_t)(unsigned char)*c + (uint64_t)(lo + i) * 131) * 0xD6E8FEB86659FD93ULL;
   uint64_t all = 0;
   MPI_Allreduce(&h, &all, 1, MPI_UINT64_T, MPI_BXOR, comm);
-  if (!err && rank == 0)
+  if (!err && tc_rank(comm) == 0)
     printf("N=%lld HW=%lld D=%lld E=%lld digest=%016" PRIx64 "\n", (long long)m.N, (long long)HW,
            (long long)m.D, (long long)m.E, all);
   free(paths);
@@ -149,18 +136,10 @@ static TcErr sum_(MPI_Comm comm, int argc, char **argv) {
   return err;
 }
 
-int main(int argc, char **argv) {
-  MPI_Init(&argc, &argv);
-  MPI_Comm comm;
-  MPI_Comm_dup(MPI_COMM_WORLD, &comm);
-  tc_log_is_printer = tc_rank(comm) == 0;
-  TcErr err = TC_ERR_USAGE;
-  if (argc >= 2 && !strcmp(argv[1], "write")) err = write_(comm, argc, argv);
-  else if (argc >= 2 && !strcmp(argv[1], "sum")) err = sum_(comm, argc, argv);
-  else tc_err_set(err, "usage: fake_features write OUT N FMAP D E [SEED] | sum IN");
-  err = tc_agree(comm, err);
-  if (err && tc_rank(comm) == 0) fprintf(stderr, "fake_features: %s\n", tc_err_message());
-  MPI_Comm_free(&comm);
-  MPI_Finalize();
-  return tc_err_exit_status(err);
+static TcErr run_(MPI_Comm comm, int argc, char **argv) {
+  if (argc >= 2 && !strcmp(argv[1], "write")) return write_(comm, argc, argv);
+  if (argc >= 2 && !strcmp(argv[1], "sum")) return sum_(comm, argc, argv);
+  return tc_err_set(TC_ERR_USAGE, "usage: fake_features write OUT N FMAP D E [SEED] | sum IN");
 }
+
+int main(int argc, char **argv) { return tool_main_(argc, argv, "fake_features", run_); }

@@ -32,30 +32,17 @@
 #include "features_io.h"
 #include "image.h"
 #include "image_write.h"
-#include "log.h"
 #include "partition.h"
 #include "resize.h"
+#include "tool_common.h"
 
 static float hv_(uint64_t seed, uint64_t a, uint64_t b) {
-  uint64_t z = seed * 0x9E3779B97F4A7C15ULL ^ (a * 0x100000001B3ULL + b * 0xC2B2AE3D27D4EB4FULL);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-  z ^= z >> 31;
-  return (float)((z >> 40) / (double)(1 << 24)) - 0.5f;
+  return tool_hash_(seed, a * 0x100000001B3ULL + b * 0xC2B2AE3D27D4EB4FULL);
 }
 
+/* every file this tool writes has 8-wide embeddings */
 static void meta_(TcFeaturesMeta *m, int64_t N, int64_t fmap, int64_t D, const char *backbone) {
-  memset(m, 0, sizeof *m);
-  m->N = N;
-  m->fmap_h = m->fmap_w = fmap;
-  m->D = D;
-  m->E = 8;
-  m->resize = 256;
-  m->crop = 224;
-  snprintf(m->backbone, sizeof m->backbone, "%s", backbone);
-  snprintf(m->weights_sha256, sizeof m->weights_sha256, "none");
-  snprintf(m->taps, sizeof m->taps, "a,b");
-  snprintf(m->normalisation, sizeof m->normalisation, "imagenet");
+  tool_meta_(m, N, fmap, D, 8, backbone);
 }
 
 static TcErr model_(MPI_Comm comm, int argc, char **argv) {
@@ -260,21 +247,13 @@ static TcErr scores_(MPI_Comm comm, int argc, char **argv) {
   return err;
 }
 
-int main(int argc, char **argv) {
-  MPI_Init(&argc, &argv);
-  MPI_Comm comm;
-  MPI_Comm_dup(MPI_COMM_WORLD, &comm);
-  tc_log_is_printer = tc_rank(comm) == 0;
-  TcErr err = TC_ERR_USAGE;
+static TcErr run_(MPI_Comm comm, int argc, char **argv) {
   const char *c = argc >= 2 ? argv[1] : "";
-  if (!strcmp(c, "model")) err = model_(comm, argc, argv);
-  else if (!strcmp(c, "features")) err = features_(comm, argc, argv);
-  else if (!strcmp(c, "dataset")) err = tc_agree(comm, tc_rank(comm) == 0 ? dataset_(argc, argv) : TC_OK);
-  else if (!strcmp(c, "scores")) err = scores_(comm, argc, argv);
-  else tc_err_set(err, "usage: score_tool model|features|dataset|scores ... (see the header)");
-  err = tc_agree(comm, err);
-  if (err && tc_rank(comm) == 0) fprintf(stderr, "score_tool: %s\n", tc_err_message());
-  MPI_Comm_free(&comm);
-  MPI_Finalize();
-  return tc_err_exit_status(err);
+  if (!strcmp(c, "model")) return model_(comm, argc, argv);
+  if (!strcmp(c, "features")) return features_(comm, argc, argv);
+  if (!strcmp(c, "dataset")) return tc_agree(comm, tc_rank(comm) == 0 ? dataset_(argc, argv) : TC_OK);
+  if (!strcmp(c, "scores")) return scores_(comm, argc, argv);
+  return tc_err_set(TC_ERR_USAGE, "usage: score_tool model|features|dataset|scores ... (see the header)");
 }
+
+int main(int argc, char **argv) { return tool_main_(argc, argv, "score_tool", run_); }

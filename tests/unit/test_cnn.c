@@ -30,6 +30,7 @@
 #include "check.h"
 #include "cnn.h"
 #include "embed.h"
+#include "fixture_common.h"
 #include "h5fmt.h"
 
 #define TOL 1e-4
@@ -65,20 +66,8 @@ static float *rd_(hid_t f, const char *name, size_t *n, int *nd, hsize_t *dims) 
 
 static double attr_d_(hid_t f, const char *obj, const char *name) {
   double v = 0;
-  hid_t a = H5Aopen_by_name(f, obj, name, H5P_DEFAULT, H5P_DEFAULT);
-  H5Aread(a, H5T_NATIVE_DOUBLE, &v);
-  H5Aclose(a);
+  fixture_attr_(f, obj, name, H5T_NATIVE_DOUBLE, &v);
   return v;
-}
-
-static double relerr_(const float *a, const float *b, size_t n) {
-  double md = 0, mb = 0;
-  for (size_t i = 0; i < n; i++) {
-    double d = fabs((double)a[i] - (double)b[i]);
-    if (!(d <= md)) md = d; /* NaN sticks */
-    if (fabs((double)b[i]) > mb) mb = fabs((double)b[i]);
-  }
-  return md / (mb > 0 ? mb : 1.0);
 }
 
 static void report_(const char *what, double e) {
@@ -131,7 +120,7 @@ static void test_conv_cases_(hid_t f) {
     if (o && oc == (int)yd[0] && oh == (int)yd[1] && ow == (int)yd[2]) {
       char what[96];
       snprintf(what, sizeof what, "layer %s", cases[t]);
-      report_(what, relerr_(o, y, ny));
+      report_(what, fixture_relerr_(o, y, ny));
     }
     tc_net_destroy(&net);
     CHECK(net == NULL);
@@ -153,7 +142,7 @@ static void test_other_layers_(hid_t f) {
   CHECK(tc_net_forward(net, x, (int)d[1], (int)d[2]) == TC_OK);
   const float *o = tc_net_output(net, idx, &oc, &oh, &ow);
   CHECK((size_t)oc * oh * ow == ny);
-  report_("layer maxpool 3x3 s2 p1", relerr_(o, y, ny));
+  report_("layer maxpool 3x3 s2 p1", fixture_relerr_(o, y, ny));
   tc_net_destroy(&net);
   free(x), free(y);
   /* add + relu: input [a; b], two selecting 1x1 convs, then add */
@@ -174,7 +163,7 @@ static void test_other_layers_(hid_t f) {
   tc_net_request(net, idx);
   CHECK(tc_net_forward(net, ab, (int)d[1], (int)d[2]) == TC_OK);
   o = tc_net_output(net, idx, &oc, &oh, &ow);
-  report_("layer add + relu", relerr_(o, y, ny));
+  report_("layer add + relu", fixture_relerr_(o, y, ny));
   /* an op nobody requested is not kept */
   CHECK(tc_net_output(net, ia, NULL, NULL, NULL) == NULL);
   tc_net_destroy(&net);
@@ -188,7 +177,7 @@ static void test_other_layers_(hid_t f) {
   CHECK(tc_net_forward(net, x, (int)d[1], (int)d[2]) == TC_OK);
   o = tc_net_output(net, idx, &oc, &oh, &ow);
   CHECK(oc == (int)ny && oh == 1 && ow == 1);
-  report_("layer global average pool", relerr_(o, y, ny));
+  report_("layer global average pool", fixture_relerr_(o, y, ny));
   tc_net_destroy(&net);
   free(x), free(y);
 }
@@ -298,7 +287,7 @@ static void test_net_(hid_t f, const char *group, const char *backbone, const ch
           o = tc_backbone_tap(bb, t, &c, &h, &w);
     CHECK_MSG(o && (size_t)c * h * w == n, "%s %s: shape", group, check[i]);
     snprintf(what, sizeof what, "%s %s [%d x %d x %d]", group, check[i], c, h, w);
-    if (o && (size_t)c * h * w == n) report_(what, relerr_(o, ref, n));
+    if (o && (size_t)c * h * w == n) report_(what, fixture_relerr_(o, ref, n));
     free(ref);
   }
   /* patch features of the two taps at D = 64 (DESIGN 3.2 end to end) */
@@ -313,7 +302,7 @@ static void test_net_(hid_t f, const char *group, const char *backbone, const ch
     CHECK(tc_embed_patches(2, maps, c, h, w, 64, out) == TC_OK);
     CHECK((size_t)h[0] * w[0] * 64 == n);
     snprintf(what, sizeof what, "%s patch features D=64 [%d x 64]", group, h[0] * w[0]);
-    report_(what, relerr_(out, ref, n));
+    report_(what, fixture_relerr_(out, ref, n));
     free(out);
     free(ref);
   }
@@ -327,7 +316,7 @@ static void test_net_(hid_t f, const char *group, const char *backbone, const ch
     size_t n;
     float *ref = rd_(f, p, &n, NULL, NULL);
     snprintf(what, sizeof what, "%s embedding, odd input %dx%d", group, oh, ow);
-    report_(what, relerr_(tc_backbone_embedding(bb), ref, n));
+    report_(what, fixture_relerr_(tc_backbone_embedding(bb), ref, n));
     free(ref);
     snprintf(p, sizeof p, "%s/odd_block_5_add", g);
     ref = rd_(f, p, &n, NULL, NULL);
@@ -335,7 +324,7 @@ static void test_net_(hid_t f, const char *group, const char *backbone, const ch
     const float *o = tc_backbone_tap(bb, 0, &c, &h, &w);
     CHECK((size_t)c * h * w == n);
     snprintf(what, sizeof what, "%s block_5_add, odd input [%d x %d x %d]", group, c, h, w);
-    if ((size_t)c * h * w == n) report_(what, relerr_(o, ref, n));
+    if ((size_t)c * h * w == n) report_(what, fixture_relerr_(o, ref, n));
     free(ref);
     free(x2);
   }
@@ -404,7 +393,7 @@ static int ref_mode_(const char *ref, const char *weights, const char *backbone,
     }
     char what[128];
     snprintf(what, sizeof what, "%s %s [%d x %d x %d]", backbone, name, c, h, w);
-    report_(what, relerr_(o, r, n));
+    report_(what, fixture_relerr_(o, r, n));
     free(r);
   }
   free(x);

@@ -10,6 +10,7 @@
 
 #include "check.h"
 #include "embed.h"
+#include "fixture_common.h"
 
 static float *rd_(hid_t f, const char *name, size_t *n, hsize_t *dims) {
   hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
@@ -30,20 +31,8 @@ static float *rd_(hid_t f, const char *name, size_t *n, hsize_t *dims) {
 
 static int attr_i_(hid_t f, const char *obj, const char *name) {
   int v = 0;
-  hid_t a = H5Aopen_by_name(f, obj, name, H5P_DEFAULT, H5P_DEFAULT);
-  H5Aread(a, H5T_NATIVE_INT, &v);
-  H5Aclose(a);
+  fixture_attr_(f, obj, name, H5T_NATIVE_INT, &v);
   return v;
-}
-
-static double relerr_(const float *a, const float *b, size_t n) {
-  double md = 0, mb = 0;
-  for (size_t i = 0; i < n; i++) {
-    double d = fabs((double)a[i] - (double)b[i]);
-    if (!(d <= md)) md = d;
-    if (fabs((double)b[i]) > mb) mb = fabs((double)b[i]);
-  }
-  return md / (mb > 0 ? mb : 1.0);
 }
 
 int main(void) {
@@ -63,7 +52,7 @@ int main(void) {
     snprintf(p, sizeof p, "embed/pool/y%d", ns[t]);
     float *ref = rd_(f, p, NULL, NULL), *y = malloc(sizeof(float) * ns[t]);
     tc_embed_adaptive_pool(x, (int)nx, y, ns[t]);
-    double e = relerr_(y, ref, ns[t]);
+    double e = fixture_relerr_(y, ref, ns[t]);
     printf("  adaptive pool %zu -> %-3d max rel err %.2e\n", nx, ns[t], e);
     CHECK_MSG(e <= 1e-6, "pool %d: %.3e", ns[t], e);
     free(ref), free(y);
@@ -88,7 +77,7 @@ int main(void) {
     float *out = malloc(sizeof(float) * h[0] * w[0] * D);
     CHECK(tc_embed_patches(L, (const float *const *)maps, c, h, w, D, out) == TC_OK);
     CHECK_INT(n, (size_t)h[0] * w[0] * D);
-    double e = relerr_(out, ref, n);
+    double e = fixture_relerr_(out, ref, n);
     printf("  patch embedding %-14s (%d layers, D=%d) max rel err %.2e\n", cases[t], L, D, e);
     CHECK_MSG(e <= 1e-4, "%s: %.3e", cases[t], e);
     free(out), free(ref);
