@@ -23,7 +23,7 @@ for extra in "$@"; do
           # already carries npm and conflicts with Debian's npm package
           command -v npm >/dev/null || want+=(nodejs npm) ;;
     fixtures) want+=(python3-torch python3-torchvision python3-sklearn python3-scipy python3-pil) ;;
-    bench) want+=(python3-torch python3-torchvision python3-sklearn python3-scipy python3-faiss libfaiss-dev) ;;
+    bench) want+=(python3-torch python3-torchvision python3-sklearn python3-scipy python3-joblib python3-faiss libfaiss-dev) ;;
     slurm) want+=(slurmctld slurmd slurm-client munge libpmix-dev) ;;
     *) echo "deps.sh: unknown set '$extra' (use: demo fixtures bench slurm)" >&2; exit 2 ;;
   esac

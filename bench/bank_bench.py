@@ -2,6 +2,17 @@
 """Python peers of bench/bank_bench.c (not tests). Run by bench/bank_bench.sh:
     /usr/bin/python3 bench/bank_bench.py coreset N DIM STEPS   # PyTorch CPU greedy loop
     /usr/bin/python3 bench/bank_bench.py lof N HW DIM           # sklearn LOF per position
+    /usr/bin/python3 bench/bank_bench.py lof-authors N HW DIM   # the authors' call, metric="l2"
+    /usr/bin/python3 bench/bank_bench.py lof-l2check N NPOS DIM # metric="l2" vs default, same LOF?
+
+lof-authors times what the TailedCore authors' code runs: one
+LocalOutlierFactor(n_neighbors=6, metric="l2").fit per spatial position on
+features[:, p, :] of a float32 (N, HW, DIM) array (their torch tensor after
+.cpu().numpy()). scikit-learn 1.2 special-cases only "euclidean"/"sqeuclidean"
+(minkowski p=2, the default) to its GEMM-based neighbour search; "l2" goes
+through the generic per-pair distance loop, hence slower. lof-l2check shows the
+result is the same Euclidean LOF: it prints the max relative difference of
+-negative_outlier_factor_ between metric="l2" and the default on NPOS positions.
 """
 import sys
 import time
@@ -33,3 +44,30 @@ elif mode == "lof":
         LocalOutlierFactor(n_neighbors=6).fit(X)
         t += time.time() - t0
     print("sklearn_lof_seconds %.3f (N=%d, HW=%d, dim=%d)" % (t, N, HW, dim))
+elif mode == "lof-authors":
+    from sklearn.neighbors import LocalOutlierFactor
+    N, HW, dim = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+    rng = np.random.default_rng(0)
+    # the authors' layout: one (N, HW, dim) float32 array, sliced per position
+    features = rng.random((N, HW, dim), dtype=np.float32)
+    t = 0.0
+    for p in range(HW):
+        X = features[:, p, :]
+        t0 = time.time()
+        LocalOutlierFactor(n_neighbors=6, metric="l2").fit(X)
+        t += time.time() - t0
+    print("sklearn_authors_lof_seconds %.3f (N=%d, HW=%d, dim=%d)" % (t, N, HW, dim))
+elif mode == "lof-l2check":
+    from sklearn.neighbors import LocalOutlierFactor
+    N, npos, dim = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+    rng = np.random.default_rng(1)
+    features = rng.random((N, npos, dim), dtype=np.float32)
+    worst = 0.0
+    for p in range(npos):
+        X = features[:, p, :]
+        a = -LocalOutlierFactor(n_neighbors=6, metric="l2").fit(X).negative_outlier_factor_
+        b = -LocalOutlierFactor(n_neighbors=6).fit(X).negative_outlier_factor_
+        worst = max(worst, float(np.max(np.abs(a.astype(np.float64) - b) / np.abs(b))))
+    print("sklearn_l2_vs_default_max_rel_diff %.3g (N=%d, positions=%d, dim=%d)" % (worst, N, npos, dim))
+else:
+    sys.exit("unknown mode %s" % mode)

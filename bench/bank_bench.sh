@@ -7,10 +7,14 @@
 #  - the same on a realistic set (REAL_FEATURES, default /tmp/e2e/train.h5:
 #    every patch projected to 128-d as fit does), whole selection m = n/10
 #    unless REAL_STEPS is set; identical indices checked;
-#  - LOF 400 images x LOF_HW positions vs scikit-learn;
+#  - LOF 400 images x LOF_HW positions vs scikit-learn, both as we call it
+#    (LocalOutlierFactor(n_neighbors=6)) and as the authors' code calls it
+#    (metric="l2", float32 features[:, p, :]; a slower sklearn code path for
+#    the same Euclidean LOF, checked on L2CHECK_POS positions);
 #  - 2 ranks vs 1 rank (distributed coreset step).
 # Env: BUILD, PY, BENCH_QUICK, LIMIT_READ_GBS_1T, N, STEPS, PSTEPS, LOF_HW,
-# SK_HW, REAL_FEATURES, REAL_STEPS.
+# SK_HW, L2CHECK_POS, REAL_FEATURES, REAL_STEPS; BANK_ONLY=lof runs only the
+# LOF part (default: everything).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -24,6 +28,9 @@ else
   REAL_STEPS=${REAL_STEPS:-0}
 fi
 REAL_FEATURES=${REAL_FEATURES:-/tmp/e2e/train.h5}
+L2CHECK_POS=${L2CHECK_POS:-5}
+BANK_ONLY=${BANK_ONLY:-}
+case "$BANK_ONLY" in ""|all) coreset=1 ;; lof) coreset=0 ;; *) echo "BANK_ONLY=$BANK_ONLY: expected lof or all" >&2; exit 2 ;; esac
 if [ -z "${MPIRUN:-}" ]; then
   MPIRUN="mpirun --oversubscribe --bind-to none"
   [ "$(id -u)" = 0 ] && MPIRUN="$MPIRUN --allow-run-as-root"
@@ -33,6 +40,7 @@ make --no-print-directory BUILD="$BUILD" "$BUILD/bench/bank_bench" >/dev/null
 B=$BUILD/bench/bank_bench
 out=$(mktemp)
 trap 'rm -f "$out" "${TMPR:-}"' EXIT
+if [ $coreset = 1 ]; then
 $MPIRUN -np 1 $B coreset $N 128 $STEPS | tee -a $out
 $PY bench/bank_bench.py coreset $N 128 $STEPS | tee -a $out || echo "torch_coreset_step_ms unavailable" | tee -a $out
 $MPIRUN -np 1 $B pcoreset $N 128 $PSTEPS | tee -a $out
@@ -44,16 +52,22 @@ if [ -r "$REAL_FEATURES" ]; then
 else
   echo "real_features unavailable ($REAL_FEATURES)" | tee -a $out
 fi
+fi
 $MPIRUN -np 1 $B lof 400 $LOF_HW 128 | tee -a $out
 $MPIRUN -np 1 $B plof 400 $LOF_HW 128 | tee -a $out
 $MPIRUN -np 2 $B plof 400 $LOF_HW 128 | tee -a $out
 $PY bench/bank_bench.py lof 400 $SK_HW 128 | tee -a $out || echo "sklearn_lof_seconds unavailable" | tee -a $out
 # scikit-learn given both cores (its brute-force neighbour search is OpenMP)
 OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2 $PY bench/bank_bench.py lof 400 $SK_HW 128 | sed 's/^sklearn_lof_seconds/sklearn2_lof_seconds/' | tee -a $out || true
+# the authors' call: LocalOutlierFactor(n_neighbors=6, metric="l2") on float32 features[:, p, :]
+$PY bench/bank_bench.py lof-authors 400 $SK_HW 128 | tee -a $out || echo "sklearn_authors_lof_seconds unavailable" | tee -a $out
+OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2 $PY bench/bank_bench.py lof-authors 400 $SK_HW 128 | sed 's/^sklearn_authors_lof_seconds/sklearn2_authors_lof_seconds/' | tee -a $out || true
+$PY bench/bank_bench.py lof-l2check 400 $L2CHECK_POS 128 | tee -a $out || echo "sklearn_l2_vs_default_max_rel_diff unavailable" | tee -a $out
 g() { awk -v k="$1" '$1 == k {print $2}' $out | tail -1; }
 bw=${LIMIT_READ_GBS_1T:-$(g stream_read_GBps)}
 num() { [[ "$1" =~ ^[0-9.]+$ ]]; }
 echo "--- ratios"
+if [ $coreset = 1 ]; then
 plain=$(g coreset_plain_step_ms); pruned=$(g coreset_pruned_step_ms); torch=$(g torch_coreset_step_ms)
 bound=$(awk -v n=$N -v bw=$bw 'BEGIN {printf "%.3f", (n * 128 * 4 + n * 8) / (bw * 1e9) * 1e3}')
 peer="torch:unavailable"; ratio="-"
@@ -72,6 +86,7 @@ if [ -n "$rn" ]; then
   echo "METRIC coreset_prune_speedup=$(awk -v a=$rp -v b=$rq 'BEGIN {printf "%.2f", a / b}')"
 fi
 echo "METRIC coreset_ns_per_point=$(awk -v a=$plain -v n=$N 'BEGIN {printf "%.2f", a * 1e6 / n}') coreset_threads=1"
+fi
 ours=$(g lof_seconds); sk=$(g sklearn_lof_seconds); sk2=$(g sklearn2_lof_seconds)
 p1=$(g plof_ranks1_seconds); p2=$(g plof_ranks2_seconds)
 ours_pp=$(awk -v a=$ours -v h=$LOF_HW 'BEGIN {printf "%.5f", a / h}')
@@ -91,5 +106,21 @@ if num "$sk"; then
   fi
 else
   echo "BENCH stage=lof size=N=400,HW=$LOF_HW,d=128 ours=${ours}s peer=sklearn:unavailable ratio=- limit_frac=- threads=1 note=scikit-learn could not be imported"
+fi
+ska=$(g sklearn_authors_lof_seconds); ska2=$(g sklearn2_authors_lof_seconds); l2d=$(g sklearn_l2_vs_default_max_rel_diff)
+anote="the authors' configuration: LocalOutlierFactor(n_neighbors=6, metric=\"l2\").fit once per position on float32 features[:, p, :] of one (400, HW, 128) array; timed on $SK_HW positions and scaled to $LOF_HW; same Euclidean LOF as the default metric (max relative difference of -negative_outlier_factor_ l2 vs default on $L2CHECK_POS positions: ${l2d:-unavailable}), but scikit-learn $($PY -c 'import sklearn; print(sklearn.__version__)' 2>/dev/null || echo '?') sends metric=\"l2\" through its generic per-pair distance loop instead of the GEMM Euclidean search"
+if num "$ska"; then
+  skaf=$(awk -v a=$ska -v s=$SK_HW -v h=$LOF_HW 'BEGIN {printf "%.2f", a / s * h}')
+  echo "BENCH stage=lof-authors size=N=400,HW=$LOF_HW,d=128 ours=$(awk -v a=$ours_pp -v h=$LOF_HW 'BEGIN {printf "%.3f", a * h}')s peer=sklearn-l2:${skaf}s ratio=$(awk -v a=$ska -v s=$SK_HW -v b=$ours_pp 'BEGIN {printf "%.2f", a / s / b}') limit_frac=$lf1 threads=1 note=serial kernel vs $anote; 1 thread each; limit_frac as for stage lof"
+else
+  echo "BENCH stage=lof-authors size=N=400,HW=$LOF_HW,d=128 ours=$(awk -v a=$ours_pp -v h=$LOF_HW 'BEGIN {printf "%.3f", a * h}')s peer=sklearn-l2:unavailable ratio=- limit_frac=$lf1 threads=1 note=scikit-learn could not be imported"
+fi
+if num "$p2"; then
+  if num "$ska2"; then
+    ska2f=$(awk -v a=$ska2 -v s=$SK_HW -v h=$LOF_HW 'BEGIN {printf "%.2f", a / s * h}')
+    echo "BENCH stage=lof-authors-machine size=N=400,HW=$LOF_HW,d=128 ours=${p2}s peer=sklearn-l2:${ska2f}s ratio=$(awk -v a=$ska2f -v b=$p2 'BEGIN {printf "%.2f", a / b}') limit_frac=$lf2 ranks=2 threads=1 note=both cores each: fit's distributed LOF on 2 ranks (all-to-all included; 1 rank ${p1}s) vs $anote; OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2; limit_frac as for stage lof-machine"
+  else
+    echo "BENCH stage=lof-authors-machine size=N=400,HW=$LOF_HW,d=128 ours=${p2}s peer=sklearn-l2:unavailable ratio=- limit_frac=$lf2 ranks=2 threads=1 note=scikit-learn (2 threads) could not be run"
+  fi
 fi
 echo "METRIC lof_s_per_position=$ours_pp lof_n_images=400 lof_threads=1"

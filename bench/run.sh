@@ -81,7 +81,7 @@ if [ $do_deps = 1 ]; then
 fi
 # name  python-module  Debian package
 peers="numpy:numpy:python3-numpy torch:torch:python3-torch torchvision:torchvision:python3-torchvision
-sklearn:sklearn:python3-sklearn scipy:scipy:python3-scipy faiss:faiss:python3-faiss PIL:PIL:python3-pil"
+sklearn:sklearn:python3-sklearn scipy:scipy:python3-scipy joblib:joblib:python3-joblib faiss:faiss:python3-faiss PIL:PIL:python3-pil"
 for p in $peers; do
   IFS=: read -r name mod pkg <<<"$p"
   if [ ! -x "$PY" ]; then v="unavailable: $PY missing"

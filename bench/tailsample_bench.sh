@@ -4,12 +4,15 @@
 # Gram GFLOP/s against the sgemm rate (LIMIT_SGEMM_GFLOPS from bench/run.sh,
 # else measured here with the linked OpenBLAS, 1 thread x NP), and the
 # speed-up over the NumPy implementation (bench/tailsample_numpy.py, OpenBLAS
-# on NP threads) at the same N in the same run (NumPy only up to $NUMPY_MAX).
+# on NP threads) at the same N in the same run (NumPy only up to $NUMPY_MAX),
+# and over the authors-style Python (bench/tailsample_authors.py: torch Gram,
+# one joblib task per row, scipy.stats.mode vote; NP threads/jobs) up to
+# $AUTHORS_MAX (default 5000), run with --check (same K_max and tail flags).
 # Then streaming at N = $STREAM_N within --mem-per-rank $STREAM_MEM.
 #   BUILD=build bash bench/tailsample_bench.sh            (all of it: long)
 #   SIZES="2000 5000" DIMS=2048 STREAM_N=0 bash bench/tailsample_bench.sh
 # Contract of bench/README.md: BENCH lines (stage tailsampler, gram,
-# tailsampler-stream) and METRIC gram_gflops, tailsampler_s, tailsampler_n
+# tailsampler-authors, tailsampler-stream) and METRIC gram_gflops, tailsampler_s, tailsampler_n
 # (largest in-memory N at E = $METRIC_E, default 1280 as analysis/cost_model.py).
 # BENCH_QUICK=1: SIZES="1000 2000", DIMS=1280, STREAM_N=5000, STREAM_MEM=64M.
 set -uo pipefail
@@ -23,6 +26,7 @@ else
   SIZES=${SIZES:-"2000 5000 20000"}; DIMS=${DIMS:-"1280 2048"}; STREAM_N=${STREAM_N:-50000}; STREAM_MEM=${STREAM_MEM:-1G}
 fi
 NUMPY_MAX=${NUMPY_MAX:-20000}
+AUTHORS_MAX=${AUTHORS_MAX:-5000}
 METRIC_E=${METRIC_E:-1280}
 export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1
 MPIRUN=(mpirun --oversubscribe --bind-to none -x OPENBLAS_NUM_THREADS -x OMP_NUM_THREADS)
@@ -68,6 +72,23 @@ for E in $DIMS; do
     else peer="numpy:unavailable"; ratio="-"; pn="NumPy peer failed"; fi
     lines+=("BENCH stage=tailsampler size=N=$N,E=$E ours=${secs}s peer=$peer ratio=$ratio limit_frac=- ranks=$NP threads=1 note=whole TailSampler (DESIGN 3.6) in memory, ScaLAPACK psgemm Gram ${gsecs} s; peak ${mib} MiB per rank (VmHWM); peer $pn; see the gram line for the bound")
     lines+=("BENCH stage=gram size=N=$N,E=$E ours=${gf}GFLOP/s peer=- ratio=- limit_frac=$(awk -v a="$gf" -v b="$bound" 'BEGIN {printf "%.2f", a / b}') ranks=$NP threads=1 note=Gram of the TailSampler (psgemm, N^2 E x 2 flop in ${gsecs} s); bound = $bnote")
+    if [ "$N" -le "$AUTHORS_MAX" ]; then
+      # authors-style peer; --check runs after the timed part (exit 1 = a mismatch, still timed)
+      ao=$(OPENBLAS_NUM_THREADS=$NP OMP_NUM_THREADS=$NP "$PY" "$ROOT/bench/tailsample_authors.py" --threads "$NP" --check "$F" 2>&1)
+      as=$(sed -n 's/^authors .*seconds=\([0-9.]*\).*/\1/p' <<<"$ao"); amib=$(sed -n 's/^authors .*peak_MiB=\([0-9.]*\).*/\1/p' <<<"$ao")
+      ak=$(sed -n 's/^authors .*k_max=\([0-9]*\) n_tail=\([0-9]*\).*/K_max \1, \2 tail images/p' <<<"$ao")
+      achk=$(sed -n 's/^check: //p' <<<"$ao")
+      adiff=$(sed -n 's/^(c) per-image class sizes: \([0-9]*\) of [0-9]* differ (max |diff| \([0-9]*\)).*/\1 of '"$N"' per-image class sizes differ from those of the NumPy peer, by at most \2,/p' <<<"$ao")
+      if num "$as"; then
+        echo "authors-style: N=$N E=$E seconds=$as peak_MiB(main process)=$amib $ak check=${achk:-none}"
+        if [ "$achk" = PASS ]; then same="same K_max and tail flags as the NumPy peer and equal to tests/golden/tailsampler_ref.py on its own S (--check PASS; ${adiff:-no per-image class size differs from the NumPy peer,} as F.normalize and np.linalg.norm round differently in float32)"
+        else same="--check ${achk:-did not finish}: $(grep -m1 MISMATCH <<<"$ao")"; fi
+        lines+=("BENCH stage=tailsampler-authors size=N=$N,E=$E ours=${secs}s peer=authors-style:${as}s ratio=$(awk -v a="$as" -v b="$secs" 'BEGIN {printf "%.2f", a / b}') limit_frac=- ranks=$NP threads=1 note=peer is the TailedCore authors' code structure (bench/tailsample_authors.py): torch Gram (F.normalize + matmul, float32), one joblib task per row (loky, n_jobs=$NP) quantising and np.sort-ing it for the trim_min threshold, scipy.stats.mode(nan_policy=omit) vote over the masked count map, on $NP threads (OPENBLAS/OMP_NUM_THREADS=$NP, torch.set_num_threads($NP)); timed from the embeddings in memory, joblib worker start included; peak RSS ${amib} MiB (main process); $same")
+      else
+        echo "authors-style peer failed: $(tail -1 <<<"$ao")"
+        lines+=("BENCH stage=tailsampler-authors size=N=$N,E=$E ours=${secs}s peer=authors-style:unavailable ratio=- limit_frac=- ranks=$NP threads=1 note=authors-style peer (bench/tailsample_authors.py: torch, joblib, scipy) failed: $(tail -1 <<<"$ao" | tr -d '\r')")
+      fi
+    fi
     if [ "$E" = "$METRIC_E" ] || [ -z "$mgf" ]; then mgf=$gf; ms=$secs; mn=$N; fi
     rm -f "$F" "$TMP/t.h5"
   done

@@ -4,7 +4,6 @@
 
 #include "context.h"
 #include "scalapack.h"
-#include "tailsampler.h"
 
 void tc_pgram_block_range(int64_t N, int rank, int size, int64_t *lo, int64_t *hi) {
   int64_t b = size > 0 ? (N + size - 1) / size : N;
@@ -14,8 +13,7 @@ void tc_pgram_block_range(int64_t N, int rank, int size, int64_t *lo, int64_t *h
   *hi = z < N ? z : N;
 }
 
-TcErr tc_pgram_rows(MPI_Comm comm, const float *A_local, const double *r_all, int64_t N,
-                    int64_t E, float *S_local) {
+TcErr tc_pgram_rows(MPI_Comm comm, const float *A_local, int64_t N, int64_t E, float *S_local) {
   int rank = tc_rank(comm), size = tc_size(comm);
   int64_t lo, hi;
   tc_pgram_block_range(N, rank, size, &lo, &hi);
@@ -64,7 +62,6 @@ TcErr tc_pgram_rows(MPI_Comm comm, const float *A_local, const double *r_all, in
     float *c = hi > lo ? S_local : dummy_out;
     psgemm_("T", "N", &n, &n, &e, &one, a, &one_i, &one_i, descA, a, &one_i, &one_i, descA,
             &zero, c, &one_i, &one_i, descC);
-    if (hi > lo) tc_tail_scale(S_local, hi - lo, N, N, r_all + lo, r_all, lo, 0);
   }
   Cblacs_gridexit(ctxt);
   Cfree_blacs_system_handle(handle);

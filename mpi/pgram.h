@@ -21,15 +21,15 @@
  * rows in rank order (the last ranks may get fewer or none). Local. */
 void tc_pgram_block_range(int64_t N, int rank, int size, int64_t *lo, int64_t *hi);
 
-/* S rows [lo, hi) (the tc_pgram_block_range rows of this rank) as cosines.
+/* Rows [lo, hi) (the tc_pgram_block_range rows of this rank) of the exact
+ * dot products D = A A^T; the row steps turn them into cosines
+ * (tc_tail_scale_threshold_rows), on the pass over memory they make anyway.
  * Collective on comm (builds and frees a 1 x P BLACS grid, calls psgemm_).
  * A_local [(hi-lo) x E] quantised embeddings of this rank's rows (local
- * input, row-major, from tc_tail_quantise); r_all [N] inverse norms of all
- * rows (global input); S_local [(hi-lo) x N] (local output, row-major,
+ * input, row-major, from tc_tail_quantise); S_local [(hi-lo) x N] (local output, row-major,
  * caller allocates). Requires (hi-lo) * N and N * E below 2^31 (ScaLAPACK
  * int indexing); callers switch to streaming before that. The caller agrees
  * on errors before calling: this function is entered by all ranks or none. */
-TcErr tc_pgram_rows(MPI_Comm comm, const float *A_local, const double *r_all, int64_t N,
-                    int64_t E, float *S_local);
+TcErr tc_pgram_rows(MPI_Comm comm, const float *A_local, int64_t N, int64_t E, float *S_local);
 
 #endif

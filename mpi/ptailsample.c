@@ -97,11 +97,11 @@ static TcErr redistribute_rows_(MPI_Comm comm, const float *src, float *dst, int
   return tc_mpi_check(rcode, "tailsample: redistribute rows");
 }
 
-/* One streaming panel: S rows [lo + i0, lo + i0 + nr) of all N columns into
+/* One streaming panel: exact dots of rows [lo + i0, lo + i0 + nr) with all N columns into
  * panel [nr x N], from blocks of A passed around the ring. Every rank calls
  * it the same number of times (nr may be 0) because it takes part in the
  * ring. cur, nxt: [bmax x E] buffers. */
-static TcErr stream_panel_(MPI_Comm comm, const float *A_own, const double *r_all, int64_t N,
+static TcErr stream_panel_(MPI_Comm comm, const float *A_own, int64_t N,
                            int64_t E, const int64_t *los, const int64_t *his, int64_t i0,
                            int64_t nr, float *panel, float *cur, float *nxt, double *t_gram) {
   int rank = tc_rank(comm), size = tc_size(comm);
@@ -128,7 +128,6 @@ static TcErr stream_panel_(MPI_Comm comm, const float *A_own, const double *r_al
       /* row-major tile [nr x on] at column olo = column-major [on x nr]:
        * B^T(E x on)^T * A_panel(E x nr) */
       sgemm_("T", "N", &m, &n, &k, &one, cur, &k, A_own + i0 * E, &k, &zero, panel + olo, &ldc);
-      tc_tail_scale(panel + olo, nr, on, N, r_all + lo + i0, r_all + olo, lo + i0, olo);
     }
     *t_gram += tc_now() - t0;
     if (nreq) {
@@ -285,13 +284,13 @@ agree:
     if (err) goto cleanup;
     if (!same) TC_CALL_GOTO(err, redistribute_rows_(comm, A, Ag, E, los, his, glo, ghi), cleanup);
     double t0 = tc_now();
-    err = tc_pgram_rows(comm, same ? A : Ag, r_all, N, E, S);
+    err = tc_pgram_rows(comm, same ? A : Ag, N, E, S);
     st.t_gram = tc_now() - t0;
     st.gram_flops = 2.0 * (double)N * (double)N * (double)E;
     if (err) goto cleanup;
     t0 = tc_now();
-    err = tc_tail_threshold_rows(S, gn, N, N, opts->tail_p, res->th + glo[rank],
-                                 res->count + glo[rank]);
+    err = tc_tail_scale_threshold_rows(S, gn, N, N, r_all, glo[rank], opts->tail_p,
+                                       res->th + glo[rank], res->count + glo[rank]);
     err = tc_agree(comm, err);
     if (err) goto cleanup;
     TC_CALL_GOTO(err, allgather_rows_(comm, res->th, glo, ghi, sizeof(float)), cleanup);
@@ -318,13 +317,18 @@ agree:
         int64_t i0 = t * R;
         int64_t nr = nloc - i0 < R ? nloc - i0 : R;
         if (nr < 0) nr = 0;
-        TC_CALL_GOTO(err, stream_panel_(comm, A, r_all, N, E, los, his, i0, nr, S, cur, nxt, &st.t_gram), cleanup);
+        TC_CALL_GOTO(err, stream_panel_(comm, A, N, E, los, his, i0, nr, S, cur, nxt, &st.t_gram), cleanup);
         double t0 = tc_now();
         /* a row-step failure is only an allocation failure: remember it and
          * keep the ring going so no rank is left waiting in it */
-        TcErr e2 = pass == 0
-                       ? tc_tail_threshold_rows(S, nr, N, N, opts->tail_p, res->th + lo + i0, res->count + lo + i0)
-                       : tc_tail_vote_rows(S, nr, N, N, res->th, res->count, res->kappa + lo + i0);
+        TcErr e2;
+        if (pass == 0) {
+          e2 = tc_tail_scale_threshold_rows(S, nr, N, N, r_all, lo + i0, opts->tail_p,
+                                            res->th + lo + i0, res->count + lo + i0);
+        } else {
+          tc_tail_scale(S, nr, N, N, r_all + lo + i0, r_all, lo + i0, 0);
+          e2 = tc_tail_vote_rows(S, nr, N, N, res->th, res->count, res->kappa + lo + i0);
+        }
         if (e2 && !err) err = e2;
         st.t_rows += tc_now() - t0;
         tc_progress_update(&prog, t + 1);

@@ -54,11 +54,10 @@ static inline float q_of_(int64_t k, float Nf) { return (float)k / Nf; }
 
 static inline int64_t key_of_(float s, float Nf) { return (int64_t)truncf(Nf * s); }
 
-float tc_tail_row_threshold(const float *row, int64_t N, double p, int32_t *hist) {
+/* The threshold of a row whose smallest value smin is already known. */
+static float row_threshold_from_min_(const float *row, int64_t N, double p, float smin,
+                                     int32_t *hist) {
   const float Nf = (float)N;
-  float smin = row[0];
-  for (int64_t j = 1; j < N; j++) smin = row[j] < smin ? row[j] : smin;
-  /* trunc(N s) is monotone in s, so the smallest key is the key of min s */
   float m = q_of_(key_of_(smin, Nf), Nf);
   double half = (1.0 + (double)m) / 2.0;
   float th_half = (float)sqrt(half > 0.0 ? half : 0.0);
@@ -93,6 +92,57 @@ float tc_tail_row_threshold(const float *row, int64_t N, double p, int32_t *hist
   return q_of_(kth, Nf);
 }
 
+float tc_tail_row_threshold(const float *row, int64_t N, double p, int32_t *hist) {
+  float smin = row[0];
+  for (int64_t j = 1; j < N; j++) smin = row[j] < smin ? row[j] : smin;
+  return row_threshold_from_min_(row, N, p, smin, hist);
+}
+
+/* Scale one row of exact dots into cosines (as tc_tail_scale) and return
+ * its smallest cosine, in the same pass over memory. The diagonal (jd, or
+ * none when jd is outside [0, N)) is 1 by definition and takes part in the
+ * minimum as 1, whatever its scaled value was. */
+static float scale_row_min_(float *s, int64_t N, double ri, const double *r_cols, int64_t jd) {
+  int64_t cut = jd >= 0 && jd < N ? jd : N;
+  float smin = cut < N ? 1.0f : INFINITY;
+  for (int64_t j = 0; j < cut; j++) {
+    float v = (float)((double)s[j] * (ri * r_cols[j]));
+    s[j] = v;
+    smin = v < smin ? v : smin;
+  }
+  if (cut < N) s[cut] = 1.0f;
+  for (int64_t j = cut + 1; j < N; j++) {
+    float v = (float)((double)s[j] * (ri * r_cols[j]));
+    s[j] = v;
+    smin = v < smin ? v : smin;
+  }
+  return smin;
+}
+
+static int64_t count_at_least_(const float *row, int64_t N, float t) {
+  int64_t c = 0;
+  /* step 3 compares the raw, unquantised S */
+  for (int64_t j = 0; j < N; j++) c += row[j] >= t;
+  return c;
+}
+
+TcErr tc_tail_scale_threshold_rows(float *S, int64_t nrows, int64_t N, int64_t ld,
+                                   const double *r_all, int64_t row0, double p, float *th,
+                                   int64_t *count) {
+  if (nrows == 0) return TC_OK;
+  int32_t *hist = tc_calloc((size_t)N + 2, sizeof(int32_t), "threshold histogram");
+  if (!hist) return TC_ERR_MEM;
+  for (int64_t i = 0; i < nrows; i++) {
+    float *row = S + i * ld;
+    float smin = scale_row_min_(row, N, r_all[row0 + i], r_all, row0 + i);
+    float t = row_threshold_from_min_(row, N, p, smin, hist);
+    th[i] = t;
+    count[i] = count_at_least_(row, N, t);
+  }
+  free(hist);
+  return TC_OK;
+}
+
 TcErr tc_tail_threshold_rows(const float *S, int64_t nrows, int64_t N, int64_t ld, double p,
                              float *th, int64_t *count) {
   if (nrows == 0) return TC_OK;
@@ -101,11 +151,8 @@ TcErr tc_tail_threshold_rows(const float *S, int64_t nrows, int64_t N, int64_t l
   for (int64_t i = 0; i < nrows; i++) {
     const float *row = S + i * ld;
     float t = tc_tail_row_threshold(row, N, p, hist);
-    int64_t c = 0;
-    /* step 3 compares the raw, unquantised S */
-    for (int64_t j = 0; j < N; j++) c += row[j] >= t;
     th[i] = t;
-    count[i] = c;
+    count[i] = count_at_least_(row, N, t);
   }
   free(hist);
   return TC_OK;
@@ -287,7 +334,8 @@ TcErr tc_tail_finish(TcTailResult *r) {
 
 /* ---- the whole thing in one process ----------------------------------- */
 
-/* S rows [row0, row0 + nrows) into panel [nrows x N]: exact dots, then scale. */
+/* S rows [row0, row0 + nrows) into panel [nrows x N] as exact dots, not yet
+ * scaled into cosines (the row steps scale them on their pass over memory). */
 static TcErr gram_panel_(const float *A, const double *r, int64_t N, int64_t E, int64_t row0,
                          int64_t nrows, float *panel) {
   TC_CHECK(N <= 2147483647 && E <= 2147483647, TC_ERR_USAGE,
@@ -297,7 +345,6 @@ static TcErr gram_panel_(const float *A, const double *r, int64_t N, int64_t E, 
   const float one = 1.0f, zero = 0.0f;
   /* row-major panel = A_rows A^T is column-major panel^T = A^T(all) x A_rows */
   sgemm_("T", "N", &n, &m, &k, &one, A, &k, A + row0 * E, &k, &zero, panel, &n);
-  tc_tail_scale(panel, nrows, N, N, r + row0, r, row0, 0);
   return TC_OK;
 }
 
@@ -321,12 +368,14 @@ TcErr tc_tail_run(const float *X, int64_t N, int64_t E, double p, TcTailResult *
   for (int64_t i0 = 0; i0 < N; i0 += R) {
     int64_t nr = N - i0 < R ? N - i0 : R;
     TC_CALL_GOTO(err, gram_panel_(A, rn, N, E, i0, nr, panel), cleanup);
-    TC_CALL_GOTO(err, tc_tail_threshold_rows(panel, nr, N, N, p, r->th + i0, r->count + i0),
+    TC_CALL_GOTO(err, tc_tail_scale_threshold_rows(panel, nr, N, N, rn, i0, p, r->th + i0,
+                                                   r->count + i0),
                  cleanup);
   }
   for (int64_t i0 = 0; i0 < N; i0 += R) {
     int64_t nr = N - i0 < R ? N - i0 : R;
     TC_CALL_GOTO(err, gram_panel_(A, rn, N, E, i0, nr, panel), cleanup);
+    tc_tail_scale(panel, nr, N, N, rn + i0, rn, i0, 0);
     TC_CALL_GOTO(err, tc_tail_vote_rows(panel, nr, N, N, r->th, r->count, r->kappa + i0),
                  cleanup);
   }

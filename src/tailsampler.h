@@ -56,6 +56,16 @@ float tc_tail_row_threshold(const float *row, int64_t N, double p, int32_t *hist
 TcErr tc_tail_threshold_rows(const float *S, int64_t nrows, int64_t N, int64_t ld, double p,
                              float *th, int64_t *count);
 
+/* Steps 1 (scaling) and 2-3 in one pass over memory, for nrows consecutive
+ * rows of EXACT DOTS (global rows row0..): each row is turned into cosines
+ * in place exactly as tc_tail_scale does (S_ii = 1), then th[i] and count[i]
+ * as tc_tail_threshold_rows. Same results as tc_tail_scale followed by
+ * tc_tail_threshold_rows, one read of S fewer. Local. S [nrows x N] leading
+ * dimension ld (in: dots, out: cosines); r_all [N] (global inverse norms). */
+TcErr tc_tail_scale_threshold_rows(float *S, int64_t nrows, int64_t N, int64_t ld,
+                                   const double *r_all, int64_t row0, double p, float *th,
+                                   int64_t *count);
+
 /* Step 4 for nrows consecutive rows j of S: kappa[j] = mode of {count_i :
  * S_ji >= th_i} (S symmetric), the smallest value winning ties. Local.
  * S [nrows x N] leading dimension ld; th_all [N], count_all [N] (global,

@@ -301,6 +301,24 @@ static void test_gram_exact_(void) {
   CHECK_MSG(same, "K-split sgemm differs from one sgemm");
   CHECK_MSG(exact, "sgemm or reversed-order sum differs from the exact integer dot");
   CHECK(symmetric);
+  /* the fused scale + threshold pass (used on the dots by every driver)
+   * equals scaling first and thresholding after, bit for bit; rows 3.. as a
+   * block whose global row0 is 3 checks the diagonal offset */
+  {
+    float *S3 = malloc((size_t)N * N * sizeof(float));
+    float th_a[64], th_b[64];
+    int64_t c_a[64], c_b[64];
+    memcpy(S3, S1, (size_t)N * N * sizeof(float));
+    CHECK(N <= 64);
+    CHECK_INT(tc_tail_scale_threshold_rows(S3 + 3 * N, N - 3, N, N, r, 3, 0.85, th_a, c_a), TC_OK);
+    memcpy(S2, S1, (size_t)N * N * sizeof(float));
+    tc_tail_scale(S2 + 3 * N, N - 3, N, N, r + 3, r, 3, 0);
+    CHECK_INT(tc_tail_threshold_rows(S2 + 3 * N, N - 3, N, N, 0.85, th_b, c_b), TC_OK);
+    CHECK(memcmp(S3 + 3 * N, S2 + 3 * N, (size_t)(N - 3) * N * sizeof(float)) == 0);
+    CHECK(memcmp(th_a, th_b, (size_t)(N - 3) * sizeof(float)) == 0);
+    CHECK(memcmp(c_a, c_b, (size_t)(N - 3) * sizeof(int64_t)) == 0);
+    free(S3);
+  }
   tc_tail_scale(S1, N, N, N, r, r, 0, 0);
   int diag = 1, sym2 = 1, bounded = 1;
   for (int i = 0; i < N; i++)
