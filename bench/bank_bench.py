@@ -33,30 +33,23 @@ if mode == "coreset":
         mind = torch.minimum(mind, d)
         idx = int(torch.argmax(mind))
     print("torch_coreset_step_ms %.3f" % ((time.time() - t0) / (steps - 1) * 1e3))
-elif mode == "lof":
+elif mode in ("lof", "lof-authors"):
     from sklearn.neighbors import LocalOutlierFactor
     N, HW, dim = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
     rng = np.random.default_rng(0)
+    # "lof": our call; "lof-authors": the authors' call (metric="l2") on their
+    # layout, one (N, HW, dim) float32 array sliced per position
+    authors = mode == "lof-authors"
+    kw = dict(metric="l2") if authors else {}
+    features = rng.random((N, HW, dim), dtype=np.float32) if authors else None
     t = 0.0
     for p in range(HW):
-        X = rng.random((N, dim), dtype=np.float32)
+        X = features[:, p, :] if authors else rng.random((N, dim), dtype=np.float32)
         t0 = time.time()
-        LocalOutlierFactor(n_neighbors=6).fit(X)
+        LocalOutlierFactor(n_neighbors=6, **kw).fit(X)
         t += time.time() - t0
-    print("sklearn_lof_seconds %.3f (N=%d, HW=%d, dim=%d)" % (t, N, HW, dim))
-elif mode == "lof-authors":
-    from sklearn.neighbors import LocalOutlierFactor
-    N, HW, dim = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-    rng = np.random.default_rng(0)
-    # the authors' layout: one (N, HW, dim) float32 array, sliced per position
-    features = rng.random((N, HW, dim), dtype=np.float32)
-    t = 0.0
-    for p in range(HW):
-        X = features[:, p, :]
-        t0 = time.time()
-        LocalOutlierFactor(n_neighbors=6, metric="l2").fit(X)
-        t += time.time() - t0
-    print("sklearn_authors_lof_seconds %.3f (N=%d, HW=%d, dim=%d)" % (t, N, HW, dim))
+    print("%s %.3f (N=%d, HW=%d, dim=%d)"
+          % ("sklearn_authors_lof_seconds" if authors else "sklearn_lof_seconds", t, N, HW, dim))
 elif mode == "lof-l2check":
     from sklearn.neighbors import LocalOutlierFactor
     N, npos, dim = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
