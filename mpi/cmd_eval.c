@@ -13,6 +13,7 @@
 #include "commands.h"
 #include "context.h"
 #include "dataset.h"
+#include "h5fmt.h"
 #include "log.h"
 #include "opts.h"
 #include "peval.h"
@@ -131,6 +132,8 @@ TcErr tc_cmd_eval(MPI_Comm comm, int argc, char **argv) {
   err = tc_agree(comm, err);
   if (err) return err;
 
+  if (csv) err = tc_h5_check_output(comm, csv);
+  if (err) return err;
   const char *files[MAX_FILES];
   int nfiles = 0;
   files[nfiles++] = scores;

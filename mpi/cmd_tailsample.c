@@ -254,6 +254,8 @@ TcErr tc_cmd_tailsample(MPI_Comm comm, int argc, char **argv) {
   int64_t N = 0, E = 0, lo = 0, hi = 0;
   int has_paths = 0;
 
+  err = tc_h5_check_output(comm, out_path);
+  if (err) goto cleanup;
   err = tc_h5_open(comm, features, "features", &in);
   err = tc_agree(comm, err);
   if (err) goto cleanup;

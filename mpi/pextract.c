@@ -203,6 +203,9 @@ TcErr tc_pextract_run(MPI_Comm comm, const TcExtractConfig *cfg, const char *emb
   uint8_t *crops = NULL; /* [ngood x crop x crop x 3]: pass 1's crops, or NULL */
   const char **gnames = NULL;
 
+  /* the output directory is checked before the CNN runs, not after */
+  err = tc_h5_check_output(comm, out_path);
+  if (err) return err;
   TC_CHECK_GOTO(err, n > 0, TC_ERR_USAGE, agree, "no images to extract");
   TC_CALL_GOTO(err, tc_extractor_create_embed(cfg, embed_tap, &ex), agree);
   good = tc_malloc((size_t)(nloc ? nloc : 1) * sizeof(int64_t), "image index");

@@ -53,16 +53,6 @@ TcErr tc_pfit_check(const TcFitOpts *o) {
   return TC_OK;
 }
 
-/* Rank 0 checks the output directory before hours of work, not after. */
-static TcErr check_out_dir_(const char *out) {
-  char buf[4096];
-  snprintf(buf, sizeof buf, "%s", out);
-  const char *dir = dirname(buf);
-  TC_CHECK(access(dir, W_OK) == 0, TC_ERR_IO, "cannot write the output %s: directory %s is not writable",
-           out, dir);
-  return TC_OK;
-}
-
 /* Distribute selected ordinals back to global patch indices: owner ranks
  * fill their entries, a MAX reduction completes the list everywhere. */
 static TcErr ordinals_to_patches_(MPI_Comm comm, const int64_t *ord, int64_t m, int64_t off,
@@ -346,7 +336,8 @@ TcErr tc_pfit_run(MPI_Comm comm, const TcFitOpts *o) {
   /* DESIGN 3.6 step 8 needs the images and the weights */
   const int views = use_tail && aug != TC_AUG_NONE && o->data && o->weights;
 
-  err = tc_agree(comm, rank == 0 ? check_out_dir_(o->out) : TC_OK);
+  /* the output directory is checked before hours of work, not after */
+  err = tc_h5_check_output(comm, o->out);
   if (err) return err;
   err = tc_agree(comm, tc_features_open(comm, o->features, &fin, &meta));
   if (err) return err;

@@ -152,6 +152,8 @@ TcErr tc_ppredict_run(MPI_Comm comm, const TcPredictOptions *opt) {
   memset(&fm, 0, sizeof fm);
 
   /* ---- inputs: model, then features; everything checked before the output exists */
+  err = tc_h5_check_output(comm, opt->out);
+  if (err) goto cleanup;
   err = tc_agree(comm, tc_h5_open(comm, opt->model, "model", &model));
   if (err) goto cleanup;
   err = tc_features_meta_read_attrs(model, &mm);

@@ -135,6 +135,25 @@ static TcErr alloc_file_(MPI_Comm comm, const char *path, TcH5File **out) {
 
 /* ---------------------------------------------------------------- files */
 
+static TcErr check_output_local_(const char *final_path) {
+  char dir[4096];
+  snprintf(dir, sizeof dir, "%s", final_path);
+  const char *d = dirname(dir);
+  struct stat st;
+  TC_CHECK(strlen(final_path) > 0, TC_ERR_USAGE, "empty output path");
+  TC_CHECK(stat(d, &st) == 0 && S_ISDIR(st.st_mode), TC_ERR_IO,
+           "%s: output directory %s does not exist", final_path, d);
+  TC_CHECK(access(d, W_OK | X_OK) == 0, TC_ERR_IO, "%s: output directory %s is not writable",
+           final_path, d);
+  TC_CHECK(!(stat(final_path, &st) == 0 && S_ISDIR(st.st_mode)), TC_ERR_IO, "%s: is a directory",
+           final_path);
+  return TC_OK;
+}
+
+TcErr tc_h5_check_output(MPI_Comm comm, const char *final_path) {
+  return agree_(comm, comm_rank_(comm) == 0 ? check_output_local_(final_path) : TC_OK);
+}
+
 TcErr tc_h5_create(MPI_Comm comm, const char *final_path, const char *kind, TcH5File **out) {
   h5_quiet_();
   *out = NULL;
@@ -149,20 +168,7 @@ TcErr tc_h5_create(MPI_Comm comm, const char *final_path, const char *kind, TcH5
   }
   MPI_Bcast(&tag, 1, MPI_LONG_LONG, 0, comm);
 
-  if (rank == 0) {
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s", final_path);
-    const char *d = dirname(dir);
-    struct stat st;
-    if (strlen(final_path) == 0)
-      err = tc_err_set(TC_ERR_USAGE, "empty output path");
-    else if (stat(d, &st) != 0 || !S_ISDIR(st.st_mode))
-      err = tc_err_set(TC_ERR_IO, "%s: output directory %s does not exist", final_path, d);
-    else if (access(d, W_OK | X_OK) != 0)
-      err = tc_err_set(TC_ERR_IO, "%s: output directory %s is not writable", final_path, d);
-    else if (stat(final_path, &st) == 0 && S_ISDIR(st.st_mode))
-      err = tc_err_set(TC_ERR_IO, "%s: is a directory", final_path);
-  }
+  if (rank == 0) err = check_output_local_(final_path);
   err = agree_(comm, err);
   if (err) return err;
 

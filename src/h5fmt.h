@@ -27,6 +27,12 @@ typedef enum { TC_H5_F32 = 0, TC_H5_I32, TC_H5_I64, TC_H5_U8 } TcH5Type;
 
 typedef struct TcH5File TcH5File;
 
+/* The checks tc_h5_create makes before it creates anything (the directory
+ * exists and is writable, the path is not a directory), for commands to run
+ * before hours of work rather than after. Collective (rank 0 checks, all
+ * agree). */
+TcErr tc_h5_check_output(MPI_Comm comm, const char *final_path);
+
 /* Create `final_path` for writing under a temporary name (same directory).
  * Collective on comm. Checks that the directory is writable before anything
  * is created; the kind and version attributes are written at once. */

@@ -116,4 +116,8 @@ tc_run 2 extract --data "$TMP/data" --backbone resnet18 --weights "$W" --out "$T
 check "weights of another backbone: exit 3" test $? = 3
 tc_run 1 extract --data "$TMP/data" --weights "$TMP/nosuch.h5" --out "$TMP/u.h5" 2>"$TMP/u.err"
 check "missing weights: exit 4" test $? = 4
+tc_run 2 extract --data "$TMP/data" --weights "$W" --out "$TMP/nodir/x.h5" 2>"$TMP/nd.err"
+check "missing output directory: exit 4" test $? = 4
+check "missing output directory: message names it" grep -q "output directory $TMP/nodir does not exist" "$TMP/nd.err"
+check "missing output directory: found before any image is read" sh -c "! grep -q 'decoding images' '$TMP/nd.err'"
 report

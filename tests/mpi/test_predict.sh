@@ -81,6 +81,7 @@ check "a features file given as model: exit 3" test $rc = 3
 tc_run 2 predict --model model.h5 --features feat.h5 --out nodir/x/s.h5 >log.u 2>&1; rc=$?
 check "unwritable output directory: exit 4" test $rc = 4
 check "  nothing created" test ! -e nodir
+check "  found before the model is read" grep -q "output directory nodir/x does not exist" log.u
 tc_run 2 predict --model model.h5 --out bad.h5 >/dev/null 2>&1; rc=$?
 check "no input source: usage, exit 2" test $rc = 2
 echo old >keep.h5
@@ -120,6 +121,9 @@ tc_run 2 eval --scores hand.h5 --data ds --dataset-info ds/dataset.json --compar
 check "eval --compare: two column pairs" grep -q 'handmade(hand.h5) image .*handmade(hand2.h5) image' eval.c
 
 # eval bad inputs
+tc_run 2 eval --scores hand.h5 --data ds --csv nodir/e.csv >log.e0 2>&1; rc=$?
+check "eval --csv into a missing directory: exit 4 before the table" bash -c \
+  "[ $rc = 4 ] && grep -q 'output directory nodir does not exist' log.e0 && ! grep -q 'mean all' log.e0"
 tc_run 2 eval --scores ref.h5 --data ds >log.e1 2>&1; rc=$?
 check "scores of other images (no ground truth): exit 3" test $rc = 3
 check "  message names the image" grep -q "is not in the test split of ds" log.e1

@@ -79,6 +79,7 @@ rc=$?
 check "unwritable output directory: exit 4" test $rc = 4
 check "unwritable output: one clear line" test "$(grep -c tailedcore: "$TMP/x3.err")" -ge 1
 check "unwritable output: nothing published" test ! -e "$TMP/nodir"
+check "unwritable output: found before the Gram" sh -c "! grep -q 'in-memory mode\|streaming mode' '$TMP/x3.err'"
 
 tc_run 2 tailsample --features "$TMP/missing.h5" --out "$TMP/x4.h5" 2>"$TMP/x4.err"
 check "missing features file: exit 4" test $? = 4
