@@ -17,6 +17,7 @@
 #include "log.h"
 #include "opts.h"
 #include "peval.h"
+#include "tmpfiles.h"
 
 #define MAX_FILES 64
 
@@ -74,7 +75,9 @@ static void print_table_(FILE *o, TcEvalResult **res, int nres, int have_info) {
 static TcErr write_csv_(const char *path, TcEvalResult **res, int nres) {
   char tmp[4200];
   snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+  tc_tmpfile_register(tmp);
   FILE *fp = fopen(tmp, "w");
+  if (!fp) tc_tmpfile_forget(tmp);
   TC_CHECK(fp, TC_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
   fprintf(fp, "method,scores,class,group,n_images,n_anomalous,image_auroc,pixel_auroc\n");
   for (int k = 0; k < nres; k++) {
@@ -96,8 +99,10 @@ static TcErr write_csv_(const char *path, TcEvalResult **res, int nres) {
   bad |= fclose(fp) != 0;
   if (bad || rename(tmp, path) != 0) {
     unlink(tmp);
+    tc_tmpfile_forget(tmp);
     return tc_err_set(TC_ERR_IO, "%s: write failed", path);
   }
+  tc_tmpfile_forget(tmp);
   return TC_OK;
 }
 

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 int tc_rank(MPI_Comm comm) {
   int rank = 0;
@@ -60,6 +61,11 @@ void tc_abort(MPI_Comm comm, TcErr code, const char *what) {
 }
 
 int tc_fault_injected(MPI_Comm comm, const char *point) {
+  const char *pause_at = getenv("TC_PAUSE_AT");
+  if (pause_at && strcmp(pause_at, point) == 0) {
+    const char *secs = getenv("TC_PAUSE_SECONDS");
+    sleep(secs ? (unsigned)atoi(secs) : 60u);
+  }
   const char *r = getenv("TC_FAIL_RANK"), *at = getenv("TC_FAIL_AT");
   if (!r || !at || strcmp(at, point) != 0) return 0;
   return atoi(r) == tc_rank(comm);

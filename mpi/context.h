@@ -28,7 +28,10 @@ int tc_size(MPI_Comm comm);
 
 /* Test hook: TC_FAIL_RANK=r and TC_FAIL_AT=name make rank r report an
  * injected failure at the named point (e.g. "h5write"). Lets tests prove
- * that one rank failing mid-write leaves no rank hanging. Local. */
+ * that one rank failing mid-write leaves no rank hanging. TC_PAUSE_AT=name
+ * makes every rank sleep TC_PAUSE_SECONDS (default 60) there instead, so a
+ * test can stop the job by a signal while its output is half written.
+ * Local. */
 int tc_fault_injected(MPI_Comm comm, const char *point);
 
 #endif

@@ -15,6 +15,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "tmpfiles.h"
+
 #ifndef H5_HAVE_PARALLEL
 #error "tailedcore needs parallel HDF5: this hdf5.h is the serial one (use pkg-config hdf5-openmpi)"
 #endif
@@ -177,11 +179,14 @@ TcErr tc_h5_create(MPI_Comm comm, const char *final_path, const char *kind, TcH5
   f->writing = 1;
   snprintf(f->kind, sizeof f->kind, "%s", kind);
   snprintf(f->tmp_path, sizeof f->tmp_path, "%s.tmp.%lld", final_path, tag);
+  /* a job stopped by Slurm (SIGTERM) removes its temporary file */
+  tc_tmpfile_register(f->tmp_path);
   hid_t fapl = fapl_(comm);
   f->file = H5Fcreate(f->tmp_path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
   H5Pclose(fapl);
   if (f->file < 0) {
     err = tc_err_set(TC_ERR_IO, "%s: cannot create: %s", f->tmp_path, h5_reason_());
+    tc_tmpfile_forget(f->tmp_path);
     free(f);
     /* H5Fcreate is collective: every rank saw the same failure */
     return agree_(comm, err);
@@ -213,6 +218,7 @@ TcErr tc_h5_publish(TcH5File **fp) {
     }
   }
   err = agree_(comm, err);
+  tc_tmpfile_forget(f->tmp_path);
   free(f);
   return err;
 }
@@ -224,6 +230,7 @@ void tc_h5_abandon(TcH5File **fp) {
   H5Fclose(f->file);
   H5Eclear2(H5E_DEFAULT);
   if (f->rank == 0 && f->tmp_path[0]) unlink(f->tmp_path);
+  tc_tmpfile_forget(f->tmp_path);
   MPI_Barrier(f->comm);
   free(f);
 }

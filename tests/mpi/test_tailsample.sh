@@ -81,6 +81,19 @@ check "unwritable output: one clear line" test "$(grep -c tailedcore: "$TMP/x3.e
 check "unwritable output: nothing published" test ! -e "$TMP/nodir"
 check "unwritable output: found before the Gram" sh -c "! grep -q 'in-memory mode\|streaming mode' '$TMP/x3.err'"
 
+# stopped by SIGTERM (Slurm's time limit, scancel) while the output is open:
+# every rank removes the temporary file before it dies
+TC_PAUSE_AT=tailwrite TC_PAUSE_SECONDS=60 "${MPIRUN[@]}" -x TC_PAUSE_AT -x TC_PAUSE_SECONDS -np 2 "$TC" \
+  tailsample --features "$F" --out "$TMP/sig.h5" >"$TMP/sig.log" 2>&1 &
+mp=$!
+for _ in $(seq 1 300); do ls "$TMP"/sig.h5.tmp.* >/dev/null 2>&1 && break; sleep 0.1; done
+check "SIGTERM: the temporary file exists while the job writes" sh -c "ls '$TMP'/sig.h5.tmp.* >/dev/null 2>&1"
+kill -TERM $mp
+wait $mp
+rc=$?
+check "SIGTERM: non-zero exit" test $rc != 0
+check "SIGTERM: no temporary file and no output left" sh -c "! ls '$TMP'/sig.h5* >/dev/null 2>&1"
+
 tc_run 2 tailsample --features "$TMP/missing.h5" --out "$TMP/x4.h5" 2>"$TMP/x4.err"
 check "missing features file: exit 4" test $? = 4
 
