@@ -72,7 +72,7 @@ plain=$(g coreset_plain_step_ms); pruned=$(g coreset_pruned_step_ms); torch=$(g 
 bound=$(awk -v n=$N -v bw=$bw 'BEGIN {printf "%.3f", (n * 128 * 4 + n * 8) / (bw * 1e9) * 1e3}')
 peer="torch:unavailable"; ratio="-"
 if num "$torch"; then peer="torch:${torch}ms/step"; ratio=$(awk -v a=$torch -v b=$plain 'BEGIN {printf "%.2f", a / b}'); fi
-echo "BENCH stage=coreset-step size=n=$N,d=128 ours=${plain}ms/step peer=$peer ratio=$ratio limit_frac=$(awk -v a=$bound -v b=$plain 'BEGIN {printf "%.2f", a / b}') threads=1 ranks=1 note=plain loop (every point read each step); bound = $(awk -v n=$N 'BEGIN {printf "%.0f", n * 136 / 1e6}') MB / read ${bw} GB/s = ${bound} ms; uniform clustered synthetic points"
+echo "BENCH stage=coreset-step size=n=$N,d=128 ours=${plain}ms/step peer=$peer ratio=$ratio limit_frac=$(awk -v a=$bound -v b=$plain 'BEGIN {printf "%.2f", a / b}') threads=1 ranks=1 note=plain loop (every point read each step); bound = $(awk -v n=$N 'BEGIN {printf "%.0f", n * (128 * 4 + 8) / 1e6}') MB / read ${bw} GB/s = ${bound} ms; uniform clustered synthetic points"
 echo "BENCH stage=coreset-step-pruned size=n=$N,d=128 ours=${pruned}ms/step peer=$peer ratio=$(num "$torch" && awk -v a=$torch -v b=$pruned 'BEGIN {printf "%.2f", a / b}' || echo -) limit_frac=$(awk -v a=$bound -v b=$pruned 'BEGIN {printf "%.2f", a / b}') threads=1 ranks=1 note=triangle-inequality pruning, first $STEPS steps (identical indices: $(g coreset_identical)); limit_frac > 1 means below the plain bandwidth bound"
 for v in plain pruned; do
   t1=$(g pcoreset_${v}_ranks1_step_ms); t2=$(g pcoreset_${v}_ranks2_step_ms)
