@@ -81,6 +81,10 @@ check "unwritable output: one clear line" test "$(grep -c tailedcore: "$TMP/x3.e
 check "unwritable output: nothing published" test ! -e "$TMP/nodir"
 check "unwritable output: found before the Gram" sh -c "! grep -q 'in-memory mode\|streaming mode' '$TMP/x3.err'"
 
+tc_run 2 tailsample --features "$F" --out "$TMP/prog.h5" --mode memory 2>"$TMP/prog.err"
+check "in-memory Gram reports progress on rank 0 (panels done, rate)" \
+  grep -q "^tailedcore: tailsample Gram (psgemm): [0-9]*/[0-9]* row panels done in .* row panels/s" "$TMP/prog.err"
+
 # stopped by SIGTERM (Slurm's time limit, scancel) while the output is open:
 # every rank removes the temporary file before it dies
 TC_PAUSE_AT=tailwrite TC_PAUSE_SECONDS=60 "${MPIRUN[@]}" -x TC_PAUSE_AT -x TC_PAUSE_SECONDS -np 2 "$TC" \
