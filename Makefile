@@ -34,7 +34,7 @@ LDLIBS   += $(TC_LIBS) -lm
 # older ones. Results do not depend on it (ISO C mode: no FMA contraction,
 # no reassociation).
 TC_KERNEL_ARCH ?= -mavx2 -mfma
-$(BUILD)/obj/src/cnn.o $(BUILD)/obj/src/lof.o: CFLAGS += -O3 $(TC_KERNEL_ARCH)
+$(BUILD)/obj/src/cnn.o $(BUILD)/obj/src/lof.o $(BUILD)/obj/src/tailsampler.o $(BUILD)/obj/src/transpose.o: CFLAGS += -O3 $(TC_KERNEL_ARCH)
 
 LIB_SRCS  := $(wildcard src/*.c)
 LIB_OBJS  := $(patsubst src/%.c,$(BUILD)/obj/src/%.o,$(LIB_SRCS))

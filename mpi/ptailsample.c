@@ -31,8 +31,12 @@ static int64_t vectors_bytes_(int64_t N) { return 64 * N + 4096; }
 
 int64_t tc_ptailsample_memory_bytes(int64_t N, int64_t E, int size) {
   int64_t b = (N + size - 1) / size;
-  /* S rows, A gathered inside PBLAS, X + A local + redistribution copy */
-  return 4 * b * N + 4 * N * E + 12 * b * E + vectors_bytes_(N);
+  int64_t nb = tc_pgram_cyclic_nb(N, size), bc = tc_pgram_cyclic_rows(N, nb, 0, size);
+  /* S rows and the two mirror buffers; X, A and the pack copy in read
+   * blocks; A in the cyclic deal; PBLAS work (a panel of A and its copy,
+   * and a copy of the local A, as an upper bound) */
+  return 4 * bc * N + 8 * bc * nb + 12 * b * E + 4 * bc * E + 4 * (2 * nb * E + bc * E) +
+         vectors_bytes_(N);
 }
 
 int64_t tc_ptailsample_stream_bytes(int64_t N, int64_t E, int size, int64_t R) {
@@ -68,33 +72,92 @@ static TcErr allgather_rows_(MPI_Comm comm, void *all, const int64_t *los, const
   return tc_mpi_check(rc, "tailsample: allgather");
 }
 
-/* Move rows of width `width` floats from one contiguous partition (slo/shi)
- * to another (dlo/dhi). Collective. */
-static TcErr redistribute_rows_(MPI_Comm comm, const float *src, float *dst, int64_t width,
-                                const int64_t *slo, const int64_t *shi, const int64_t *dlo,
-                                const int64_t *dhi) {
+/* Step 1 for memory mode: quantise this rank's rows (read blocks los/his)
+ * straight into the cyclic deal of the Gram (block nb, mpi/pgram.h): rows
+ * this rank keeps go to their place in Ag, the others are packed by
+ * destination into pack. plan [4 size] (output) holds the alltoallv counts
+ * and displacements in rows (send counts, send displacements, receive
+ * counts, receive displacements), with this rank's own share set to 0: on
+ * the receiving side the rows from source s are exactly its rows inside
+ * [los[s], his[s]) in ascending order, and the local order of the cyclic
+ * deal is ascending too, so each source's rows land contiguously. Local.
+ * Returns tc_tail_quantise's first non-finite row, -1, or -2 (no memory). */
+static int64_t quantise_to_cyclic_(MPI_Comm comm, const float *X, int64_t E, const int64_t *los,
+                                   const int64_t *his, int64_t nb, float *pack, float *Ag,
+                                   double *r, int *plan) {
   int rank = tc_rank(comm), size = tc_size(comm);
-  int *sc = tc_calloc((size_t)size * 4, sizeof(int), "alltoallv counts");
-  if (!sc) return TC_ERR_MEM;
-  int *sd = sc + size, *rc = sc + 2 * size, *rd = sc + 3 * size;
-  for (int q = 0; q < size; q++) {
-    int64_t a = slo[rank] > dlo[q] ? slo[rank] : dlo[q];
-    int64_t z = shi[rank] < dhi[q] ? shi[rank] : dhi[q];
-    sc[q] = z > a ? (int)(z - a) : 0;
-    sd[q] = z > a ? (int)(a - slo[rank]) : 0;
-    a = dlo[rank] > slo[q] ? dlo[rank] : slo[q];
-    z = dhi[rank] < shi[q] ? dhi[rank] : shi[q];
-    rc[q] = z > a ? (int)(z - a) : 0;
-    rd[q] = z > a ? (int)(a - dlo[rank]) : 0;
+  int *sc = plan, *sd = plan + size, *rc = plan + 2 * size, *rd = plan + 3 * size;
+  int64_t lo = los[rank], hi = his[rank], bad = -1;
+  for (int64_t g = lo; g < hi; g++) sc[(g / nb) % size]++;
+  for (int s = 0; s < size; s++) {
+    for (int64_t g = los[s]; g < his[s]; g++) rc[s] += (g / nb) % size == rank;
+    rd[s] = s > 0 ? rd[s - 1] + rc[s - 1] : 0;
   }
+  int64_t *fill = tc_calloc((size_t)size, sizeof(int64_t), "pack cursors");
+  if (!fill) return -2;
+  int64_t self = rd[rank];
+  sc[rank] = 0;
+  for (int q = 1; q < size; q++) sd[q] = sd[q - 1] + sc[q - 1];
+  for (int64_t g = lo; g < hi; g++) {
+    int q = (int)((g / nb) % size);
+    float *dst = q == rank ? Ag + (self++) * E : pack + (sd[q] + fill[q]++) * E;
+    int64_t b = tc_tail_quantise(X + (g - lo) * E, 1, E, dst, r + (g - lo));
+    if (b >= 0 && bad < 0) bad = g - lo;
+  }
+  rc[rank] = 0;
+  free(fill);
+  return bad;
+}
+
+/* Step 1's exchange: pack -> Ag with the plan of quantise_to_cyclic_.
+ * Collective. */
+static TcErr cyclic_exchange_(MPI_Comm comm, const float *pack, float *Ag, int64_t E,
+                              const int *plan) {
+  int size = tc_size(comm);
   MPI_Datatype row;
-  MPI_Type_contiguous((int)width, MPI_FLOAT, &row);
+  MPI_Type_contiguous((int)E, MPI_FLOAT, &row);
   MPI_Type_commit(&row);
   static float dummy[1];
-  int rcode = MPI_Alltoallv(src ? src : dummy, sc, sd, row, dst ? dst : dummy, rc, rd, row, comm);
+  int rcode = MPI_Alltoallv(pack ? pack : dummy, plan, plan + size, row, Ag ? Ag : dummy,
+                            plan + 2 * size, plan + 3 * size, row, comm);
   MPI_Type_free(&row);
-  free(sc);
-  return tc_mpi_check(rcode, "tailsample: redistribute rows");
+  return tc_mpi_check(rcode, "tailsample: rows to the Gram layout");
+}
+
+/* Allgather one value per row from the cyclic deal (block nb): this rank's
+ * values already sit at their global rows in `all` [N]; width in bytes. */
+static TcErr allgather_cyclic_(MPI_Comm comm, void *all, int64_t N, int64_t nb, size_t width) {
+  int rank = tc_rank(comm), size = tc_size(comm);
+  int *cnt = tc_malloc((size_t)size * 2 * sizeof(int), "allgather counts");
+  unsigned char *mine = tc_malloc(((size_t)N / (size_t)size + (size_t)nb + 1) * width, "allgather send");
+  unsigned char *tmp = tc_malloc((size_t)N * width + 1, "allgather receive");
+  unsigned char *a = all;
+  if (!cnt || !mine || !tmp) {
+    free(cnt);
+    free(mine);
+    free(tmp);
+    return TC_ERR_MEM;
+  }
+  int *dsp = cnt + size;
+  for (int q = 0; q < size; q++) {
+    cnt[q] = (int)tc_pgram_cyclic_rows(N, nb, q, size);
+    dsp[q] = q > 0 ? dsp[q - 1] + cnt[q - 1] : 0;
+  }
+  for (int64_t l = 0; l < cnt[rank]; l++)
+    memcpy(mine + l * width, a + tc_pgram_cyclic_global(l, nb, rank, size) * width, width);
+  MPI_Datatype row;
+  MPI_Type_contiguous((int)width, MPI_BYTE, &row);
+  MPI_Type_commit(&row);
+  int rc = MPI_Allgatherv(mine, cnt[rank], row, tmp, cnt, dsp, row, comm);
+  MPI_Type_free(&row);
+  if (rc == MPI_SUCCESS)
+    for (int q = 0; q < size; q++)
+      for (int64_t l = 0; l < cnt[q]; l++)
+        memcpy(a + tc_pgram_cyclic_global(l, nb, q, size) * width, tmp + (dsp[q] + l) * width, width);
+  free(cnt);
+  free(mine);
+  free(tmp);
+  return tc_mpi_check(rc, "tailsample: allgather");
 }
 
 /* One streaming panel: exact dots of rows [lo + i0, lo + i0 + nr) with all N columns into
@@ -155,21 +218,22 @@ TcErr tc_ptailsample_run(MPI_Comm comm, const float *X_local, int64_t N, int64_t
   *out = NULL;
   TcErr err = TC_OK;
   TcTailResult *res = NULL;
-  int64_t *los = NULL, *his = NULL, *glo = NULL, *ghi = NULL;
+  int64_t *los = NULL, *his = NULL;
   float *A = NULL, *Ag = NULL, *S = NULL, *cur = NULL, *nxt = NULL;
+  int *plan = NULL;
   double *r_all = NULL;
   int64_t nloc = hi - lo;
 
   /* ---- validate the layout and the data, agree before any collective work */
   los = tc_malloc((size_t)size * 4 * sizeof(int64_t), "row layout");
+  int64_t *both = NULL;
   if (!los) err = TC_ERR_MEM;
   err = tc_agree(comm, err);
   if (err) goto cleanup;
   his = los + size;
-  glo = los + 2 * size;
-  ghi = los + 3 * size;
+  both = los + 2 * size;
   {
-    int64_t mine[2] = {lo, hi}, *both = glo; /* glo/ghi as scratch for 2*size values */
+    int64_t mine[2] = {lo, hi};
     MPI_Allgather(mine, 2, MPI_INT64_T, both, 2, MPI_INT64_T, comm);
     for (int q = size - 1; q >= 0; q--) {
       int64_t a = both[2 * q], z = both[2 * q + 1];
@@ -192,21 +256,13 @@ TcErr tc_ptailsample_run(MPI_Comm comm, const float *X_local, int64_t N, int64_t
       /* trunc(N s) and k / N must be exact in float32 */
       err = tc_err_set(TC_ERR_USAGE, "tailsample: N = %lld exceeds 2^24 - 1 images", (long long)N);
   }
-  if (!err) {
-    for (int64_t i = 0; i < nloc * E; i++)
-      if (!isfinite(X_local[i])) {
-        err = tc_err_set(TC_ERR_FORMAT, "tailsample: embedding of image %lld is not finite",
-                         (long long)(lo + i / E));
-        break;
-      }
-  }
   err = tc_agree(comm, err);
   if (err) goto cleanup;
 
   /* ---- choose the mode from global values: every rank decides the same */
   int64_t bmax = 0;
   for (int q = 0; q < size; q++) bmax = his[q] - los[q] > bmax ? his[q] - los[q] : bmax;
-  int64_t bceil = (N + size - 1) / size;
+  int64_t bceil = tc_pgram_cyclic_rows(N, tc_pgram_cyclic_nb(N, size), 0, size);
   int64_t mem_bytes = tc_ptailsample_memory_bytes(N, E, size);
   int fits_int = N * E < INT_MAX && bceil * N < INT_MAX;
   int stream = 0;
@@ -241,17 +297,35 @@ TcErr tc_ptailsample_run(MPI_Comm comm, const float *X_local, int64_t N, int64_t
   if (err) goto cleanup;
   tc_log(1, "tailsample: N = %lld, E = %lld, %d rank%s, %s mode%s, ~%.1f MiB per rank",
          (long long)N, (long long)E, size, size > 1 ? "s" : "", stream ? "streaming" : "in-memory",
-         stream ? "" : " (ScaLAPACK psgemm, 1 x P grid)", (double)st.est_bytes / 1048576.0);
+         stream ? "" : " (ScaLAPACK psgemm on one triangle, 1 x P grid, block-cyclic rows)", (double)st.est_bytes / 1048576.0);
   if (stream) tc_log(2, "tailsample: panel rows %lld", (long long)R);
 
-  /* ---- step 1: quantise local rows, allgather inverse norms */
+  /* ---- step 1: quantise local rows (in memory mode straight into their
+   * slot for the Gram's cyclic deal), allgather inverse norms. The
+   * finiteness check rides on quantisation's sum of squares. */
+  int64_t nb = 0, gn = 0;
   TC_CALL_GOTO(err, tc_tail_result_create(N, &res), agree);
-  A = tc_malloc_aligned((size_t)(nloc > 0 ? nloc : 1) * (size_t)E * sizeof(float), "quantised rows");
   r_all = tc_malloc((size_t)N * sizeof(double), "inverse norms");
+  if (stream) {
+    A = tc_malloc_aligned((size_t)(nloc > 0 ? nloc : 1) * (size_t)E * sizeof(float), "quantised rows");
+  } else {
+    nb = tc_pgram_cyclic_nb(N, size);
+    gn = tc_pgram_cyclic_rows(N, nb, rank, size);
+    S = tc_malloc_aligned((size_t)(gn > 0 ? gn : 1) * (size_t)N * sizeof(float), "S rows");
+    Ag = tc_malloc_aligned((size_t)(gn > 0 ? gn : 1) * (size_t)E * sizeof(float), "gram rows");
+    /* rows bound for other ranks, packed by destination */
+    A = tc_malloc_aligned((size_t)(nloc > 0 ? nloc : 1) * (size_t)E * sizeof(float), "row pack");
+    plan = tc_calloc((size_t)size * 4, sizeof(int), "alltoallv counts");
+    if (!S || !Ag || !plan) err = TC_ERR_MEM;
+  }
   if (!A || !r_all) err = TC_ERR_MEM;
   if (!err) {
-    double *r_loc = r_all + lo; /* in place: allgather below fills the rest */
-    tc_tail_quantise(X_local, nloc, E, A, r_loc);
+    int64_t bad = stream ? tc_tail_quantise(X_local, nloc, E, A, r_all + lo)
+                         : quantise_to_cyclic_(comm, X_local, E, los, his, nb, A, Ag, r_all + lo, plan);
+    if (bad == -2) err = TC_ERR_MEM;
+    else if (bad >= 0)
+      err = tc_err_set(TC_ERR_FORMAT, "tailsample: embedding of image %lld is not finite",
+                       (long long)(lo + bad));
   }
 agree:
   err = tc_agree(comm, err);
@@ -272,34 +346,36 @@ agree:
   }
 
   if (!stream) {
-    /* ---- memory mode: rows of S from ScaLAPACK in its ceil-block layout */
-    for (int q = 0; q < size; q++) tc_pgram_block_range(N, q, size, &glo[q], &ghi[q]);
-    int64_t gn = ghi[rank] - glo[rank];
-    int same = 1;
-    for (int q = 0; q < size; q++) same = same && glo[q] == los[q] && ghi[q] == his[q];
-    S = tc_malloc_aligned((size_t)(gn > 0 ? gn : 1) * (size_t)N * sizeof(float), "S rows");
-    if (!same) Ag = tc_malloc_aligned((size_t)(gn > 0 ? gn : 1) * (size_t)E * sizeof(float), "gram rows");
-    if (!S || (!same && !Ag)) err = TC_ERR_MEM;
-    err = tc_agree(comm, err);
+    /* ---- memory mode: rows of S from ScaLAPACK in its cyclic deal */
+    TC_CALL_GOTO(err, cyclic_exchange_(comm, A, Ag, E, plan), cleanup);
+    free(A);
+    A = NULL;
+    TcPGramStats gs;
+    err = tc_pgram_sym_rows(comm, Ag, N, E, nb, S, &gs);
+    st.t_gram = gs.t_gemm + gs.t_mirror;
+    st.t_mirror = gs.t_mirror;
+    st.gram_flops = gs.flops;
     if (err) goto cleanup;
-    if (!same) TC_CALL_GOTO(err, redistribute_rows_(comm, A, Ag, E, los, his, glo, ghi), cleanup);
     double t0 = tc_now();
-    err = tc_pgram_rows(comm, same ? A : Ag, N, E, S);
-    st.t_gram = tc_now() - t0;
-    st.gram_flops = 2.0 * (double)N * (double)N * (double)E;
-    if (err) goto cleanup;
-    t0 = tc_now();
-    err = tc_tail_scale_threshold_rows(S, gn, N, N, r_all, glo[rank], opts->tail_p,
-                                       res->th + glo[rank], res->count + glo[rank]);
+    /* the row kernels take consecutive global rows: one call per block */
+    for (int64_t l0 = 0; l0 < gn && !err; l0 += nb) {
+      int64_t g0 = tc_pgram_cyclic_global(l0, nb, rank, size), nr = gn - l0 < nb ? gn - l0 : nb;
+      err = tc_tail_scale_threshold_rows(S + l0 * N, nr, N, N, r_all, g0, opts->tail_p,
+                                         res->th + g0, res->count + g0);
+    }
     err = tc_agree(comm, err);
     if (err) goto cleanup;
-    TC_CALL_GOTO(err, allgather_rows_(comm, res->th, glo, ghi, sizeof(float)), cleanup);
-    TC_CALL_GOTO(err, allgather_rows_(comm, res->count, glo, ghi, sizeof(int64_t)), cleanup);
-    err = tc_tail_vote_rows(S, gn, N, N, res->th, res->count, res->kappa + glo[rank]);
+    TC_CALL_GOTO(err, allgather_cyclic_(comm, res->th, N, nb, sizeof(float)), cleanup);
+    TC_CALL_GOTO(err, allgather_cyclic_(comm, res->count, N, nb, sizeof(int64_t)), cleanup);
+    for (int64_t l0 = 0; l0 < gn && !err; l0 += nb) {
+      int64_t g0 = tc_pgram_cyclic_global(l0, nb, rank, size), nr = gn - l0 < nb ? gn - l0 : nb;
+      err = tc_tail_vote_rows(S + l0 * N, nr, N, N, res->th, res->count, res->kappa + g0);
+    }
     err = tc_agree(comm, err);
     if (err) goto cleanup;
-    TC_CALL_GOTO(err, allgather_rows_(comm, res->kappa, glo, ghi, sizeof(int64_t)), cleanup);
+    TC_CALL_GOTO(err, allgather_cyclic_(comm, res->kappa, N, nb, sizeof(int64_t)), cleanup);
     st.t_rows = tc_now() - t0;
+    st.gram_block = nb;
   } else {
     /* ---- streaming mode: panels of R rows, twice, A blocks around a ring */
     S = tc_malloc_aligned((size_t)R * (size_t)N * sizeof(float), "S panel");
@@ -357,6 +433,7 @@ cleanup:
   if (stats) *stats = st;
   tc_tail_result_destroy(&res);
   free(los);
+  free(plan);
   free(A);
   free(Ag);
   free(S);

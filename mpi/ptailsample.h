@@ -1,8 +1,9 @@
 /* ptailsample.h - TailSampler over MPI ranks (DESIGN 3.6 steps 1-7,
  * DESIGN 6): the collective driver used by `tailedcore tailsample` and by
  * fit. Two modes give the same answer bit for bit:
- *   memory  S rows of this rank from ScaLAPACK (mpi/pgram.c), held whole:
- *           (N/P) x N floats per rank;
+ *   memory  S rows of this rank from ScaLAPACK (mpi/pgram.c: one
+ *           triangle by psgemm, the other mirrored), held whole in a
+ *           block-cyclic deal of rows: about (N/P) x N floats per rank;
  *   stream  row panels of R rows computed twice (pass 1: th and count;
  *           pass 2: votes), each panel from blocks of A passed around a
  *           ring, so a rank holds R x N + 3 (N/P) x E floats, never N x N.
@@ -29,10 +30,14 @@ typedef struct {
   int streamed;          /* 1 when the streaming mode ran */
   int64_t panel_rows;    /* R used by the streaming mode */
   int64_t est_bytes;     /* estimated peak bytes per rank of the chosen mode */
-  double t_gram;         /* seconds in the Gram (both passes when streaming) */
+  double t_gram;         /* seconds in the Gram (both passes when streaming;
+                            in memory psgemm + mirror) */
+  double t_mirror;       /* of which filling the second triangle (memory) */
+  int64_t gram_block;    /* rows per block of the cyclic deal (memory) */
   double t_rows;         /* seconds in thresholds, counts and votes */
   double t_total;
-  double gram_flops;     /* 2 N^2 E per Gram evaluation */
+  double gram_flops;     /* flop computed: N (N + nb) E in memory (one
+                            triangle), 2 N^2 E per pass streaming */
 } TcPTailStats;
 
 /* Fill opts with the defaults above. Local. */

@@ -1,5 +1,6 @@
 /* lof.c - sklearn-exact LOF for one position (DESIGN 3.4). */
 #include "lof.h"
+#include "transpose.h"
 
 #include <cblas.h>
 #include <float.h>
@@ -220,32 +221,6 @@ static float row_kth_insert_(const float *g, const float *nrm, int n, int k) {
   return best[k - 1];
 }
 
-#ifdef __AVX2__
-#include <immintrin.h>
-/* dst (8 x 8, stride ld) = transpose of src (8 x 8, stride ld) */
-static void transpose8_(const float *src, float *dst, int ld) {
-  __m256 r0 = _mm256_loadu_ps(src + 0 * (size_t)ld), r1 = _mm256_loadu_ps(src + 1 * (size_t)ld),
-         r2 = _mm256_loadu_ps(src + 2 * (size_t)ld), r3 = _mm256_loadu_ps(src + 3 * (size_t)ld),
-         r4 = _mm256_loadu_ps(src + 4 * (size_t)ld), r5 = _mm256_loadu_ps(src + 5 * (size_t)ld),
-         r6 = _mm256_loadu_ps(src + 6 * (size_t)ld), r7 = _mm256_loadu_ps(src + 7 * (size_t)ld);
-  __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1),
-         t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3),
-         t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5),
-         t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
-  __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE),
-         u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE),
-         u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE),
-         u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
-  _mm256_storeu_ps(dst + 0 * (size_t)ld, _mm256_permute2f128_ps(u0, u4, 0x20));
-  _mm256_storeu_ps(dst + 1 * (size_t)ld, _mm256_permute2f128_ps(u1, u5, 0x20));
-  _mm256_storeu_ps(dst + 2 * (size_t)ld, _mm256_permute2f128_ps(u2, u6, 0x20));
-  _mm256_storeu_ps(dst + 3 * (size_t)ld, _mm256_permute2f128_ps(u3, u7, 0x20));
-  _mm256_storeu_ps(dst + 4 * (size_t)ld, _mm256_permute2f128_ps(u0, u4, 0x31));
-  _mm256_storeu_ps(dst + 5 * (size_t)ld, _mm256_permute2f128_ps(u1, u5, 0x31));
-  _mm256_storeu_ps(dst + 6 * (size_t)ld, _mm256_permute2f128_ps(u2, u6, 0x31));
-  _mm256_storeu_ps(dst + 7 * (size_t)ld, _mm256_permute2f128_ps(u3, u7, 0x31));
-}
-#endif
 
 /* ssyrk fills the upper triangle; the lower one is its transpose: whole 8 x 8
  * tiles strictly above the diagonal by register transposes, the rest (the
@@ -257,7 +232,7 @@ static void mirror_upper_(float *G, int n) {
   tiled = n / 8 * 8;
   for (int r0 = 0; r0 < tiled; r0 += 8)
     for (int c0 = r0 + 8; c0 < tiled; c0 += 8)
-      transpose8_(G + (size_t)r0 * n + c0, G + (size_t)c0 * n + r0, n);
+      tc_transpose8_f32(G + (size_t)r0 * n + c0, n, G + (size_t)c0 * n + r0, n);
   for (int r0 = 0; r0 < tiled; r0 += 8)
     for (int r = r0; r < r0 + 8; r++)
       for (int c = r + 1; c < r0 + 8; c++) G[(size_t)c * n + r] = G[(size_t)r * n + c];

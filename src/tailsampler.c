@@ -12,13 +12,17 @@
 
 /* ---- step 1: normalise, fixed-point quantise, scale ------------------- */
 
-void tc_tail_quantise(const float *X, int64_t n, int64_t E, float *A, double *r) {
+int64_t tc_tail_quantise(const float *X, int64_t n, int64_t E, float *A, double *r) {
+  int64_t bad = -1;
   for (int64_t i = 0; i < n; i++) {
     const float *x = X + i * E;
     float *a = A + i * E;
     /* sequential double sum: the golden script reproduces it with a cumsum */
     double ss = 0.0;
     for (int64_t k = 0; k < E; k++) ss += (double)x[k] * (double)x[k];
+    /* a float squared in double cannot overflow, so only an inf or NaN
+     * component makes the sum non-finite: this is the finiteness check */
+    if (!isfinite(ss) && bad < 0) bad = i;
     double inv = ss > 0.0 ? 1.0 / sqrt(ss) : 0.0;
     int64_t isum = 0;
     for (int64_t k = 0; k < E; k++) {
@@ -32,6 +36,7 @@ void tc_tail_quantise(const float *X, int64_t n, int64_t E, float *A, double *r)
     /* the exact squared norm in units of 2^-22, so r matches D_ii exactly */
     r[i] = isum > 0 ? 1.0 / sqrt((double)isum / (TC_TAIL_FIXED_SCALE * TC_TAIL_FIXED_SCALE)) : 0.0;
   }
+  return bad;
 }
 
 void tc_tail_scale(float *S, int64_t nrows, int64_t ncols, int64_t ld, const double *r_rows,
@@ -363,7 +368,11 @@ TcErr tc_tail_run(const float *X, int64_t N, int64_t E, double p, TcTailResult *
     goto cleanup;
   }
   TC_CALL_GOTO(err, tc_tail_result_create(N, &r), cleanup);
-  tc_tail_quantise(X, N, E, A, rn);
+  int64_t bad = tc_tail_quantise(X, N, E, A, rn);
+  if (bad >= 0) {
+    err = tc_err_set(TC_ERR_FORMAT, "tailsampler: embedding of image %lld is not finite", (long long)bad);
+    goto cleanup;
+  }
   /* two passes over panels, as the streaming driver does */
   for (int64_t i0 = 0; i0 < N; i0 += R) {
     int64_t nr = N - i0 < R ? N - i0 : R;

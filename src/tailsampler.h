@@ -29,8 +29,9 @@
 /* Normalise each row of X and round it to the 2^-11 grid (half to even).
  * Local. X [n x E] (input, row-major); A [n x E] (output, exact multiples of
  * 2^-11); r [n] (output) = 1 / ||A row|| in double, 0 for a zero row.
- * DESIGN 3.6 step 1. */
-void tc_tail_quantise(const float *X, int64_t n, int64_t E, float *A, double *r);
+ * Returns the first row holding an inf or NaN (its A and r are then
+ * meaningless), or -1 when every value is finite. DESIGN 3.6 step 1. */
+int64_t tc_tail_quantise(const float *X, int64_t n, int64_t E, float *A, double *r);
 
 /* Turn a block of exact dot products D (rows row0.., columns col0.. of the
  * global matrix) into cosines in place: S_ij = float(D_ij * (r_i * r_j)),

@@ -30,6 +30,26 @@ for np in 2 3 4; do
   dump "$TMP/m$np.h5" tail >"$TMP/m$np.txt"
   check "$np ranks, memory == 1 rank (flags, sizes, th, count, eta, K)" cmp -s "$TMP/ref.txt" "$TMP/m$np.txt"
 done
+# the Gram's cyclic deal with other blocks (TC_GRAM_BLOCK): ragged last
+# block (302 = 43 x 7 + 1), one row per block, one block holding every row
+# (3 ranks idle in psgemm and the mirror)
+for case in "3 7" "2 1" "4 1000" "1 5"; do
+  set -- $case
+  TC_GRAM_BLOCK=$2 tc_run $1 tailsample --features "$F" --out "$TMP/b$1_$2.h5" --mode memory -v 2>"$TMP/b$1_$2.err"
+  check "$1 ranks, Gram block $2: exit 0" test $? = 0
+  check "$1 ranks, Gram block $2: the block was used" grep -q "block $2;" "$TMP/b$1_$2.err"
+  dump "$TMP/b$1_$2.h5" tail >"$TMP/b$1_$2.txt"
+  check "$1 ranks, Gram block $2 == 1 rank default" cmp -s "$TMP/ref.txt" "$TMP/b$1_$2.txt"
+done
+# a NaN in one embedding: named, non-zero exit, nothing published (both modes)
+"$T" --write-features "$TMP/nan.h5" 302 40 11 250 || fail "write the NaN features file"
+for mode in memory stream; do
+  tc_run 3 tailsample --features "$TMP/nan.h5" --out "$TMP/nan_$mode.h5" --mode $mode 2>"$TMP/nan_$mode.err"
+  rc=$?
+  check "NaN embedding, $mode: non-zero exit ($rc)" test $rc != 0
+  check "NaN embedding, $mode: names image 250" grep -q "embedding of image 250 is not finite" "$TMP/nan_$mode.err"
+  check "NaN embedding, $mode: nothing published" no_output "$TMP/nan_$mode.h5"
+done
 for np in 1 3; do
   tc_run $np tailsample --features "$F" --out "$TMP/s$np.h5" --mode stream --panel-rows 13 --quiet
   check "$np ranks, stream (13-row panels): exit 0" test $? = 0

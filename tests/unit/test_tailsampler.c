@@ -5,10 +5,10 @@
  * tests/golden/tailsampler_ref.py).
  *
  * Extra mode (no tests, for tests/mpi/test_tailsample.sh and the bench):
- *   test_tailsampler --write-features PATH N E SEED
+ *   test_tailsampler --write-features PATH N E SEED [NAN_ROW]
  * writes a features file (kind "features", /embeddings, /paths) of
  * synthetic clustered embeddings and PATH.labels for --labels (E = 0: no
- * /embeddings, a bad input);
+ * /embeddings, a bad input; NAN_ROW: that image's embedding gets a NaN);
  *   test_tailsampler --dump-tail FILE tail|expected
  * prints the results of a tail file or a golden fixture as text. */
 #include <math.h>
@@ -22,6 +22,7 @@
 #include "h5fmt.h"
 #include "scalapack.h"
 #include "tailsampler.h"
+#include "transpose.h"
 
 /* ---- hand-computed rules ---------------------------------------------- */
 
@@ -257,6 +258,27 @@ static double rng_normal_(void) {
   return sqrt(-2.0 * log(rng_unif_())) * cos(6.283185307179586 * rng_unif_());
 }
 
+/* tc_transpose_f32 (the Gram mirror): every shape around the 8 x 8 and
+ * 32 x 32 tiles, inside larger leading dimensions, against index arithmetic */
+static void test_transpose_(void) {
+  const int sizes[] = {1, 3, 8, 9, 31, 32, 33, 40, 67};
+  int ok = 1;
+  float *src = malloc(sizeof(float) * 80 * 90), *dst = malloc(sizeof(float) * 80 * 90);
+  for (int a = 0; a < 9; a++)
+    for (int b = 0; b < 9; b++) {
+      int rows = sizes[a], cols = sizes[b], lds = cols + 5, ldd = rows + 3;
+      for (int i = 0; i < 80 * 90; i++) src[i] = (float)i, dst[i] = -1.0f;
+      tc_transpose_f32(src, lds, dst, ldd, rows, cols);
+      for (int c = 0; c < cols; c++) {
+        for (int r = 0; r < rows; r++) ok = ok && dst[c * ldd + r] == src[r * lds + c];
+        for (int r = rows; r < ldd; r++) ok = ok && dst[c * ldd + r] == -1.0f; /* padding untouched */
+      }
+    }
+  CHECK_MSG(ok, "tc_transpose_f32 differs from the index definition");
+  free(src);
+  free(dst);
+}
+
 static void test_gram_exact_(void) {
   const int N = 37, E = 300;
   float *X = malloc(sizeof(float) * N * E), *A = malloc(sizeof(float) * N * E);
@@ -266,7 +288,24 @@ static void test_gram_exact_(void) {
   for (int i = 0; i < N * E; i++) X[i] = (float)rng_normal_();
   /* one heavily aligned pair stresses the partial-sum bound */
   for (int k = 0; k < E; k++) X[E + k] = X[k];
-  tc_tail_quantise(X, N, E, A, r);
+  CHECK_MSG(tc_tail_quantise(X, N, E, A, r) == -1, "finite embeddings reported as not finite");
+  {
+    /* the finiteness check: the first row holding an inf or NaN */
+    float keep5 = X[5 * E + 3], keep9 = X[9 * E];
+    X[9 * E] = INFINITY;
+    X[5 * E + 3] = NAN;
+    float Ab[2 * 300];
+    double rb[20];
+    int64_t bad = -1;
+    for (int i = 0; i < N && i < 20 && bad < 0; i += 2) {
+      int64_t b = tc_tail_quantise(X + i * E, N - i < 2 ? N - i : 2, E, Ab, rb);
+      if (b >= 0) bad = i + b;
+    }
+    CHECK_MSG(bad == 5, "first non-finite row is 5, got %lld", (long long)bad);
+    X[5 * E + 3] = keep5;
+    CHECK_MSG(tc_tail_quantise(X + 8 * E, 2, E, Ab, rb) == 1, "inf in row 9 not reported");
+    X[9 * E] = keep9;
+  }
   int grid_ok = 1;
   for (int i = 0; i < N * E; i++) {
     double s = (double)A[i] * TC_TAIL_FIXED_SCALE;
@@ -442,7 +481,7 @@ out:
 
 /* ---- synthetic features files for the shell test and the bench ------- */
 
-static int write_features_(const char *path, int64_t N, int64_t E, uint64_t seed) {
+static int write_features_(const char *path, int64_t N, int64_t E, uint64_t seed, int64_t nan_row) {
   /* class sizes: a long tail (size_c ~ 0.5 N / (c+1)^1.3, at least 1),
    * one random centre per class; 10% of the images are noise: a head-class
    * centre pushed far off by a random direction (a "defect") */
@@ -488,6 +527,7 @@ static int write_features_(const char *path, int64_t N, int64_t E, uint64_t seed
     fprintf(lf, "%s class%03lld 1 0\n", names[j], (long long)c);
   }
   fclose(lf);
+  if (nan_row >= 0 && nan_row < N && E > 0) X[nan_row * E + E / 2] = NAN;
   TcH5File *f = NULL;
   int64_t dims[2] = {N, E};
   TcErr e = tc_h5_create(MPI_COMM_SELF, path, "features", &f);
@@ -584,8 +624,9 @@ int main(int argc, char **argv) {
     MPI_Finalize();
     return rc;
   }
-  if (argc == 6 && !strcmp(argv[1], "--write-features")) {
-    rc = write_features_(argv[2], atoll(argv[3]), atoll(argv[4]), (uint64_t)atoll(argv[5]));
+  if ((argc == 6 || argc == 7) && !strcmp(argv[1], "--write-features")) {
+    rc = write_features_(argv[2], atoll(argv[3]), atoll(argv[4]), (uint64_t)atoll(argv[5]),
+                         argc == 7 ? atoll(argv[6]) : -1);
     MPI_Finalize();
     return rc;
   }
@@ -595,6 +636,7 @@ int main(int argc, char **argv) {
   test_kmax_();
   test_pipeline_tiny_();
   test_gram_exact_();
+  test_transpose_();
   test_diagnostics_();
   const char *dir = getenv("TC_GOLDEN_DIR") ? getenv("TC_GOLDEN_DIR") : "tests/golden";
   test_golden_(dir, "tailsampler_step_k1.h5");
