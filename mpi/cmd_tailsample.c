@@ -324,11 +324,12 @@ TcErr tc_cmd_tailsample(MPI_Comm comm, int argc, char **argv) {
     /* GFLOP/s on the flop computed (one triangle); "full-Gram rate" is what
      * a 2 N^2 E Gram would need to run as fast */
     tc_log(1, "tailsample: %.3f s (Gram %.3f s, %.1f GFLOP/s per job on one triangle, "
-           "%.1f GFLOP/s full-Gram rate, mirror %.3f s, block %lld; row steps %.3f s); "
-           "peak memory %.1f MiB per rank (max VmHWM)",
+           "%.1f GFLOP/s full-Gram rate, mirror %.3f s, block %lld; S mapped in %.3f s; "
+           "row steps %.3f s); peak memory %.1f MiB per rank (max VmHWM)",
            st.t_total, st.t_gram, st.t_gram > 0 ? st.gram_flops / (st.t_gram - st.t_mirror) / 1e9 : 0.0,
            st.t_gram > 0 ? 2.0 * (double)N * (double)N * (double)E / st.t_gram / 1e9 : 0.0,
-           st.t_mirror, (long long)st.gram_block, st.t_rows, (double)hwm_max / 1048576.0);
+           st.t_mirror, (long long)st.gram_block, st.t_alloc, st.t_rows,
+           (double)hwm_max / 1048576.0);
 
   /* diagnostics before writing: a bad labels file publishes nothing */
   if (labels) {

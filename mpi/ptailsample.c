@@ -221,6 +221,7 @@ TcErr tc_ptailsample_run(MPI_Comm comm, const float *X_local, int64_t N, int64_t
   int64_t *los = NULL, *his = NULL;
   float *A = NULL, *Ag = NULL, *S = NULL, *cur = NULL, *nxt = NULL;
   int *plan = NULL;
+  size_t S_bytes = 0; /* nonzero: S came from tc_malloc_populated */
   double *r_all = NULL;
   int64_t nloc = hi - lo;
 
@@ -311,7 +312,11 @@ TcErr tc_ptailsample_run(MPI_Comm comm, const float *X_local, int64_t N, int64_t
   } else {
     nb = tc_pgram_cyclic_nb(N, size);
     gn = tc_pgram_cyclic_rows(N, nb, rank, size);
-    S = tc_malloc_aligned((size_t)(gn > 0 ? gn : 1) * (size_t)N * sizeof(float), "S rows");
+    /* every page of S is written by psgemm or the mirror: map them at once */
+    S_bytes = (size_t)(gn > 0 ? gn : 1) * (size_t)N * sizeof(float);
+    double t0 = tc_now();
+    S = tc_malloc_populated(S_bytes, "S rows");
+    st.t_alloc = tc_now() - t0;
     Ag = tc_malloc_aligned((size_t)(gn > 0 ? gn : 1) * (size_t)E * sizeof(float), "gram rows");
     /* rows bound for other ranks, packed by destination */
     A = tc_malloc_aligned((size_t)(nloc > 0 ? nloc : 1) * (size_t)E * sizeof(float), "row pack");
@@ -436,7 +441,8 @@ cleanup:
   free(plan);
   free(A);
   free(Ag);
-  free(S);
+  if (S_bytes) tc_free_populated(S, S_bytes);
+  else free(S);
   free(cur);
   free(nxt);
   free(r_all);

@@ -33,6 +33,7 @@ typedef struct {
   double t_gram;         /* seconds in the Gram (both passes when streaming;
                             in memory psgemm + mirror) */
   double t_mirror;       /* of which filling the second triangle (memory) */
+  double t_alloc;        /* mapping the pages of S up front (memory) */
   int64_t gram_block;    /* rows per block of the cyclic deal (memory) */
   double t_rows;         /* seconds in thresholds, counts and votes */
   double t_total;

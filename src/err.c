@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 static char tc_err_msg_[1024];
 static char tc_err_tb_[1024];
@@ -91,6 +92,30 @@ char *tc_strfmt(const char *fmt, ...) {
   vsnprintf(s, (size_t)n + 1, fmt, ap);
   va_end(ap);
   return s;
+}
+
+void *tc_malloc_populated(size_t bytes, const char *what) {
+#ifdef MAP_POPULATE
+  void *p = mmap(NULL, bytes ? bytes : 1, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+  if (p == MAP_FAILED) {
+    tc_err_set(TC_ERR_MEM, "out of memory mapping %zu bytes for %s", bytes, what);
+    return NULL;
+  }
+  return p;
+#else
+  return tc_malloc_aligned(bytes, what);
+#endif
+}
+
+void tc_free_populated(void *p, size_t bytes) {
+  if (!p) return;
+#ifdef MAP_POPULATE
+  munmap(p, bytes ? bytes : 1);
+#else
+  (void)bytes;
+  free(p);
+#endif
 }
 
 void *tc_malloc_aligned(size_t bytes, const char *what) {

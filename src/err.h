@@ -79,5 +79,12 @@ void *tc_calloc(size_t count, size_t size, const char *what);
 char *tc_strfmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* 64-byte aligned allocation (free with free()). */
 void *tc_malloc_aligned(size_t bytes, const char *what);
+/* A large buffer whose pages are mapped at once (mmap MAP_POPULATE where
+ * available, else tc_malloc_aligned), for a buffer that will be written
+ * whole anyway: faulting 4 KiB pages in one by one costs ~0.9 s per GB on
+ * the VMs we measured, populating ~0.27 s. Page-aligned. Free with
+ * tc_free_populated(p, bytes); NULL-safe. */
+void *tc_malloc_populated(size_t bytes, const char *what);
+void tc_free_populated(void *p, size_t bytes);
 
 #endif

@@ -10,6 +10,10 @@
 
 #include "scalapack.h"
 
+#ifdef __AVX2__
+#include <immintrin.h>
+#endif
+
 /* ---- step 1: normalise, fixed-point quantise, scale ------------------- */
 
 int64_t tc_tail_quantise(const float *X, int64_t n, int64_t E, float *A, double *r) {
@@ -71,8 +75,27 @@ static float row_threshold_from_min_(const float *row, int64_t N, double p, floa
   if (k0 < -N) k0 = -N;
   while (k0 <= N && !(q_of_(k0, Nf) > th_half)) k0++;
   if (k0 > N) return th_half; /* H empty: every q is 1 (or rounds onto th_half) */
-  int64_t L = 0;
-  for (int64_t j = 0; j < N; j++) {
+  int64_t L = 0, j = 0;
+#ifdef __AVX2__
+  /* Most of a row lies below th_half: skip 8 values at a time when none can
+   * reach k0. trunc(x) >= k0 implies x > k0 - 1, so the filter on the same
+   * float product Nf * s keeps every entry the exact test below keeps. */
+  const __m256 vN = _mm256_set1_ps(Nf), vlo = _mm256_set1_ps((float)(k0 - 1));
+  for (; j + 8 <= N; j += 8) {
+    __m256 x = _mm256_mul_ps(vN, _mm256_loadu_ps(row + j));
+    int m = _mm256_movemask_ps(_mm256_cmp_ps(x, vlo, _CMP_GT_OQ));
+    while (m) {
+      int t = __builtin_ctz((unsigned)m);
+      m &= m - 1;
+      int64_t k = key_of_(row[j + t], Nf);
+      if (k >= k0) {
+        hist[k - k0]++;
+        L++;
+      }
+    }
+  }
+#endif
+  for (; j < N; j++) {
     int64_t k = key_of_(row[j], Nf);
     if (k >= k0) {
       hist[k - k0]++;
@@ -107,19 +130,43 @@ float tc_tail_row_threshold(const float *row, int64_t N, double p, int32_t *hist
  * its smallest cosine, in the same pass over memory. The diagonal (jd, or
  * none when jd is outside [0, N)) is 1 by definition and takes part in the
  * minimum as 1, whatever its scaled value was. */
-static float scale_row_min_(float *s, int64_t N, double ri, const double *r_cols, int64_t jd) {
-  int64_t cut = jd >= 0 && jd < N ? jd : N;
-  float smin = cut < N ? 1.0f : INFINITY;
-  for (int64_t j = 0; j < cut; j++) {
+static float scale_min_range_(float *s, int64_t a, int64_t z, double ri, const double *r_cols,
+                              float smin) {
+  int64_t j = a;
+#ifdef __AVX2__
+  /* the same double products and roundings as the scalar loop, 8 at a time;
+   * S is finite, so the vector minimum is the scalar one */
+  const __m256d vri = _mm256_set1_pd(ri);
+  __m256 vmin = _mm256_set1_ps(smin);
+  for (; j + 8 <= z; j += 8) {
+    __m256 x = _mm256_loadu_ps(s + j);
+    __m256d lo = _mm256_cvtps_pd(_mm256_castps256_ps128(x)),
+            hi = _mm256_cvtps_pd(_mm256_extractf128_ps(x, 1));
+    lo = _mm256_mul_pd(lo, _mm256_mul_pd(vri, _mm256_loadu_pd(r_cols + j)));
+    hi = _mm256_mul_pd(hi, _mm256_mul_pd(vri, _mm256_loadu_pd(r_cols + j + 4)));
+    __m256 v = _mm256_set_m128(_mm256_cvtpd_ps(hi), _mm256_cvtpd_ps(lo));
+    _mm256_storeu_ps(s + j, v);
+    vmin = _mm256_min_ps(vmin, v);
+  }
+  float m8[8];
+  _mm256_storeu_ps(m8, vmin);
+  for (int t = 0; t < 8; t++) smin = m8[t] < smin ? m8[t] : smin;
+#endif
+  for (; j < z; j++) {
     float v = (float)((double)s[j] * (ri * r_cols[j]));
     s[j] = v;
     smin = v < smin ? v : smin;
   }
-  if (cut < N) s[cut] = 1.0f;
-  for (int64_t j = cut + 1; j < N; j++) {
-    float v = (float)((double)s[j] * (ri * r_cols[j]));
-    s[j] = v;
-    smin = v < smin ? v : smin;
+  return smin;
+}
+
+static float scale_row_min_(float *s, int64_t N, double ri, const double *r_cols, int64_t jd) {
+  int64_t cut = jd >= 0 && jd < N ? jd : N;
+  float smin = cut < N ? 1.0f : INFINITY;
+  smin = scale_min_range_(s, 0, cut, ri, r_cols, smin);
+  if (cut < N) {
+    s[cut] = 1.0f;
+    smin = scale_min_range_(s, cut + 1, N, ri, r_cols, smin);
   }
   return smin;
 }
@@ -179,15 +226,26 @@ TcErr tc_tail_vote_rows(const float *S, int64_t nrows, int64_t N, int64_t ld,
   for (int64_t jr = 0; jr < nrows; jr++) {
     const float *row = S + jr * ld;
     int64_t nt = 0;
-    /* i sees j when S_ij >= th_i; S_ij = S_ji, so row j suffices */
-    for (int64_t i = 0; i < N; i++) {
+    /* i sees j when S_ij >= th_i; S_ij = S_ji, so row j suffices. Few i
+     * see a given j: compare 8 at a time and visit only the hits. */
+    int64_t i = 0;
+#ifdef __AVX2__
+    for (; i + 8 <= N; i += 8) {
+      int m = _mm256_movemask_ps(
+          _mm256_cmp_ps(_mm256_loadu_ps(row + i), _mm256_loadu_ps(th_all + i), _CMP_GE_OQ));
+      while (m) {
+        int t = __builtin_ctz((unsigned)m);
+        m &= m - 1;
+        int64_t c = count_all[i + t];
+        if (c < 0 || c > N) goto bad_count;
+        if (freq[c]++ == 0) touched[nt++] = c;
+      }
+    }
+#endif
+    for (; i < N; i++) {
       if (row[i] >= th_all[i]) {
         int64_t c = count_all[i];
-        if (c < 0 || c > N) {
-          err = tc_err_set(TC_ERR_INTERNAL, "tailsampler: count %lld out of [0, %lld]",
-                           (long long)c, (long long)N);
-          goto cleanup;
-        }
+        if (c < 0 || c > N) goto bad_count;
         if (freq[c]++ == 0) touched[nt++] = c;
       }
     }
@@ -204,6 +262,9 @@ TcErr tc_tail_vote_rows(const float *S, int64_t nrows, int64_t N, int64_t ld,
     }
     kappa[jr] = best;
   }
+  goto cleanup;
+bad_count:
+  err = tc_err_set(TC_ERR_INTERNAL, "tailsampler: a count is out of [0, %lld]", (long long)N);
 cleanup:
   free(freq);
   free(touched);
