@@ -43,17 +43,6 @@ int64_t tc_tail_quantise(const float *X, int64_t n, int64_t E, float *A, double 
   return bad;
 }
 
-void tc_tail_scale(float *S, int64_t nrows, int64_t ncols, int64_t ld, const double *r_rows,
-                   const double *r_cols, int64_t row0, int64_t col0) {
-  for (int64_t i = 0; i < nrows; i++) {
-    float *s = S + i * ld;
-    double ri = r_rows[i];
-    for (int64_t j = 0; j < ncols; j++) s[j] = (float)((double)s[j] * (ri * r_cols[j]));
-    int64_t jd = row0 + i - col0;
-    /* S_ii = 1 by definition, also for a zero embedding (similar to itself only) */
-    if (jd >= 0 && jd < ncols) s[jd] = 1.0f;
-  }
-}
 
 /* ---- step 2: the trim_min threshold ----------------------------------- */
 
@@ -158,6 +147,17 @@ static float scale_min_range_(float *s, int64_t a, int64_t z, double ri, const d
     smin = v < smin ? v : smin;
   }
   return smin;
+}
+
+void tc_tail_scale(float *S, int64_t nrows, int64_t ncols, int64_t ld, const double *r_rows,
+                   const double *r_cols, int64_t row0, int64_t col0) {
+  for (int64_t i = 0; i < nrows; i++) {
+    float *s = S + i * ld;
+    (void)scale_min_range_(s, 0, ncols, r_rows[i], r_cols, INFINITY);
+    int64_t jd = row0 + i - col0;
+    /* S_ii = 1 by definition, also for a zero embedding (similar to itself only) */
+    if (jd >= 0 && jd < ncols) s[jd] = 1.0f;
+  }
 }
 
 static float scale_row_min_(float *s, int64_t N, double ri, const double *r_cols, int64_t jd) {
