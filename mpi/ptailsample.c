@@ -53,10 +53,12 @@ static TcErr allgather_rows_(MPI_Comm comm, void *all, const int64_t *los, const
   int size = tc_size(comm);
   int *cnt = tc_malloc((size_t)size * sizeof(int), "allgather counts");
   int *dsp = tc_malloc((size_t)size * sizeof(int), "allgather displacements");
-  if (!cnt || !dsp) {
+  /* agree first: a rank that returned here would leave the others in the collective */
+  TcErr err = tc_agree(comm, cnt && dsp ? TC_OK : TC_ERR_MEM);
+  if (err) {
     free(cnt);
     free(dsp);
-    return TC_ERR_MEM;
+    return err;
   }
   for (int q = 0; q < size; q++) {
     cnt[q] = (int)(his[q] - los[q]);
@@ -132,11 +134,13 @@ static TcErr allgather_cyclic_(MPI_Comm comm, void *all, int64_t N, int64_t nb, 
   unsigned char *mine = tc_malloc(((size_t)N / (size_t)size + (size_t)nb + 1) * width, "allgather send");
   unsigned char *tmp = tc_malloc((size_t)N * width + 1, "allgather receive");
   unsigned char *a = all;
-  if (!cnt || !mine || !tmp) {
+  /* agree first: a rank that returned here would leave the others in the collective */
+  TcErr err = tc_agree(comm, cnt && mine && tmp ? TC_OK : TC_ERR_MEM);
+  if (err) {
     free(cnt);
     free(mine);
     free(tmp);
-    return TC_ERR_MEM;
+    return err;
   }
   int *dsp = cnt + size;
   for (int q = 0; q < size; q++) {
