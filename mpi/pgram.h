@@ -29,8 +29,9 @@
  * power of two <= N / (4 size), within [32, 512] (measured at N = 2000,
  * 5000, 20000, E = 2048 on 2 ranks: smaller blocks balance better, larger
  * ones make larger local sgemm calls). The environment variable
- * TC_GRAM_BLOCK (a positive integer) overrides it, for tests of ragged
- * layouts and for tuning; the result does not depend on it. Local. */
+ * TC_GRAM_BLOCK (a positive integer, at most N is used) overrides it, for
+ * tests of ragged layouts and for tuning; the result does not depend on it.
+ * Local. */
 int64_t tc_pgram_cyclic_nb(int64_t N, int size);
 
 /* How many rows rank `rank` holds in the cyclic deal (ScaLAPACK numroc).

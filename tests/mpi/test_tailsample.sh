@@ -32,12 +32,12 @@ for np in 2 3 4; do
 done
 # the Gram's cyclic deal with other blocks (TC_GRAM_BLOCK): ragged last
 # block (302 = 43 x 7 + 1), one row per block, one block holding every row
-# (3 ranks idle in psgemm and the mirror)
-for case in "3 7" "2 1" "4 1000" "1 5"; do
+# (1000 > N: one block of 302 rows; 3 ranks idle in psgemm and the mirror)
+for case in "3 7 7" "2 1 1" "4 1000 302" "1 5 5"; do
   set -- $case
   TC_GRAM_BLOCK=$2 tc_run $1 tailsample --features "$F" --out "$TMP/b$1_$2.h5" --mode memory -v 2>"$TMP/b$1_$2.err"
   check "$1 ranks, Gram block $2: exit 0" test $? = 0
-  check "$1 ranks, Gram block $2: the block was used" grep -q "block $2;" "$TMP/b$1_$2.err"
+  check "$1 ranks, Gram block $2: block $3 used" grep -q "block $3;" "$TMP/b$1_$2.err"
   dump "$TMP/b$1_$2.h5" tail >"$TMP/b$1_$2.txt"
   check "$1 ranks, Gram block $2 == 1 rank default" cmp -s "$TMP/ref.txt" "$TMP/b$1_$2.txt"
 done
