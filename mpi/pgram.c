@@ -17,6 +17,9 @@ int64_t tc_pgram_cyclic_nb(int64_t N, int size) {
     long long v = strtoll(env, &end, 10);
     /* a block larger than N is one block of N rows */
     if (end && *end == '\0' && v > 0) return v < N ? v : (N > 0 ? N : 1);
+    static int warned = 0;
+    if (!warned) tc_log(0, "warning: TC_GRAM_BLOCK='%s' is not a positive integer; using the default", env);
+    warned = 1;
   }
   int64_t target = size > 0 ? N / (4 * (int64_t)size) : N, nb = 32;
   while (nb * 2 <= target && nb < 512) nb *= 2;
