@@ -43,7 +43,6 @@ int64_t tc_tail_quantise(const float *X, int64_t n, int64_t E, float *A, double 
   return bad;
 }
 
-
 /* ---- step 2: the trim_min threshold ----------------------------------- */
 
 /* The quantised value of key k: the reference divides trunc(N s) by N in
@@ -115,16 +114,15 @@ float tc_tail_row_threshold(const float *row, int64_t N, double p, int32_t *hist
   return row_threshold_from_min_(row, N, p, smin, hist);
 }
 
-/* Scale one row of exact dots into cosines (as tc_tail_scale) and return
- * its smallest cosine, in the same pass over memory. The diagonal (jd, or
- * none when jd is outside [0, N)) is 1 by definition and takes part in the
- * minimum as 1, whatever its scaled value was. */
+/* Scale s[a..z) of a row of exact dots into cosines in place,
+ * s_j = float(s_j * (ri * r_cols[j])), and return min(smin, those cosines). */
 static float scale_min_range_(float *s, int64_t a, int64_t z, double ri, const double *r_cols,
                               float smin) {
   int64_t j = a;
 #ifdef __AVX2__
   /* the same double products and roundings as the scalar loop, 8 at a time;
-   * S is finite, so the vector minimum is the scalar one */
+   * S is finite, so the vector minimum is the scalar one (up to the sign of
+   * a zero minimum, which the threshold's integer key ignores) */
   const __m256d vri = _mm256_set1_pd(ri);
   __m256 vmin = _mm256_set1_ps(smin);
   for (; j + 8 <= z; j += 8) {
@@ -149,17 +147,10 @@ static float scale_min_range_(float *s, int64_t a, int64_t z, double ri, const d
   return smin;
 }
 
-void tc_tail_scale(float *S, int64_t nrows, int64_t ncols, int64_t ld, const double *r_rows,
-                   const double *r_cols, int64_t row0, int64_t col0) {
-  for (int64_t i = 0; i < nrows; i++) {
-    float *s = S + i * ld;
-    (void)scale_min_range_(s, 0, ncols, r_rows[i], r_cols, INFINITY);
-    int64_t jd = row0 + i - col0;
-    /* S_ii = 1 by definition, also for a zero embedding (similar to itself only) */
-    if (jd >= 0 && jd < ncols) s[jd] = 1.0f;
-  }
-}
-
+/* Scale one row of exact dots into cosines (as tc_tail_scale) and return
+ * its smallest cosine, in the same pass over memory. The diagonal (jd, or
+ * none when jd is outside [0, N)) is 1 by definition and takes part in the
+ * minimum as 1, whatever its scaled value was. */
 static float scale_row_min_(float *s, int64_t N, double ri, const double *r_cols, int64_t jd) {
   int64_t cut = jd >= 0 && jd < N ? jd : N;
   float smin = cut < N ? 1.0f : INFINITY;
@@ -169,6 +160,17 @@ static float scale_row_min_(float *s, int64_t N, double ri, const double *r_cols
     smin = scale_min_range_(s, cut + 1, N, ri, r_cols, smin);
   }
   return smin;
+}
+
+void tc_tail_scale(float *S, int64_t nrows, int64_t ncols, int64_t ld, const double *r_rows,
+                   const double *r_cols, int64_t row0, int64_t col0) {
+  for (int64_t i = 0; i < nrows; i++) {
+    float *s = S + i * ld;
+    (void)scale_min_range_(s, 0, ncols, r_rows[i], r_cols, INFINITY);
+    int64_t jd = row0 + i - col0;
+    /* S_ii = 1 by definition, also for a zero embedding (similar to itself only) */
+    if (jd >= 0 && jd < ncols) s[jd] = 1.0f;
+  }
 }
 
 static int64_t count_at_least_(const float *row, int64_t N, float t) {
