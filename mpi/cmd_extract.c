@@ -12,6 +12,7 @@
 #include "dataset.h"
 #include "log.h"
 #include "opts.h"
+#include "outguard.h"
 #include "pextract.h"
 
 /* Rank 0: the images to read (paths) and what to record (names). */
@@ -40,12 +41,16 @@ static TcErr build_list_(const char *data, const char *list, const char *split, 
   } else {
     /* one path per line; blank lines and '#' comments skipped; relative to
      * --data when given, else as written */
-    FILE *fp = fopen(list, "r");
-    TC_CHECK(fp, TC_ERR_IO, "%s: cannot open image list: %s", list, strerror(errno));
-    char line[8192];
-    while (!err && fgets(line, sizeof line, fp)) {
+    FILE *fp = NULL;
+    TC_CALL(tc_text_open(list, "image list", TC_TEXT_MAX_BYTES, &fp));
+    char line[TC_TEXT_LINE_MAX + 1];
+    int64_t lineno = 0;
+    int got = 0;
+    while (!err) {
+      err = tc_text_line(fp, list, &lineno, line, sizeof line, &got);
+      if (err || !got) break;
       size_t l = strlen(line);
-      while (l && (line[l - 1] == '\n' || line[l - 1] == '\r' || line[l - 1] == ' ')) line[--l] = 0;
+      while (l && (line[l - 1] == '\r' || line[l - 1] == ' ')) line[--l] = 0;
       if (!l || line[0] == '#') continue;
       if (cnt == cap) {
         cap = cap ? 2 * cap : 256;
@@ -130,6 +135,17 @@ static TcErr bcast_strings_(MPI_Comm comm, int64_t n, char ***s) {
   return TC_OK;
 }
 
+/* Rank 0: no image of the list may be the output (the features would
+ * replace it). One stat per image when out exists, else name compares. */
+static TcErr guard_images_(const char *out, int64_t n, char **paths) {
+  TcOutGuard *g = NULL;
+  TC_CALL(tc_outguard_open("--out", out, &g));
+  TcErr err = TC_OK;
+  for (int64_t i = 0; !err && i < n; i++) err = tc_outguard_input(g, "image", paths[i]);
+  tc_outguard_close(&g);
+  return err;
+}
+
 static void free_list_(int rank, int64_t n, char **s) {
   if (!s) return;
   if (rank == 0)
@@ -186,11 +202,23 @@ TcErr tc_cmd_extract(MPI_Comm comm, int argc, char **argv) {
   err = tc_agree(comm, err);
   if (err) return err;
 
+  if (rank == 0) {
+    const TcGuardInput in[] = {{"--weights", weights}, {"--list", list}};
+    err = tc_outguard_check("--out", out, in, 2);
+  }
+  err = tc_agree(comm, err);
+  if (err) return err;
+
   int64_t n = 0;
   char **paths = NULL, **names = NULL;
   if (rank == 0) err = build_list_(data, list, split, &n, &paths, &names);
+  if (rank == 0 && !err) err = guard_images_(out, n, paths);
   err = tc_agree(comm, err);
-  if (err) return err;
+  if (err) {
+    free_list_(rank, n, paths);
+    free_list_(rank, n, names);
+    return err;
+  }
   MPI_Bcast(&n, 1, MPI_INT64_T, 0, comm);
   err = bcast_strings_(comm, n, &paths);
   if (!err) err = bcast_strings_(comm, n, &names);

@@ -5,6 +5,7 @@
 #include "commands.h"
 #include "context.h"
 #include "opts.h"
+#include "outguard.h"
 #include "pfit.h"
 
 TcErr tc_cmd_fit(MPI_Comm comm, int argc, char **argv) {
@@ -46,6 +47,10 @@ TcErr tc_cmd_fit(MPI_Comm comm, int argc, char **argv) {
                : !strcmp(o.method_name, "patchcore") ? TC_FIT_PATCHCORE
                                                      : TC_FIT_TAILEDCORE;
     err = tc_pfit_check(&o);
+  }
+  if (!err && tc_rank(comm) == 0) {
+    const TcGuardInput in[] = {{"--features", o.features}, {"--weights", o.weights}};
+    err = tc_outguard_check("--out", o.out, in, 2);
   }
   err = tc_agree(comm, err);
   if (err) return err;

@@ -6,6 +6,7 @@
 #include "commands.h"
 #include "context.h"
 #include "opts.h"
+#include "outguard.h"
 #include "ppredict.h"
 
 TcErr tc_cmd_predict(MPI_Comm comm, int argc, char **argv) {
@@ -53,6 +54,12 @@ TcErr tc_cmd_predict(MPI_Comm comm, int argc, char **argv) {
       err = tc_err_set(TC_ERR_USAGE, "predict: --mem-per-rank must be positive");
     else if (!(o.sigma > 0.0))
       err = tc_err_set(TC_ERR_USAGE, "predict: --sigma must be positive");
+  }
+  /* the default --weights is an input only when images are extracted */
+  if (!err && tc_rank(comm) == 0) {
+    const TcGuardInput in[] = {{"--model", o.model}, {"--features", o.features}, {"--list", o.list},
+                               {"--weights", o.data_root ? o.weights : NULL}};
+    err = tc_outguard_check("--out", o.out, in, 4);
   }
   if (!err) o.bank_mode = !strcmp(bank, "split") ? TC_BANK_SPLIT
                         : !strcmp(bank, "replicated") ? TC_BANK_REPLICATED : TC_BANK_AUTO;

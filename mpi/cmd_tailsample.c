@@ -28,6 +28,7 @@
 #include "h5fmt.h"
 #include "log.h"
 #include "opts.h"
+#include "outguard.h"
 #include "partition.h"
 #include "ptailsample.h"
 #include "tailsampler.h"
@@ -61,16 +62,18 @@ static int cmp_label_cls_(const void *a, const void *b) {
  * the Table 5 measures. Local. paths [N] or NULL (match by order). */
 static TcErr diagnostics_(const char *labels_path, int64_t N, char **paths, const TcTailResult *r) {
   TcErr err = TC_OK;
-  FILE *fp = fopen(labels_path, "r");
-  TC_CHECK(fp, TC_ERR_IO, "%s: cannot open labels file: %s", labels_path, strerror(errno));
+  FILE *fp = NULL;
+  TC_CALL(tc_text_open(labels_path, "labels file", TC_TEXT_MAX_BYTES, &fp));
   LabelLine_ *lines = NULL;
   LabelLine_ **by_cls = NULL;
   int64_t n = 0, cap = 0, lineno = 0;
   int64_t *cls = NULL;
   uint8_t *noise = NULL, *tailc = NULL;
-  char buf[8192];
-  while (fgets(buf, sizeof buf, fp)) {
-    lineno++;
+  char buf[TC_TEXT_LINE_MAX + 1];
+  int got = 0;
+  for (;;) {
+    TC_CALL_GOTO(err, tc_text_line(fp, labels_path, &lineno, buf, sizeof buf, &got), cleanup);
+    if (!got) break;
     char p[4096], c[1024];
     int a = 0, b = 0;
     char *s = buf;
@@ -244,6 +247,14 @@ TcErr tc_cmd_tailsample(MPI_Comm comm, int argc, char **argv) {
   if (!err && panel_rows < 0) err = tc_err_set(TC_ERR_USAGE, "tailsample: --panel-rows must be >= 0");
   if (!err && !(tail_p >= 0.0 && tail_p <= 1.0))
     err = tc_err_set(TC_ERR_USAGE, "tailsample: --tail-p %g is not in [0, 1]", tail_p);
+  if (!err && rank == 0) {
+    const TcGuardInput in[] = {{"--features", features}, {"--labels", labels}};
+    err = tc_outguard_check("--out", out_path, in, 2);
+    /* the labels are read after the Gram: a wrong path fails now, not then */
+    FILE *fp = NULL;
+    if (!err && labels) err = tc_text_open(labels, "labels file", TC_TEXT_MAX_BYTES, &fp);
+    if (fp) fclose(fp);
+  }
   err = tc_agree(comm, err);
   if (err) return err;
 

@@ -17,6 +17,7 @@
 #include "features_io.h"
 #include "h5fmt.h"
 #include "log.h"
+#include "outguard.h"
 #include "dataset.h"
 #include "partition.h"
 #include "pextract.h"
@@ -94,6 +95,8 @@ static TcErr list_images_(MPI_Comm comm, const TcPredictOptions *opt, int64_t *T
   if (rank == 0) {
     err = opt->list ? tc_dataset_read_manifest(opt->data_root, opt->list, &ds)
                     : tc_dataset_list(opt->data_root, opt->split, &ds);
+    /* an --out that is one of the test images would replace it */
+    if (!err) err = tc_outguard_dataset("--out", opt->out, ds, 0);
     if (!err) {
       n = ds->n;
       for (int64_t i = 0; i < n; i++) bytes += (int64_t)strlen(ds->items[i].path) + 1;

@@ -133,6 +133,23 @@ TcErr tc_outguard_check(const char *opt, const char *out, const TcGuardInput *in
   return err;
 }
 
+TcErr tc_outguard_dataset(const char *opt, const char *out, const TcDataset *ds, int masks) {
+  TcOutGuard *g = NULL;
+  TC_CALL(tc_outguard_open(opt, out, &g));
+  TcErr err = TC_OK;
+  char path[2 * PATH_MAX];
+  for (int64_t i = 0; !err && i < ds->n; i++) {
+    for (int k = 0; !err && k < 1 + (masks != 0); k++) {
+      const char *rel = k ? ds->items[i].mask_path : ds->items[i].path;
+      if (!rel) continue;
+      snprintf(path, sizeof path, "%s/%s", ds->root, rel);
+      err = tc_outguard_input(g, k ? "mask" : "image", path);
+    }
+  }
+  tc_outguard_close(&g);
+  return err;
+}
+
 TcErr tc_text_open(const char *path, const char *what, int64_t max_bytes, FILE **fp) {
   *fp = NULL;
   /* O_NONBLOCK: opening a fifo without a writer would wait forever; the

@@ -20,6 +20,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "dataset.h"
 #include "err.h"
 
 /* Longest line of a list or labels file, without its line end. A path line
@@ -54,6 +55,10 @@ void tc_outguard_close(TcOutGuard **g);
 /* tc_outguard_open + tc_outguard_input for each of the n inputs + close.
  * Local. */
 TcErr tc_outguard_check(const char *opt, const char *out, const TcGuardInput *in, int n);
+
+/* tc_outguard_check against every image of a data set listing (and its
+ * masks when masks != 0), ROOT-relative paths under ds->root. Local. */
+TcErr tc_outguard_dataset(const char *opt, const char *out, const TcDataset *ds, int masks);
 
 /* Open a text input for reading. `what` names it in messages ("image list",
  * "labels file"). TC_ERR_IO when it cannot be opened or is not a regular
