@@ -15,6 +15,8 @@
 #include "outguard.h"
 #include "pextract.h"
 
+#define TC_RESIZE_MAX 4096
+
 /* Rank 0: the images to read (paths) and what to record (names). */
 static TcErr build_list_(const char *data, const char *list, const char *split, int64_t *n,
                          char ***paths, char ***names) {
@@ -168,14 +170,14 @@ TcErr tc_cmd_extract(MPI_Comm comm, int argc, char **argv) {
       {"backbone", TC_OPT_CHOICE, &backbone, "mobilenetv2", "feature backbone (DESIGN 3.2)", TC_BACKBONE_CHOICES, 0},
       {"weights", TC_OPT_STRING, &weights, "weights/mobilenetv2.h5", "weights file of the backbone (analysis/get_default_weights.sh makes the default)", NULL, 0},
       {"out", TC_OPT_STRING, &out, NULL, "features file to write (published atomically)", NULL, 1},
-      {"dim", TC_OPT_INT, &dim, "0", "patch feature dimension D (0: backbone default, 1024 resnets, 576 mobilenetv2)", NULL, 0},
-      {"resize", TC_OPT_INT, &resize, "256", "shorter side after the antialiased bilinear resize", NULL, 0},
-      {"crop", TC_OPT_INT, &crop, "224", "centre crop side", NULL, 0},
+      {"dim", TC_OPT_INT, &dim, "0", "patch feature dimension D (0: backbone default, 1024 resnets, 576 mobilenetv2), 0..2^20", NULL, 0},
+      {"resize", TC_OPT_INT, &resize, "256", "shorter side after the antialiased bilinear resize, --crop..4096", NULL, 0},
+      {"crop", TC_OPT_INT, &crop, "224", "centre crop side, 1..--resize", NULL, 0},
       {"taps", TC_OPT_STRING, &taps, "", "comma-separated feature maps (default: layer2,layer3 / block_5_add,block_10_project_BN)", NULL, 0},
       {"embed-tap", TC_OPT_STRING, &embed_tap, "", "feature map(s) whose global average is the embedding for TailSampler (default: layer4 / out_relu; a comma-separated list concatenates the averages); recorded as attribute embed_tap", NULL, 0},
       {"skip-bad-images", TC_OPT_FLAG, &skip_bad, NULL, "skip unreadable images (recorded in /skipped and the log) instead of stopping", NULL, 0},
-      {"batch", TC_OPT_INT, &batch, "8", "images per rank between collective writes (memory: batch x HW x D floats)", NULL, 0},
-      {"mem-per-rank", TC_OPT_SIZE, &mem_per_rank, "2G", "memory a rank may use: the decoded crops (crop x crop x 3 bytes per image) are kept between the check and the extraction when they fit, else (or with 0) images are decoded twice", NULL, 0},
+      {"batch", TC_OPT_INT, &batch, "8", "images per rank between collective writes (memory: batch x HW x D floats), 1..4096", NULL, 0},
+      {"mem-per-rank", TC_OPT_SIZE, &mem_per_rank, "2G", "memory a rank may use: the decoded crops (crop x crop x 3 bytes per image) are kept between the check and the extraction when they fit, else (or with 0) images are decoded twice; 0..1P", NULL, 0},
   };
   int nopts = (int)(sizeof opts / sizeof opts[0]);
   int help = 0;
@@ -194,9 +196,11 @@ TcErr tc_cmd_extract(MPI_Comm comm, int argc, char **argv) {
   }
   if (!err && !data && !list) err = tc_err_set(TC_ERR_USAGE, "extract: give --data ROOT or --list FILE");
   if (!err && (dim < 0 || dim > 1 << 20)) err = tc_err_set(TC_ERR_USAGE, "extract: bad --dim %lld", (long long)dim);
-  if (!err && (crop < 1 || resize < crop || resize > 1 << 15))
-    err = tc_err_set(TC_ERR_USAGE, "extract: need 1 <= --crop (%lld) <= --resize (%lld)", (long long)crop,
-                     (long long)resize);
+  /* 4096: a 4096 x 4096 crop is 16 M pixels, 64x the default; beyond it the
+   * CNN's activations alone outgrow a node */
+  if (!err && (crop < 1 || resize < crop || resize > TC_RESIZE_MAX))
+    err = tc_err_set(TC_ERR_USAGE, "extract: need 1 <= --crop (%lld) <= --resize (%lld) <= %d", (long long)crop,
+                     (long long)resize, TC_RESIZE_MAX);
   if (!err && mem_per_rank < 0) err = tc_err_set(TC_ERR_USAGE, "extract: --mem-per-rank must be >= 0");
   if (!err && (batch < 1 || batch > 4096)) err = tc_err_set(TC_ERR_USAGE, "extract: --batch must be in 1..4096");
   err = tc_agree(comm, err);

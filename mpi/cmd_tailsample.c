@@ -226,10 +226,10 @@ TcErr tc_cmd_tailsample(MPI_Comm comm, int argc, char **argv) {
   TcOpt opts[] = {
       {"features", TC_OPT_STRING, &features, NULL, "features file with /embeddings [N, E] (input)", NULL, 1},
       {"out", TC_OPT_STRING, &out_path, NULL, "tail file to write (published atomically)", NULL, 1},
-      {"tail-p", TC_OPT_DOUBLE, &tail_p, "0.85", "trim_min quantile p of the per-row threshold (DESIGN 3.6 step 2)", NULL, 0},
-      {"mem-per-rank", TC_OPT_SIZE, &mem, "2G", "memory a rank may use; streaming switches on above it (auto mode)", NULL, 0},
+      {"tail-p", TC_OPT_DOUBLE, &tail_p, "0.85", "trim_min quantile p of the per-row threshold (DESIGN 3.6 step 2), in [0, 1]", NULL, 0},
+      {"mem-per-rank", TC_OPT_SIZE, &mem, "2G", "memory a rank may use; streaming switches on above it (auto mode); at most 1P", NULL, 0},
       {"mode", TC_OPT_CHOICE, &mode, "auto", "memory: ScaLAPACK Gram held in rows; stream: row panels twice, never N x N", "auto|memory|stream", 0},
-      {"panel-rows", TC_OPT_INT, &panel_rows, "0", "rows per streaming panel (0: the most that fit in --mem-per-rank)", NULL, 0},
+      {"panel-rows", TC_OPT_INT, &panel_rows, "0", "rows per streaming panel (0: the most that fit in --mem-per-rank), >= 0", NULL, 0},
       {"labels", TC_OPT_STRING, &labels, NULL, "true labels 'path class is_noise is_tail_class' per line: print Table 5 diagnostics", NULL, 0},
   };
   int nopts = (int)(sizeof opts / sizeof opts[0]);
