@@ -154,7 +154,7 @@ TcErr tc_cmd_eval(MPI_Comm comm, int argc, char **argv) {
     else if (!err) tc_err_clear();
     tc_dataset_destroy(&ds);
   }
-  err = tc_agree(comm, err);
+  err = tc_agree_root(comm, err);
   if (err) return err;
   if (csv) err = tc_h5_check_output(comm, csv);
   if (err) return err;

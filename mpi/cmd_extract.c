@@ -210,14 +210,14 @@ TcErr tc_cmd_extract(MPI_Comm comm, int argc, char **argv) {
     const TcGuardInput in[] = {{"--weights", weights}, {"--list", list}};
     err = tc_outguard_check("--out", out, in, 2);
   }
-  err = tc_agree(comm, err);
+  err = tc_agree_root(comm, err);
   if (err) return err;
 
   int64_t n = 0;
   char **paths = NULL, **names = NULL;
   if (rank == 0) err = build_list_(data, list, split, &n, &paths, &names);
   if (rank == 0 && !err) err = guard_images_(out, n, paths);
-  err = tc_agree(comm, err);
+  err = tc_agree_root(comm, err);
   if (err) {
     free_list_(rank, n, paths);
     free_list_(rank, n, names);

@@ -48,11 +48,13 @@ TcErr tc_cmd_fit(MPI_Comm comm, int argc, char **argv) {
                                                      : TC_FIT_TAILEDCORE;
     err = tc_pfit_check(&o);
   }
-  if (!err && tc_rank(comm) == 0) {
+  err = tc_agree(comm, err);
+  if (err) return err;
+  if (tc_rank(comm) == 0) {
     const TcGuardInput in[] = {{"--features", o.features}, {"--weights", o.weights}};
     err = tc_outguard_check("--out", o.out, in, 2);
   }
-  err = tc_agree(comm, err);
+  err = tc_agree_root(comm, err);
   if (err) return err;
   return tc_pfit_run(comm, &o);
 }

@@ -60,15 +60,17 @@ TcErr tc_cmd_predict(MPI_Comm comm, int argc, char **argv) {
       err = tc_err_set(TC_ERR_USAGE, "predict: --sigma %g is out of range: it must be in (0, %g]", o.sigma,
                        TC_SIGMA_MAX);
   }
+  if (!err) o.bank_mode = !strcmp(bank, "split") ? TC_BANK_SPLIT
+                        : !strcmp(bank, "replicated") ? TC_BANK_REPLICATED : TC_BANK_AUTO;
+  err = tc_agree(comm, err);
+  if (err) return err;
   /* the default --weights is an input only when images are extracted */
-  if (!err && tc_rank(comm) == 0) {
+  if (tc_rank(comm) == 0) {
     const TcGuardInput in[] = {{"--model", o.model}, {"--features", o.features}, {"--list", o.list},
                                {"--weights", o.data_root ? o.weights : NULL}};
     err = tc_outguard_check("--out", o.out, in, 4);
   }
-  if (!err) o.bank_mode = !strcmp(bank, "split") ? TC_BANK_SPLIT
-                        : !strcmp(bank, "replicated") ? TC_BANK_REPLICATED : TC_BANK_AUTO;
-  err = tc_agree(comm, err);
+  err = tc_agree_root(comm, err);
   if (err) return err;
   return tc_ppredict_run(comm, &o);
 }

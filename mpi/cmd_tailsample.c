@@ -247,7 +247,9 @@ TcErr tc_cmd_tailsample(MPI_Comm comm, int argc, char **argv) {
   if (!err && panel_rows < 0) err = tc_err_set(TC_ERR_USAGE, "tailsample: --panel-rows must be >= 0");
   if (!err && !(tail_p >= 0.0 && tail_p <= 1.0))
     err = tc_err_set(TC_ERR_USAGE, "tailsample: --tail-p %g is not in [0, 1]", tail_p);
-  if (!err && rank == 0) {
+  err = tc_agree(comm, err);
+  if (err) return err;
+  if (rank == 0) {
     const TcGuardInput in[] = {{"--features", features}, {"--labels", labels}};
     err = tc_outguard_check("--out", out_path, in, 2);
     /* the labels are read after the Gram: a wrong path fails now, not then */
@@ -255,7 +257,7 @@ TcErr tc_cmd_tailsample(MPI_Comm comm, int argc, char **argv) {
     if (!err && labels) err = tc_text_open(labels, "labels file", TC_TEXT_MAX_BYTES, &fp);
     if (fp) fclose(fp);
   }
-  err = tc_agree(comm, err);
+  err = tc_agree_root(comm, err);
   if (err) return err;
 
   TcH5File *in = NULL, *out = NULL;

@@ -102,8 +102,11 @@ static TcErr list_images_(MPI_Comm comm, const TcPredictOptions *opt, int64_t *T
       for (int64_t i = 0; i < n; i++) bytes += (int64_t)strlen(ds->items[i].path) + 1;
     }
   }
-  err = tc_agree(comm, err);
-  if (err) return err;
+  err = tc_agree_root(comm, err);
+  if (err) {
+    tc_dataset_destroy(&ds);
+    return err;
+  }
   int64_t hdr[2] = {n, bytes};
   MPI_Bcast(hdr, 2, MPI_INT64_T, 0, comm);
   n = hdr[0];
