@@ -18,7 +18,8 @@
 source "$(dirname "$0")/lib.sh"
 FF=$BUILD/tests/tools/fake_features
 SYNTH=$BUILD/tc-synth
-for b in "$TC" "$FF" "$SYNTH"; do
+SYNTH_LT=$BUILD/tc-longtail
+for b in "$TC" "$FF" "$SYNTH" "$SYNTH_LT" "$BUILD/tc-features-merge"; do
   if [ ! -x "$b" ]; then fail "missing $b (make BUILD=... all)"; report; exit 1; fi
 done
 W=$TMP/w
@@ -199,6 +200,30 @@ refuse "tailsample --labels with a 5000-byte line (read after the Gram)" 3 "long
 printf 'img/photo.png\nimg/jpg\0rgb.jpg\n' >nul.txt
 refuse "extract --list with a NUL byte" 3 "nul.txt:2: NUL byte" 0 extract --list nul.txt --weights W.h5 --out x.h5
 check "nothing published" test ! -e x.h5
+
+# ---- the serial tools that read lists: tc-features-merge (writes HDF5),
+# tc-longtail (its manifests)
+MERGE=$BUILD/tc-features-merge
+tool() { # DESC CODE PATTERN CMD... (one tool line, exit CODE, inputs unchanged)
+  local d=$1 code=$2 pat=$3; shift 3
+  timeout --kill-after=5 30 "$@" >"$TMP/out" 2>"$TMP/err"; rc=$?
+  if [ "$rc" = "$code" ]; then pass "$d: exit $code"; else fail "$d: exit $code (got $rc)"; fi
+  if [ "$(wc -l <"$TMP/err")" = 1 ] && grep -q -- "$pat" "$TMP/err"; then pass "$d: one line naming it"
+  else fail "$d: one line matching '$pat'"; sed 's/^/    /' "$TMP/err" | head -5; fi
+  if unchanged && no_tmp; then pass "$d: inputs unchanged, no temporary file"
+  else fail "$d: inputs unchanged, no temporary file"; fi
+}
+printf 'p0\n' >union.txt; printf 'bottle/train/good/000.tiff\n' >good.txt
+snap f.h5 union.txt
+tool "tc-features-merge --out its --old" 2 "--out f.h5 is the same file as --old f.h5" \
+  "$MERGE" --out f.h5 --paths union.txt --old f.h5
+tool "tc-features-merge --out its --paths" 2 "--out union.txt is the same file as --paths union.txt" \
+  "$MERGE" --out union.txt --paths union.txt --old f.h5
+tool "tc-features-merge --paths /dev/zero" 4 "/dev/zero: list is a character device" \
+  "$MERGE" --out mm.h5 --paths /dev/zero --old f.h5
+tool "tc-longtail --noise-manifest /dev/zero" 4 "/dev/zero: manifest is a character device" \
+  "$SYNTH_LT" --src D --out LT --good-manifest good.txt --noise-manifest /dev/zero --quiet
+check "  no long-tail output" test ! -e LT
 
 # ---- --help shows the ranges and every default
 "$TC" predict --help >"$TMP/h" 2>&1
