@@ -3,7 +3,10 @@
  * output) is refused with exit code 2 and one line naming both; distinct
  * files pass; an existing non-regular output (directory, fifo, device) is
  * refused; text inputs must be regular files of bounded size and line
- * length (directory and fifo: I/O, never blocks; long line, NUL: format). */
+ * length (directory and fifo: I/O, never blocks; long line, NUL: format).
+ * Size options stop at 1P (2^50 bytes) with their own message instead of
+ * wrapping (1e19 was cast to INT64_MIN); integers and numbers that overflow
+ * are refused. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +15,7 @@
 
 #include "check.h"
 #include "err.h"
+#include "opts.h"
 #include "outguard.h"
 
 static char dir_[256];
@@ -185,6 +189,50 @@ static void test_text_(void) {
   CHECK_INT(tc_text_open(p_(a, "nope.txt"), "image list", TC_TEXT_MAX_BYTES, &f), TC_ERR_IO);
 }
 
+static void test_option_overflow_(void) {
+  int64_t b = -7;
+  CHECK_INT(tc_parse_size("1P", &b), TC_ERR_USAGE); /* no P suffix: 1024T is the spelling */
+  CHECK_INT(tc_parse_size("1024T", &b), TC_OK);
+  CHECK_INT(b, TC_SIZE_MAX);
+  CHECK_INT(tc_parse_size("1025T", &b), TC_ERR_USAGE);
+  const char *bad[] = {"1e19", "9.3e18", "1e400", "inf", "nan", "-1", "-0.5K", "1e16K", "", "12Q", "0x"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    b = 42;
+    CHECK_MSG(tc_parse_size(bad[i], &b) == TC_ERR_USAGE && b == 42, "'%s' accepted as %lld", bad[i],
+              (long long)b);
+  }
+  CHECK_INT(tc_parse_size("0", &b), TC_OK);
+  CHECK_INT(b, 0);
+  CHECK_INT(tc_parse_size("1e-30", &b), TC_OK); /* a fraction of a byte is 0 bytes */
+  CHECK_INT(b, 0);
+
+  int64_t mem = 0, k = 0;
+  double x = 0;
+  TcOpt opts[] = {
+      {"mem-per-rank", TC_OPT_SIZE, &mem, "2G", "memory", NULL, 0},
+      {"k", TC_OPT_INT, &k, "1", "k", NULL, 0},
+      {"x", TC_OPT_DOUBLE, &x, "1", "x", NULL, 0},
+  };
+  struct { const char *opt, *val, *msg; } cases[] = {
+      {"--mem-per-rank", "1e19", "--mem-per-rank: '1e19' is more than the largest size, 1P (2^50 bytes)"},
+      {"--mem-per-rank", "2000T", "is more than the largest size"},
+      {"--mem-per-rank", "-1G", "--mem-per-rank: '-1G' is not a size"},
+      {"--k", "9223372036854775808", "--k: '9223372036854775808' is not an integer"},
+      {"--k", "-9223372036854775809", "is not an integer"},
+      {"--x", "1e999", "--x: '1e999' is not a number"},
+      {"--x", "inf", "is not a number"},
+      {"--x", "nan", "is not a number"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    char *argv[3] = {"t", (char *)cases[i].opt, (char *)cases[i].val};
+    int help = 0;
+    tc_err_clear();
+    TcErr e = tc_opts_parse("t", opts, 3, 3, argv, &help, NULL, 0, NULL);
+    CHECK_MSG(e == TC_ERR_USAGE && strstr(tc_err_message(), cases[i].msg), "%s %s: got '%s'", cases[i].opt,
+              cases[i].val, tc_err_message());
+  }
+}
+
 int main(void) {
   snprintf(dir_, sizeof dir_, "%s/tcguard.XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
   if (!mkdtemp(dir_)) {
@@ -193,6 +241,7 @@ int main(void) {
   }
   test_outputs_();
   test_text_();
+  test_option_overflow_();
   char cmd[400];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir_);
   if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir_);
