@@ -32,6 +32,7 @@
 #include "err.h"         /* TcErr, TC_CALL, tc_err_* */
 #include "features_io.h" /* TcFeaturesMeta, tc_features_open/create/read */
 #include "h5fmt.h"       /* tc_h5_read_strings, tc_h5_write_rows, publish */
+#include "outguard.h"    /* tc_outguard_check, tc_text_open */
 
 #define MERGE_RUN_MAX 64 /* rows copied per read/write */
 
@@ -54,8 +55,8 @@ typedef struct {
 /* Read a text file into an array of lines (no '\n'; blank lines skipped).
  * *lines and *buf are malloc'd; the caller frees both. */
 static TcErr read_lines_(const char *path, char ***lines, int64_t *n, char **buf) {
-  FILE *fp = fopen(path, "rb");
-  TC_CHECK(fp, TC_ERR_IO, "%s: cannot open list", path);
+  FILE *fp = NULL;
+  TC_CALL(tc_text_open(path, "list", TC_TEXT_MAX_BYTES, &fp));
   fseek(fp, 0, SEEK_END);
   long sz = ftell(fp);
   fseek(fp, 0, SEEK_SET);
@@ -171,6 +172,9 @@ static TcErr run_(int argc, char **argv) {
   TC_CHECK(src[0].path || src[1].path, TC_ERR_USAGE, "give --old, --new or both");
   TC_CHECK(!(src[0].list && !src[0].path) && !(src[1].list && !src[1].path), TC_ERR_USAGE,
            "--new-list/--old-list need --new/--old");
+  const TcGuardInput in[] = {{"--paths", paths},        {"--new", src[0].path}, {"--new-list", src[0].list},
+                             {"--old", src[1].path},    {"--old-list", src[1].list}};
+  TC_CALL(tc_outguard_check("--out", out, in, 5));
 
   TcErr err = TC_OK;
   char **want = NULL, *want_buf = NULL;

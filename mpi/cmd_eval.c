@@ -16,6 +16,7 @@
 #include "h5fmt.h"
 #include "log.h"
 #include "opts.h"
+#include "outguard.h"
 #include "peval.h"
 #include "tmpfiles.h"
 
@@ -137,12 +138,26 @@ TcErr tc_cmd_eval(MPI_Comm comm, int argc, char **argv) {
   err = tc_agree(comm, err);
   if (err) return err;
 
-  if (csv) err = tc_h5_check_output(comm, csv);
-  if (err) return err;
   const char *files[MAX_FILES];
   int nfiles = 0;
   files[nfiles++] = scores;
   for (int i = 0; compare[i] && nfiles < MAX_FILES; i++) files[nfiles++] = compare[i];
+  if (csv && rank == 0) {
+    TcGuardInput in[MAX_FILES + 1];
+    for (int k = 0; k < nfiles; k++) in[k] = (TcGuardInput){k ? "--compare" : "--scores", files[k]};
+    in[nfiles] = (TcGuardInput){"--dataset-info", info_path};
+    err = tc_outguard_check("--csv", csv, in, nfiles + 1);
+    /* the test images and masks are inputs too; a root that does not list
+     * is reported by the evaluation itself */
+    TcDataset *ds = NULL;
+    if (!err && tc_dataset_list(root, "test", &ds) == TC_OK) err = tc_outguard_dataset("--csv", csv, ds, 1);
+    else if (!err) tc_err_clear();
+    tc_dataset_destroy(&ds);
+  }
+  err = tc_agree_root(comm, err);
+  if (err) return err;
+  if (csv) err = tc_h5_check_output(comm, csv);
+  if (err) return err;
   TcEvalResult *res[MAX_FILES] = {0};
   TcDatasetInfo *info = NULL;
   /* dataset.json: small text, read by every rank (a broadcast of the parsed

@@ -12,7 +12,10 @@
 #include "dataset.h"
 #include "log.h"
 #include "opts.h"
+#include "outguard.h"
 #include "pextract.h"
+
+#define TC_RESIZE_MAX 4096
 
 /* Rank 0: the images to read (paths) and what to record (names). */
 static TcErr build_list_(const char *data, const char *list, const char *split, int64_t *n,
@@ -40,12 +43,16 @@ static TcErr build_list_(const char *data, const char *list, const char *split, 
   } else {
     /* one path per line; blank lines and '#' comments skipped; relative to
      * --data when given, else as written */
-    FILE *fp = fopen(list, "r");
-    TC_CHECK(fp, TC_ERR_IO, "%s: cannot open image list: %s", list, strerror(errno));
-    char line[8192];
-    while (!err && fgets(line, sizeof line, fp)) {
+    FILE *fp = NULL;
+    TC_CALL(tc_text_open(list, "image list", TC_TEXT_MAX_BYTES, &fp));
+    char line[TC_TEXT_LINE_MAX + 1];
+    int64_t lineno = 0;
+    int got = 0;
+    while (!err) {
+      err = tc_text_line(fp, list, &lineno, line, sizeof line, &got);
+      if (err || !got) break;
       size_t l = strlen(line);
-      while (l && (line[l - 1] == '\n' || line[l - 1] == '\r' || line[l - 1] == ' ')) line[--l] = 0;
+      while (l && (line[l - 1] == '\r' || line[l - 1] == ' ')) line[--l] = 0;
       if (!l || line[0] == '#') continue;
       if (cnt == cap) {
         cap = cap ? 2 * cap : 256;
@@ -130,6 +137,17 @@ static TcErr bcast_strings_(MPI_Comm comm, int64_t n, char ***s) {
   return TC_OK;
 }
 
+/* Rank 0: no image of the list may be the output (the features would
+ * replace it). One stat per image when out exists, else name compares. */
+static TcErr guard_images_(const char *out, int64_t n, char **paths) {
+  TcOutGuard *g = NULL;
+  TC_CALL(tc_outguard_open("--out", out, &g));
+  TcErr err = TC_OK;
+  for (int64_t i = 0; !err && i < n; i++) err = tc_outguard_input(g, "image", paths[i]);
+  tc_outguard_close(&g);
+  return err;
+}
+
 static void free_list_(int rank, int64_t n, char **s) {
   if (!s) return;
   if (rank == 0)
@@ -152,14 +170,14 @@ TcErr tc_cmd_extract(MPI_Comm comm, int argc, char **argv) {
       {"backbone", TC_OPT_CHOICE, &backbone, "mobilenetv2", "feature backbone (DESIGN 3.2)", TC_BACKBONE_CHOICES, 0},
       {"weights", TC_OPT_STRING, &weights, "weights/mobilenetv2.h5", "weights file of the backbone (analysis/get_default_weights.sh makes the default)", NULL, 0},
       {"out", TC_OPT_STRING, &out, NULL, "features file to write (published atomically)", NULL, 1},
-      {"dim", TC_OPT_INT, &dim, "0", "patch feature dimension D (0: backbone default, 1024 resnets, 576 mobilenetv2)", NULL, 0},
-      {"resize", TC_OPT_INT, &resize, "256", "shorter side after the antialiased bilinear resize", NULL, 0},
-      {"crop", TC_OPT_INT, &crop, "224", "centre crop side", NULL, 0},
+      {"dim", TC_OPT_INT, &dim, "0", "patch feature dimension D (0: backbone default, 1024 resnets, 576 mobilenetv2), 0..2^20", NULL, 0},
+      {"resize", TC_OPT_INT, &resize, "256", "shorter side after the antialiased bilinear resize, --crop..4096", NULL, 0},
+      {"crop", TC_OPT_INT, &crop, "224", "centre crop side, 1..--resize", NULL, 0},
       {"taps", TC_OPT_STRING, &taps, "", "comma-separated feature maps (default: layer2,layer3 / block_5_add,block_10_project_BN)", NULL, 0},
       {"embed-tap", TC_OPT_STRING, &embed_tap, "", "feature map(s) whose global average is the embedding for TailSampler (default: layer4 / out_relu; a comma-separated list concatenates the averages); recorded as attribute embed_tap", NULL, 0},
       {"skip-bad-images", TC_OPT_FLAG, &skip_bad, NULL, "skip unreadable images (recorded in /skipped and the log) instead of stopping", NULL, 0},
-      {"batch", TC_OPT_INT, &batch, "8", "images per rank between collective writes (memory: batch x HW x D floats)", NULL, 0},
-      {"mem-per-rank", TC_OPT_SIZE, &mem_per_rank, "2G", "memory a rank may use: the decoded crops (crop x crop x 3 bytes per image) are kept between the check and the extraction when they fit, else (or with 0) images are decoded twice", NULL, 0},
+      {"batch", TC_OPT_INT, &batch, "8", "images per rank between collective writes (memory: batch x HW x D floats), 1..4096", NULL, 0},
+      {"mem-per-rank", TC_OPT_SIZE, &mem_per_rank, "2G", "memory a rank may use: the decoded crops (crop x crop x 3 bytes per image) are kept between the check and the extraction when they fit, else (or with 0) images are decoded twice; 0..1P", NULL, 0},
   };
   int nopts = (int)(sizeof opts / sizeof opts[0]);
   int help = 0;
@@ -178,19 +196,33 @@ TcErr tc_cmd_extract(MPI_Comm comm, int argc, char **argv) {
   }
   if (!err && !data && !list) err = tc_err_set(TC_ERR_USAGE, "extract: give --data ROOT or --list FILE");
   if (!err && (dim < 0 || dim > 1 << 20)) err = tc_err_set(TC_ERR_USAGE, "extract: bad --dim %lld", (long long)dim);
-  if (!err && (crop < 1 || resize < crop || resize > 1 << 15))
-    err = tc_err_set(TC_ERR_USAGE, "extract: need 1 <= --crop (%lld) <= --resize (%lld)", (long long)crop,
-                     (long long)resize);
+  /* 4096: a 4096 x 4096 crop is 16.8 M pixels, 334x the default 224 x 224;
+   * beyond it the CNN's activations alone outgrow a node */
+  if (!err && (crop < 1 || resize < crop || resize > TC_RESIZE_MAX))
+    err = tc_err_set(TC_ERR_USAGE, "extract: need 1 <= --crop (%lld) <= --resize (%lld) <= %d", (long long)crop,
+                     (long long)resize, TC_RESIZE_MAX);
   if (!err && mem_per_rank < 0) err = tc_err_set(TC_ERR_USAGE, "extract: --mem-per-rank must be >= 0");
   if (!err && (batch < 1 || batch > 4096)) err = tc_err_set(TC_ERR_USAGE, "extract: --batch must be in 1..4096");
   err = tc_agree(comm, err);
   if (err) return err;
 
+  if (rank == 0) {
+    const TcGuardInput in[] = {{"--weights", weights}, {"--list", list}};
+    err = tc_outguard_check("--out", out, in, 2);
+  }
+  err = tc_agree_root(comm, err);
+  if (err) return err;
+
   int64_t n = 0;
   char **paths = NULL, **names = NULL;
   if (rank == 0) err = build_list_(data, list, split, &n, &paths, &names);
-  err = tc_agree(comm, err);
-  if (err) return err;
+  if (rank == 0 && !err) err = guard_images_(out, n, paths);
+  err = tc_agree_root(comm, err);
+  if (err) {
+    free_list_(rank, n, paths);
+    free_list_(rank, n, names);
+    return err;
+  }
   MPI_Bcast(&n, 1, MPI_INT64_T, 0, comm);
   err = bcast_strings_(comm, n, &paths);
   if (!err) err = bcast_strings_(comm, n, &names);

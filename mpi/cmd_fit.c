@@ -5,6 +5,7 @@
 #include "commands.h"
 #include "context.h"
 #include "opts.h"
+#include "outguard.h"
 #include "pfit.h"
 
 TcErr tc_cmd_fit(MPI_Comm comm, int argc, char **argv) {
@@ -18,13 +19,13 @@ TcErr tc_cmd_fit(MPI_Comm comm, int argc, char **argv) {
       {"weights", TC_OPT_STRING, &o.weights, NULL, "backbone weights features.h5 was extracted with (checksum checked), for the tail views", NULL, 0},
       {"method", TC_OPT_CHOICE, &o.method_name, "tailedcore", "memory bank method", "tailedcore|softpatch|patchcore", 0},
       {"coreset-ratio", TC_OPT_DOUBLE, &o.coreset_ratio, "0.1", "greedy coreset keeps floor(n * ratio) patches, in (0, 1]", NULL, 0},
-      {"proj-dim", TC_OPT_INT, &o.proj_dim, "128", "random projection dimension for LOF and coreset", NULL, 0},
+      {"proj-dim", TC_OPT_INT, &o.proj_dim, "128", "random projection dimension for LOF and coreset (1..4096)", NULL, 0},
       {"lof-k", TC_OPT_INT, &o.lof_k, "6", "LOF neighbours (1..64)", NULL, 0},
       {"lof-keep", TC_OPT_DOUBLE, &o.lof_keep, "0.85", "keep patches whose LOF is below this quantile, in (0, 1]", NULL, 0},
       {"tail-p", TC_OPT_DOUBLE, &o.tail_p, "0.85", "TailSampler trim_min p, in (0, 1]", NULL, 0},
       {"tail-aug", TC_OPT_CHOICE, &o.tail_aug, "rot15flip", "extra views of tail images", "rot15flip|rot30flip|rotflip|none", 0},
-      {"seed", TC_OPT_INT, &o.seed, "0", "seed of the projection and the first coreset point", NULL, 0},
-      {"mem-per-rank", TC_OPT_SIZE, &o.mem_per_rank, "2G", "memory a rank may use", NULL, 0},
+      {"seed", TC_OPT_INT, &o.seed, "0", "seed of the projection and the first coreset point (>= 0)", NULL, 0},
+      {"mem-per-rank", TC_OPT_SIZE, &o.mem_per_rank, "2G", "memory a rank may use, in (0, 1P]", NULL, 0},
       {"no-prune", TC_OPT_FLAG, &no_prune, NULL, "plain coreset loop instead of the triangle-pruned one (same result)", NULL, 0},
   };
   int nopts = (int)(sizeof opts / sizeof opts[0]), help = 0;
@@ -48,6 +49,12 @@ TcErr tc_cmd_fit(MPI_Comm comm, int argc, char **argv) {
     err = tc_pfit_check(&o);
   }
   err = tc_agree(comm, err);
+  if (err) return err;
+  if (tc_rank(comm) == 0) {
+    const TcGuardInput in[] = {{"--features", o.features}, {"--weights", o.weights}};
+    err = tc_outguard_check("--out", o.out, in, 2);
+  }
+  err = tc_agree_root(comm, err);
   if (err) return err;
   return tc_pfit_run(comm, &o);
 }

@@ -6,7 +6,10 @@
 #include "commands.h"
 #include "context.h"
 #include "opts.h"
+#include "outguard.h"
 #include "ppredict.h"
+
+#define TC_SIGMA_MAX 64.0
 
 TcErr tc_cmd_predict(MPI_Comm comm, int argc, char **argv) {
   TcPredictOptions o;
@@ -23,10 +26,10 @@ TcErr tc_cmd_predict(MPI_Comm comm, int argc, char **argv) {
        "backbone weights (with --data); must be the file the model was trained with (checksum)", NULL, 0},
       {"out", TC_OPT_STRING, &o.out, NULL, "scores file to write (published atomically)", NULL, 1},
       {"mem-per-rank", TC_OPT_SIZE, &o.mem_per_rank, "2G",
-       "memory a rank may use for the memory bank and its work; above it the bank is split over the ranks", NULL, 0},
+       "memory a rank may use for the memory bank and its work; above it the bank is split over the ranks; in (0, 1P]", NULL, 0},
       {"bank", TC_OPT_CHOICE, &bank, "auto",
        "memory-bank placement: auto (split only when it does not fit), replicated, split", "auto|replicated|split", 0},
-      {"sigma", TC_OPT_DOUBLE, &o.sigma, "4", "Gaussian sigma of the anomaly maps (DESIGN 3.7)", NULL, 0},
+      {"sigma", TC_OPT_DOUBLE, &o.sigma, "4", "Gaussian sigma of the anomaly maps in pixels (DESIGN 3.7), in (0, 64]", NULL, 0},
   };
   int nopts = (int)(sizeof opts / sizeof opts[0]);
   int help = 0;
@@ -51,12 +54,23 @@ TcErr tc_cmd_predict(MPI_Comm comm, int argc, char **argv) {
       err = tc_err_set(TC_ERR_USAGE, "predict: --list needs --data (the root its paths are relative to)");
     else if (o.mem_per_rank <= 0)
       err = tc_err_set(TC_ERR_USAGE, "predict: --mem-per-rank must be positive");
-    else if (!(o.sigma > 0.0))
-      err = tc_err_set(TC_ERR_USAGE, "predict: --sigma must be positive");
+    /* the kernel is 8 sigma + 1 wide: past 64 it is wider than any crop
+     * the maps are made for (and 1e9 asked for gigabytes) */
+    else if (!(o.sigma > 0.0 && o.sigma <= TC_SIGMA_MAX))
+      err = tc_err_set(TC_ERR_USAGE, "predict: --sigma %g is out of range: it must be in (0, %g]", o.sigma,
+                       TC_SIGMA_MAX);
   }
   if (!err) o.bank_mode = !strcmp(bank, "split") ? TC_BANK_SPLIT
                         : !strcmp(bank, "replicated") ? TC_BANK_REPLICATED : TC_BANK_AUTO;
   err = tc_agree(comm, err);
+  if (err) return err;
+  /* the default --weights is an input only when images are extracted */
+  if (tc_rank(comm) == 0) {
+    const TcGuardInput in[] = {{"--model", o.model}, {"--features", o.features}, {"--list", o.list},
+                               {"--weights", o.data_root ? o.weights : NULL}};
+    err = tc_outguard_check("--out", o.out, in, 4);
+  }
+  err = tc_agree_root(comm, err);
   if (err) return err;
   return tc_ppredict_run(comm, &o);
 }

@@ -28,6 +28,7 @@
 #include "h5fmt.h"
 #include "log.h"
 #include "opts.h"
+#include "outguard.h"
 #include "partition.h"
 #include "ptailsample.h"
 #include "tailsampler.h"
@@ -61,16 +62,18 @@ static int cmp_label_cls_(const void *a, const void *b) {
  * the Table 5 measures. Local. paths [N] or NULL (match by order). */
 static TcErr diagnostics_(const char *labels_path, int64_t N, char **paths, const TcTailResult *r) {
   TcErr err = TC_OK;
-  FILE *fp = fopen(labels_path, "r");
-  TC_CHECK(fp, TC_ERR_IO, "%s: cannot open labels file: %s", labels_path, strerror(errno));
+  FILE *fp = NULL;
+  TC_CALL(tc_text_open(labels_path, "labels file", TC_TEXT_MAX_BYTES, &fp));
   LabelLine_ *lines = NULL;
   LabelLine_ **by_cls = NULL;
   int64_t n = 0, cap = 0, lineno = 0;
   int64_t *cls = NULL;
   uint8_t *noise = NULL, *tailc = NULL;
-  char buf[8192];
-  while (fgets(buf, sizeof buf, fp)) {
-    lineno++;
+  char buf[TC_TEXT_LINE_MAX + 1];
+  int got = 0;
+  for (;;) {
+    TC_CALL_GOTO(err, tc_text_line(fp, labels_path, &lineno, buf, sizeof buf, &got), cleanup);
+    if (!got) break;
     char p[4096], c[1024];
     int a = 0, b = 0;
     char *s = buf;
@@ -223,10 +226,10 @@ TcErr tc_cmd_tailsample(MPI_Comm comm, int argc, char **argv) {
   TcOpt opts[] = {
       {"features", TC_OPT_STRING, &features, NULL, "features file with /embeddings [N, E] (input)", NULL, 1},
       {"out", TC_OPT_STRING, &out_path, NULL, "tail file to write (published atomically)", NULL, 1},
-      {"tail-p", TC_OPT_DOUBLE, &tail_p, "0.85", "trim_min quantile p of the per-row threshold (DESIGN 3.6 step 2)", NULL, 0},
-      {"mem-per-rank", TC_OPT_SIZE, &mem, "2G", "memory a rank may use; streaming switches on above it (auto mode)", NULL, 0},
+      {"tail-p", TC_OPT_DOUBLE, &tail_p, "0.85", "trim_min quantile p of the per-row threshold (DESIGN 3.6 step 2), in [0, 1]", NULL, 0},
+      {"mem-per-rank", TC_OPT_SIZE, &mem, "2G", "memory a rank may use; streaming switches on above it (auto mode); at most 1P", NULL, 0},
       {"mode", TC_OPT_CHOICE, &mode, "auto", "memory: ScaLAPACK Gram held in rows; stream: row panels twice, never N x N", "auto|memory|stream", 0},
-      {"panel-rows", TC_OPT_INT, &panel_rows, "0", "rows per streaming panel (0: the most that fit in --mem-per-rank)", NULL, 0},
+      {"panel-rows", TC_OPT_INT, &panel_rows, "0", "rows per streaming panel (0: the most that fit in --mem-per-rank), >= 0", NULL, 0},
       {"labels", TC_OPT_STRING, &labels, NULL, "true labels 'path class is_noise is_tail_class' per line: print Table 5 diagnostics", NULL, 0},
   };
   int nopts = (int)(sizeof opts / sizeof opts[0]);
@@ -245,6 +248,16 @@ TcErr tc_cmd_tailsample(MPI_Comm comm, int argc, char **argv) {
   if (!err && !(tail_p >= 0.0 && tail_p <= 1.0))
     err = tc_err_set(TC_ERR_USAGE, "tailsample: --tail-p %g is not in [0, 1]", tail_p);
   err = tc_agree(comm, err);
+  if (err) return err;
+  if (rank == 0) {
+    const TcGuardInput in[] = {{"--features", features}, {"--labels", labels}};
+    err = tc_outguard_check("--out", out_path, in, 2);
+    /* the labels are read after the Gram: a wrong path fails now, not then */
+    FILE *fp = NULL;
+    if (!err && labels) err = tc_text_open(labels, "labels file", TC_TEXT_MAX_BYTES, &fp);
+    if (fp) fclose(fp);
+  }
+  err = tc_agree_root(comm, err);
   if (err) return err;
 
   TcH5File *in = NULL, *out = NULL;

@@ -53,6 +53,18 @@ TcErr tc_agree(MPI_Comm comm, TcErr local) {
   return (TcErr)root_code;
 }
 
+TcErr tc_agree_root(MPI_Comm comm, TcErr local) {
+  int rank = tc_rank(comm);
+  int code = rank == 0 ? (int)local : 0;
+  if (MPI_Bcast(&code, 1, MPI_INT, 0, comm) != MPI_SUCCESS) tc_abort(comm, TC_ERR_MPI, "error agreement");
+  if (code == TC_OK) return TC_OK;
+  char msg[1024];
+  if (rank == 0) snprintf(msg, sizeof msg, "%s", tc_err_message());
+  MPI_Bcast(msg, sizeof msg, MPI_CHAR, 0, comm);
+  tc_err_clear();
+  return tc_err_set((TcErr)code, "%s", msg);
+}
+
 void tc_abort(MPI_Comm comm, TcErr code, const char *what) {
   fprintf(stderr, "tailedcore: rank %d: %s: %s (aborting the job)\n", tc_rank(comm), what,
           tc_err_message());

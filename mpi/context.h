@@ -14,6 +14,14 @@
  * size > 1, so rank 0 prints the same line whatever the rank count. */
 TcErr tc_agree(MPI_Comm comm, TcErr local);
 
+/* Agree on a verdict only rank 0 reached (a check of files it alone looks
+ * at, to spare the file system one stat per rank): every rank returns
+ * rank 0's code and holds its message, without the "rank 0: " prefix
+ * tc_agree gives a failure of some ranks only, so the line printed is the
+ * same for any rank count. Collective on comm; `local` is ignored on the
+ * other ranks. */
+TcErr tc_agree_root(MPI_Comm comm, TcErr local);
+
 /* Abort the whole job after a failure inside a collective that cannot be
  * agreed on (STYLE 3). Prints the message of the calling rank. Local. */
 void tc_abort(MPI_Comm comm, TcErr code, const char *what);

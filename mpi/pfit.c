@@ -16,6 +16,7 @@
 #include "features_io.h"
 #include "h5fmt.h"
 #include "log.h"
+#include "outguard.h"
 #include "image.h"
 #include "partition.h"
 #include "pcoreset.h"
@@ -202,7 +203,10 @@ static TcErr view_one_(const TcFitOpts *o, const TcFeaturesMeta *m, TcExtractor 
   if (rel[0] == '/') snprintf(path, sizeof path, "%s", rel);
   else snprintf(path, sizeof path, "%s/%s", o->data, rel);
   TcImage img = {0};
-  TcErr err = tc_image_read(path, &img);
+  /* the model would replace a tail image named by --out (one stat each) */
+  const TcGuardInput gi = {"image", path};
+  TcErr err = tc_outguard_check("--out", o->out, &gi, 1);
+  if (!err) err = tc_image_read(path, &img);
   if (!err) err = tc_resize_preprocess(&img, &ex->pre, ex->input);
   if (!err) err = tc_extractor_run(ex, chk, NULL);
   if (!err) {

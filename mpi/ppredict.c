@@ -17,6 +17,7 @@
 #include "features_io.h"
 #include "h5fmt.h"
 #include "log.h"
+#include "outguard.h"
 #include "dataset.h"
 #include "partition.h"
 #include "pextract.h"
@@ -94,13 +95,18 @@ static TcErr list_images_(MPI_Comm comm, const TcPredictOptions *opt, int64_t *T
   if (rank == 0) {
     err = opt->list ? tc_dataset_read_manifest(opt->data_root, opt->list, &ds)
                     : tc_dataset_list(opt->data_root, opt->split, &ds);
+    /* an --out that is one of the test images would replace it */
+    if (!err) err = tc_outguard_dataset("--out", opt->out, ds, 0);
     if (!err) {
       n = ds->n;
       for (int64_t i = 0; i < n; i++) bytes += (int64_t)strlen(ds->items[i].path) + 1;
     }
   }
-  err = tc_agree(comm, err);
-  if (err) return err;
+  err = tc_agree_root(comm, err);
+  if (err) {
+    tc_dataset_destroy(&ds);
+    return err;
+  }
   int64_t hdr[2] = {n, bytes};
   MPI_Bcast(hdr, 2, MPI_INT64_T, 0, comm);
   n = hdr[0];

@@ -12,6 +12,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "outguard.h"
+
 /* ---------- small string helpers ---------- */
 
 
@@ -292,19 +294,21 @@ void tc_dataset_destroy(TcDataset **pds) {
 
 TcErr tc_dataset_read_manifest(const char *root, const char *manifest, TcDataset **out) {
   *out = NULL;
-  FILE *fp = fopen(manifest, "r");
-  TC_CHECK(fp, TC_ERR_IO, "%s: cannot open manifest: %s", manifest, strerror(errno));
+  FILE *fp = NULL;
+  TC_CALL(tc_text_open(manifest, "manifest", TC_TEXT_MAX_BYTES, &fp));
   TcErr err = TC_OK;
   int64_t cap = 0, lineno = 0;
-  char *line = NULL, *abs = NULL;
-  size_t lcap = 0;
-  ssize_t len;
+  char line[TC_TEXT_LINE_MAX + 1], *abs = NULL;
+  size_t len;
+  int got = 0;
   char **seen = NULL;
   TcDataset *ds = tc_calloc(1, sizeof *ds, "manifest listing");
   TC_CHECK_GOTO(err, ds, TC_ERR_MEM, cleanup, "out of memory");
   TC_CHECK_GOTO(err, ds->root = dup_(root), TC_ERR_MEM, cleanup, "out of memory");
-  while ((len = getline(&line, &lcap, fp)) >= 0) {
-    lineno++;
+  for (;;) {
+    TC_CALL_GOTO(err, tc_text_line(fp, manifest, &lineno, line, sizeof line, &got), cleanup);
+    if (!got) break;
+    len = strlen(line);
     while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r' || line[len - 1] == ' ' ||
                        line[len - 1] == '\t'))
       line[--len] = '\0';
@@ -362,7 +366,6 @@ TcErr tc_dataset_read_manifest(const char *root, const char *manifest, TcDataset
 cleanup:
   free(seen);
   free(abs);
-  free(line);
   fclose(fp);
   if (err != TC_OK) tc_dataset_destroy(&ds);
   *out = ds;
@@ -635,10 +638,12 @@ static TcErr jstrdup_(const JVal_ *o, const char *key, const char *path, char **
   return *out ? TC_OK : TC_ERR_MEM;
 }
 
+/* dataset.json is a few KB; 64 MiB leaves room for any real one and keeps
+ * a wrong path (a device, a huge file) from filling memory */
 static TcErr read_text_(const char *path, char **text) {
   *text = NULL;
-  FILE *fp = fopen(path, "rb");
-  TC_CHECK(fp, TC_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+  FILE *fp = NULL;
+  TC_CALL(tc_text_open(path, "JSON file", (int64_t)64 << 20, &fp));
   size_t cap = 4096, n = 0, got;
   char *b = tc_malloc(cap + 1, "file text");
   while (b && (got = fread(b + n, 1, cap - n, fp)) > 0) {

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "outguard.h"
 
 /* ---------- helpers ---------- */
 
@@ -400,15 +401,17 @@ static int cmp_pair_(const void *a, const void *b) {
 }
 
 static TcErr read_noise_manifest_(const char *path, const Source_ *src, TcLongtailPlan *plan) {
-  FILE *fp = fopen(path, "r");
-  TC_CHECK(fp, TC_ERR_IO, "%s: cannot open manifest: %s", path, strerror(errno));
+  FILE *fp = NULL;
+  TC_CALL(tc_text_open(path, "manifest", TC_TEXT_MAX_BYTES, &fp));
   TcErr err = TC_OK;
-  char *line = NULL;
-  size_t cap = 0;
-  ssize_t len;
+  char line[TC_TEXT_LINE_MAX + 1];
+  size_t len;
   int64_t lineno = 0;
-  while ((len = getline(&line, &cap, fp)) >= 0) {
-    lineno++;
+  int got = 0;
+  for (;;) {
+    TC_CALL_GOTO(err, tc_text_line(fp, path, &lineno, line, sizeof line, &got), cleanup);
+    if (!got) break;
+    len = strlen(line);
     while (len > 0 && strchr("\r\n \t", line[len - 1])) line[--len] = '\0';
     char *s = line;
     while (*s == ' ' || *s == '\t') s++;
@@ -476,7 +479,6 @@ static TcErr read_noise_manifest_(const char *path, const Source_ *src, TcLongta
                     cleanup, "%s: '%s' is listed twice", path, k->noise_dst[i]);
   }
 cleanup:
-  free(line);
   fclose(fp);
   return err;
 }

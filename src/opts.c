@@ -10,11 +10,16 @@
 
 #define TC_OPT_LIST_MAX 64
 
-TcErr tc_parse_size(const char *text, int64_t *bytes) {
+/* *too_big = 1 when text is a well-formed size above TC_SIZE_MAX (also one
+ * whose number overflows a double), so the message can say so. */
+static TcErr parse_size_(const char *text, int64_t *bytes, int *too_big) {
   char *end = NULL;
+  *too_big = 0;
   errno = 0;
   double v = strtod(text, &end);
-  if (end == text || errno || !(v >= 0) || !isfinite(v)) return TC_ERR_USAGE;
+  if (end == text || isnan(v) || !(v >= 0)) return TC_ERR_USAGE;
+  int overflow = (errno == ERANGE && v != 0) || isinf(v);
+  if (errno == ERANGE && !overflow) v = 0; /* underflow: a fraction of a byte */
   double mult = 1;
   if (*end) {
     switch (*end) {
@@ -29,8 +34,18 @@ TcErr tc_parse_size(const char *text, int64_t *bytes) {
     if (*end == 'B' || *end == 'b') end++;
     if (*end) return TC_ERR_USAGE;
   }
+  /* compare as double before the cast: 1e19 would wrap to INT64_MIN */
+  if (overflow || !(v * mult <= (double)TC_SIZE_MAX)) {
+    *too_big = 1;
+    return TC_ERR_USAGE;
+  }
   *bytes = (int64_t)(v * mult);
   return TC_OK;
+}
+
+TcErr tc_parse_size(const char *text, int64_t *bytes) {
+  int too_big = 0;
+  return parse_size_(text, bytes, &too_big);
 }
 
 static TcErr set_value_(const char *cmd, TcOpt *o, const char *text) {
@@ -55,10 +70,14 @@ static TcErr set_value_(const char *cmd, TcOpt *o, const char *text) {
     *(double *)o->value = v;
     return TC_OK;
   }
-  case TC_OPT_SIZE:
-    TC_CHECK(tc_parse_size(text, (int64_t *)o->value) == TC_OK, TC_ERR_USAGE,
-             "%s: --%s: '%s' is not a size (like 512M or 4G)", cmd, o->name, text);
-    return TC_OK;
+  case TC_OPT_SIZE: {
+    int too_big = 0;
+    if (parse_size_(text, (int64_t *)o->value, &too_big) == TC_OK) return TC_OK;
+    TC_CHECK(!too_big, TC_ERR_USAGE, "%s: --%s: '%s' is more than the largest size, 1P (2^50 bytes)",
+             cmd, o->name, text);
+    return tc_err_set(TC_ERR_USAGE, "%s: --%s: '%s' is not a size (like 512M or 4G)", cmd, o->name,
+                      text);
+  }
   case TC_OPT_STRING:
     *(const char **)o->value = text;
     return TC_OK;

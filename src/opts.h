@@ -45,7 +45,13 @@ TcErr tc_opts_parse(const char *cmd, TcOpt *opts, int nopts, int argc, char **ar
 void tc_opts_help(FILE *out, const char *cmd, const char *synopsis, const char *summary,
                   const TcOpt *opts, int nopts);
 
-/* Parse a size like "512M", "2G", "1000" into bytes. */
+/* Largest size option, 1 PiB: far above any node's memory, far below
+ * INT64_MAX, so sums and products of a few sizes cannot overflow. */
+#define TC_SIZE_MAX ((int64_t)1 << 50)
+
+/* Parse a size like "512M", "2G", "1000" into bytes. TC_ERR_USAGE (no
+ * message) for text that is not a size, negative, NaN, infinite, or more
+ * than TC_SIZE_MAX bytes. */
 TcErr tc_parse_size(const char *text, int64_t *bytes);
 
 #endif
