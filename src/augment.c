@@ -98,6 +98,46 @@ static void view_window_(int rw, int rh, int crop, int *wx0, int *wy0, int *ww, 
   *wx0 = x0, *wy0 = y0, *ww = x1 - x0, *wh = y1 - y0;
 }
 
+/* n sequential v = fl(v + a) in a few steps. Inside one binade of v (all
+ * doubles there are multiples of the same ulp u, and v is one), fl(v + a) =
+ * v + round(a / u) u exactly as long as the result stays inside the binade
+ * and a / u is not a tie, so a run of k additions is one integer step of
+ * k round(a / u) ulps; steps that leave the binade, ties and tiny |v| are
+ * done one addition at a time. */
+double tc_augment_replay_sum(double v, double a, int64_t n) {
+  const int64_t lo = INT64_C(1) << 52, hi = INT64_C(1) << 53;
+  while (n > 0) {
+    if (a == 0.0) return v + a; /* only -0 + +0 changes anything, once */
+    int e;
+    (void)frexp(v, &e); /* |v| in [2^(e-1), 2^e) */
+    double u = ldexp(1.0, e - 53);
+    double q = a / u; /* exact: a power-of-two scaling */
+    double qr = nearbyint(q);
+    if (v == 0.0 || !isfinite(q) || fabs(q - floor(q) - 0.5) == 0.0 || fabs(qr) >= (double)lo ||
+        u < 0x1p-1000) {
+      v += a;
+      n--;
+      continue;
+    }
+    int64_t m = (int64_t)(fabs(v) / u); /* in [2^52, 2^53), exact */
+    int64_t s = (int64_t)qr * (v > 0.0 ? 1 : -1); /* movement of |v| in ulps */
+    int64_t k;
+    if (s > 0) k = (hi - 1 - m) / s;
+    else if (s < 0) k = (m - lo - 1) / -s;
+    else return v; /* a is under half an ulp of v: v never moves */
+    if (k > n) k = n;
+    if (k <= 0) {
+      v += a;
+      n--;
+      continue;
+    }
+    double mag = (double)(m + k * s) * u;
+    v = v > 0.0 ? mag : -mag;
+    n -= k;
+  }
+  return v;
+}
+
 /* Python's round(v, 15): glibc printf rounds the exact binary value
  * correctly (half to even), as CPython's dtoa does. */
 static double round15_(double v) {
@@ -173,22 +213,19 @@ static TcErr view_(const Canvas *cvp, int crop, int angle_deg, uint8_t *out) {
         memcpy(out + ((size_t)y * crop + x) * 3, s, 3);
       }
   } else {
-    /* libImaging's floating-point loop: running sums, so replay them (the
-     * row sums of rows above the crop are needed, their pixels are not). */
+    /* libImaging's floating-point loop: running sums, so replay them; the
+     * sums over the rows above and the columns left of the crop are jumped
+     * (tc_augment_replay_sum: same bits, without millions of additions per
+     * row on a canvas of extreme aspect ratio). */
     double xo = a[2] + a[1] * 0.5 + a[0] * 0.5, yo = a[5] + a[4] * 0.5 + a[3] * 0.5;
-    for (int y = 0; y < y0 + crop; y++) {
-      if (y < y0) {
-        xo += a[1];
-        yo += a[4];
-        continue;
-      }
-      double xx = xo, yy = yo;
-      for (int x = 0; x < x0 + crop; x++) {
-        if (y >= y0 && x >= x0) {
-          int xi = xx < 0.0 ? -1 : (int)xx, yi = yy < 0.0 ? -1 : (int)yy;
-          const uint8_t *s = (xi >= 0 && xi < W && yi >= 0 && yi < H) ? canvas_at_(&cv, xi, yi) : black;
-          memcpy(out + ((size_t)(y - y0) * crop + (x - x0)) * 3, s, 3);
-        }
+    xo = tc_augment_replay_sum(xo, a[1], y0);
+    yo = tc_augment_replay_sum(yo, a[4], y0);
+    for (int y = 0; y < crop; y++) {
+      double xx = tc_augment_replay_sum(xo, a[0], x0), yy = tc_augment_replay_sum(yo, a[3], x0);
+      for (int x = 0; x < crop; x++) {
+        int xi = xx < 0.0 ? -1 : (int)xx, yi = yy < 0.0 ? -1 : (int)yy;
+        const uint8_t *s = (xi >= 0 && xi < W && yi >= 0 && yi < H) ? canvas_at_(&cv, xi, yi) : black;
+        memcpy(out + ((size_t)y * crop + x) * 3, s, 3);
         xx += a[0];
         yy += a[3];
       }
