@@ -13,9 +13,11 @@
  * limit (image.h) and against the file size before any row is allocated:
  * deflate expands at most 1032:1 (a 258-byte match coded in 2 bits), so
  * height x ceil(width x bits per pixel / 8) unfiltered bytes need at least
- * 1/1032 of that in the file. libpng 1.6 only warns when the compressed
- * data end before the last row ("Not enough image data", a benign error)
- * and leaves the rest zero; that warning is an error here. Non-interlaced
+ * 1/1032 of that in the file. Compressed data that end before the last
+ * row are libpng's benign error "Not enough image data": an error with
+ * libpng's read defaults (tested), and should a libpng build downgrade
+ * benign errors to warnings (rows left zero), the warning handler raises
+ * it again. Non-interlaced
  * images are read row by row into the 8-bit result, so the decoder holds
  * one file row, not a second copy of the image. */
 #include <errno.h>
