@@ -44,16 +44,16 @@ no_output() { [ ! -e "$1" ] && [ -z "$(ls "$(dirname "$1")" | grep -F "$(basenam
 
 REFUSED=(jpeg_32768_base.jpg jpeg_32768_gray.jpg jpeg_prog_bomb.jpg jpeg_8000_base.jpg jpeg_1x65500_cut.jpg
          png_999999x16_bomb.png png_short_rows.png jpeg_missing.jpg jpeg_prog_missing.jpg
-         trunc.jpg trunc.png trunc.tif)
+         trunc.jpg trunc.png trunc.tif trunc_strips.tif)
 declare -A WHY=([jpeg_32768_base.jpg]="--max-pixels" [jpeg_32768_gray.jpg]="--max-pixels"
   [jpeg_prog_bomb.jpg]="--max-pixels" [jpeg_8000_base.jpg]="one bit per block"
   [jpeg_1x65500_cut.jpg]="one bit per block" [png_999999x16_bomb.png]="1032:1"
   [png_short_rows.png]="Not enough image data" [jpeg_missing.jpg]="premature end of data segment"
   [jpeg_prog_missing.jpg]="premature end of data segment" [trunc.jpg]="Premature end of JPEG file"
-  [trunc.png]="PNG" [trunc.tif]="TIFF")
+  [trunc.png]="PNG" [trunc.tif]="TIFF" [trunc_strips.tif]="TIFF strip")
 printf '%s\n' photo_4000x3000.jpg > "$TMP/good.txt"
 declare -A TWO=([jpeg_32768_base.jpg]=1 [jpeg_prog_bomb.jpg]=1 [png_999999x16_bomb.png]=1
-  [jpeg_prog_missing.jpg]=1 [trunc.tif]=1) # also on 2 ranks (each run costs an mpirun start)
+  [jpeg_prog_missing.jpg]=1 [trunc_strips.tif]=1) # also on 2 ranks (each run costs an mpirun start)
 for f in "${REFUSED[@]}"; do
   for np in 1 2; do
     [ $np = 2 ] && [ -z "${TWO[$f]:-}" ] && continue
@@ -69,7 +69,7 @@ for f in "${REFUSED[@]}"; do
   grep '^tailedcore:' "$TMP/err.txt" | sed 's/^/    /'
 done
 
-ACCEPTED=(jpeg_1x65500.jpg png_999999x16.png photo_4000x3000.jpg photo_4000x3000.png)
+ACCEPTED=(jpeg_1x65500.jpg png_999999x16.png photo_4000x3000.jpg photo_4000x3000.png gray_ifd_first.tif)
 for f in "${ACCEPTED[@]}"; do
   echo "$f" > "$TMP/l.txt"
   run_one 1 "$TMP/l.txt" "$TMP/ok.h5"
@@ -93,6 +93,12 @@ for np in 1 2; do
   done
 done
 check "--skip-bad-images: 1 and 2 ranks identical" h5diff -q "$TMP/skip1.h5" "$TMP/skip2.h5" /features /features
+
+# over --max-pixels, the file-size bound still refuses a bomb
+echo jpeg_prog_bomb.jpg > "$TMP/l.txt"
+run_one 1 "$TMP/l.txt" "$TMP/pb.h5" --max-pixels 2000000000
+check "jpeg_prog_bomb.jpg with --max-pixels 2e9: exit 3, 'one bit per block' (${secs}s, $((rss_kb / 1024)) MB)" \
+  sh -c "[ '$rc' = 3 ] && grep -q 'one bit per block' '$TMP/err.txt' && [ '$rss_kb' -lt $RSS_MAX_KB ]"
 
 # --max-pixels: inclusive, exit 3 above it, exit 2 out of range
 echo photo_4000x3000.png > "$TMP/l.txt"

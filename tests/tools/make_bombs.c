@@ -16,10 +16,14 @@
  *                          scan stops halfway, then EOI
  *   jpeg_prog_missing.jpg  the same, progressive
  *   trunc.jpg trunc.png trunc.tif  1000 x 800 noise images cut at 60%
+ *                          (libtiff writes the IFD last: trunc.tif has none)
+ *   trunc_strips.tif       1000 x 800 gray TIFF, IFD first, cut at 60%: the
+ *                          strips past the cut are missing
  * Accepted (exit 0, small memory):
  *   jpeg_1x65500.jpg       valid 1 x 65500 gray JPEG (resized: 256 x 16768000)
  *   png_999999x16.png      valid 999999 x 16 gray PNG (resized: 15999984 x 256)
- *   photo_4000x3000.jpg/.png  valid 4000 x 3000 smooth RGB images */
+ *   photo_4000x3000.jpg/.png  valid 4000 x 3000 smooth RGB images
+ *   gray_ifd_first.tif     trunc_strips.tif uncut */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -141,6 +145,42 @@ static void png_chunk_(uint8_t *dst, size_t *at, const char *kind, const uint8_t
   *at += 12 + len;
 }
 
+static void le_(uint8_t *p, uint32_t v, int bytes) {
+  for (int i = 0; i < bytes; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+
+/* Uncompressed 8-bit gray TIFF with its IFD before the data (as PIL writes
+ * it; libtiff puts it last), 8 rows per strip, so a truncated copy still
+ * opens and fails on a strip. */
+static void tiff_ifd_first_(const char *name, int w, int h, const uint8_t *px, double keep) {
+  const int rps = 8, ns = (h + rps - 1) / rps, nent = 9;
+  size_t ifd = 8, arrs = ifd + 2 + 12 * (size_t)nent + 4, data = arrs + 8 * (size_t)ns;
+  size_t n = data + (size_t)w * h;
+  uint8_t *b = calloc(n, 1);
+  memcpy(b, "II*\0", 4);
+  le_(b + 4, (uint32_t)ifd, 4);
+  le_(b + ifd, (uint32_t)nent, 2);
+  /* tag, type (3 SHORT, 4 LONG), count, value or offset */
+  uint32_t ent[9][4] = {{256, 4, 1, (uint32_t)w},        {257, 4, 1, (uint32_t)h},
+                        {258, 3, 1, 8},                  {259, 3, 1, 1},
+                        {262, 3, 1, 1},                  {273, 4, (uint32_t)ns, (uint32_t)arrs},
+                        {277, 3, 1, 1},                  {278, 4, 1, (uint32_t)rps},
+                        {279, 4, (uint32_t)ns, (uint32_t)(arrs + 4 * (size_t)ns)}};
+  for (int i = 0; i < nent; i++) {
+    uint8_t *e = b + ifd + 2 + 12 * (size_t)i;
+    le_(e, ent[i][0], 2), le_(e + 2, ent[i][1], 2), le_(e + 4, ent[i][2], 4);
+    le_(e + 8, ent[i][3], ent[i][1] == 3 ? 2 : 4);
+  }
+  for (int s = 0; s < ns; s++) {
+    int rows = (s + 1) * rps <= h ? rps : h - s * rps;
+    le_(b + arrs + 4 * (size_t)s, (uint32_t)(data + (size_t)s * rps * w), 4);
+    le_(b + arrs + 4 * ((size_t)ns + s), (uint32_t)((size_t)rows * w), 4);
+  }
+  memcpy(b + data, px, (size_t)w * h);
+  put_(name, b, (size_t)((double)n * keep));
+  free(b);
+}
+
 static uint8_t *noise_(int w, int h, int c, uint32_t seed) {
   size_t n = (size_t)w * h * c;
   uint8_t *p = malloc(n);
@@ -242,6 +282,8 @@ int main(int argc, char **argv) {
   if (tc_image_write(path_("trunc.png"), 1000, 800, 3, mid, TC_IMAGE_PNG) != TC_OK ||
       tc_image_write(path_("trunc.tif"), 1000, 800, 3, mid, TC_IMAGE_TIFF_DEFLATE) != TC_OK)
     die_("png/tif");
+  tiff_ifd_first_("trunc_strips.tif", 1000, 800, mid, 0.6);
+  tiff_ifd_first_("gray_ifd_first.tif", 1000, 800, mid, 1.0);
   free(mid);
   const char *tr[] = {"trunc.png", "trunc.tif"};
   for (int i = 0; i < 2; i++) {
