@@ -14,6 +14,7 @@
 #include "context.h"
 #include "dataset.h"
 #include "h5fmt.h"
+#include "image.h"
 #include "log.h"
 #include "opts.h"
 #include "outguard.h"
@@ -112,12 +113,14 @@ TcErr tc_cmd_eval(MPI_Comm comm, int argc, char **argv) {
   const char *scores = NULL, *root = NULL, *info_path = NULL, *csv = NULL;
   const char *compare[65]; /* TC_OPT_LIST: up to 64 values, NULL-terminated */
   compare[0] = NULL;
+  int64_t max_pixels = TC_IMAGE_MAX_PIXELS_DEFAULT;
   TcOpt opts[] = {
       {"scores", TC_OPT_STRING, &scores, NULL, "scores file from `tailedcore predict` (input)", NULL, 1},
       {"data", TC_OPT_STRING, &root, NULL, "MVTec-layout data set root with test/ and ground_truth/", NULL, 1},
       {"dataset-info", TC_OPT_STRING, &info_path, NULL,
        "dataset.json of the data set: tail/head membership for the tail/head means", NULL, 0},
       {"compare", TC_OPT_LIST, compare, NULL, "more scores files evaluated side by side (methods)", NULL, 0},
+      {"max-pixels", TC_OPT_INT, &max_pixels, "89478485", "refuse images declaring more pixels than this, before decoding (decompression bombs; the default is PIL's MAX_IMAGE_PIXELS)" " (ground-truth masks)", NULL, 0},
       {"csv", TC_OPT_STRING, &csv, NULL, "also write the results as CSV here", NULL, 0},
   };
   int nopts = (int)(sizeof opts / sizeof opts[0]);
@@ -135,6 +138,7 @@ TcErr tc_cmd_eval(MPI_Comm comm, int argc, char **argv) {
                    opts, nopts);
     return tc_agree(comm, TC_OK);
   }
+  if (!err) err = tc_image_set_max_pixels(max_pixels);
   err = tc_agree(comm, err);
   if (err) return err;
 

@@ -10,6 +10,7 @@
 #include "commands.h"
 #include "context.h"
 #include "dataset.h"
+#include "image.h"
 #include "log.h"
 #include "opts.h"
 #include "outguard.h"
@@ -163,6 +164,7 @@ TcErr tc_cmd_extract(MPI_Comm comm, int argc, char **argv) {
   const char *out = NULL, *taps = NULL, *embed_tap = NULL;
   int64_t dim = 0, resize = 256, crop = 224, batch = 8, mem_per_rank = 0;
   int skip_bad = 0;
+  int64_t max_pixels = TC_IMAGE_MAX_PIXELS_DEFAULT;
   TcOpt opts[] = {
       {"data", TC_OPT_STRING, &data, NULL, "MVTec-layout root (CLASS/train/good, CLASS/test/TYPE); with --list: the root list paths are relative to", NULL, 0},
       {"list", TC_OPT_STRING, &list, NULL, "text file with one image path per line (instead of listing --data)", NULL, 0},
@@ -178,6 +180,7 @@ TcErr tc_cmd_extract(MPI_Comm comm, int argc, char **argv) {
       {"skip-bad-images", TC_OPT_FLAG, &skip_bad, NULL, "skip unreadable images (recorded in /skipped and the log) instead of stopping", NULL, 0},
       {"batch", TC_OPT_INT, &batch, "8", "images per rank between collective writes (memory: batch x HW x D floats), 1..4096", NULL, 0},
       {"mem-per-rank", TC_OPT_SIZE, &mem_per_rank, "2G", "memory a rank may use: the decoded crops (crop x crop x 3 bytes per image) are kept between the check and the extraction when they fit, else (or with 0) images are decoded twice; 0..1P", NULL, 0},
+      {"max-pixels", TC_OPT_INT, &max_pixels, "89478485", "refuse images declaring more pixels than this, before decoding (decompression bombs; the default is PIL's MAX_IMAGE_PIXELS)", NULL, 0},
   };
   int nopts = (int)(sizeof opts / sizeof opts[0]);
   int help = 0;
@@ -194,6 +197,7 @@ TcErr tc_cmd_extract(MPI_Comm comm, int argc, char **argv) {
                    opts, nopts);
     return tc_agree(comm, TC_OK);
   }
+  if (!err) err = tc_image_set_max_pixels(max_pixels);
   if (!err && !data && !list) err = tc_err_set(TC_ERR_USAGE, "extract: give --data ROOT or --list FILE");
   if (!err && (dim < 0 || dim > 1 << 20)) err = tc_err_set(TC_ERR_USAGE, "extract: bad --dim %lld", (long long)dim);
   /* 4096: a 4096 x 4096 crop is 16.8 M pixels, 334x the default 224 x 224;

@@ -4,6 +4,7 @@
 
 #include "commands.h"
 #include "context.h"
+#include "image.h"
 #include "opts.h"
 #include "outguard.h"
 #include "pfit.h"
@@ -12,6 +13,7 @@ TcErr tc_cmd_fit(MPI_Comm comm, int argc, char **argv) {
   TcFitOpts o;
   memset(&o, 0, sizeof o);
   int no_prune = 0;
+  int64_t max_pixels = TC_IMAGE_MAX_PIXELS_DEFAULT;
   TcOpt opts[] = {
       {"features", TC_OPT_STRING, &o.features, NULL, "input features.h5 (from `tailedcore extract`)", NULL, 1},
       {"out", TC_OPT_STRING, &o.out, NULL, "output model.h5 (published atomically)", NULL, 1},
@@ -26,6 +28,7 @@ TcErr tc_cmd_fit(MPI_Comm comm, int argc, char **argv) {
       {"tail-aug", TC_OPT_CHOICE, &o.tail_aug, "rot15flip", "extra views of tail images", "rot15flip|rot30flip|rotflip|none", 0},
       {"seed", TC_OPT_INT, &o.seed, "0", "seed of the projection and the first coreset point (>= 0)", NULL, 0},
       {"mem-per-rank", TC_OPT_SIZE, &o.mem_per_rank, "2G", "memory a rank may use, in (0, 1P]", NULL, 0},
+      {"max-pixels", TC_OPT_INT, &max_pixels, "89478485", "refuse images declaring more pixels than this, before decoding (decompression bombs; the default is PIL's MAX_IMAGE_PIXELS)" " (tail views, with --data)", NULL, 0},
       {"no-prune", TC_OPT_FLAG, &no_prune, NULL, "plain coreset loop instead of the triangle-pruned one (same result)", NULL, 0},
   };
   int nopts = (int)(sizeof opts / sizeof opts[0]), help = 0;
@@ -41,6 +44,7 @@ TcErr tc_cmd_fit(MPI_Comm comm, int argc, char **argv) {
                    opts, nopts);
     return tc_agree(comm, TC_OK);
   }
+  if (!err) err = tc_image_set_max_pixels(max_pixels);
   if (!err) {
     o.pruned = !no_prune;
     o.method = !strcmp(o.method_name, "softpatch")   ? TC_FIT_SOFTPATCH

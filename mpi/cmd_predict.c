@@ -5,6 +5,7 @@
 
 #include "commands.h"
 #include "context.h"
+#include "image.h"
 #include "opts.h"
 #include "outguard.h"
 #include "ppredict.h"
@@ -15,6 +16,7 @@ TcErr tc_cmd_predict(MPI_Comm comm, int argc, char **argv) {
   TcPredictOptions o;
   memset(&o, 0, sizeof o);
   const char *bank = NULL;
+  int64_t max_pixels = TC_IMAGE_MAX_PIXELS_DEFAULT;
   TcOpt opts[] = {
       {"model", TC_OPT_STRING, &o.model, NULL, "model file from `tailedcore fit` (input)", NULL, 1},
       {"features", TC_OPT_STRING, &o.features, NULL,
@@ -30,6 +32,7 @@ TcErr tc_cmd_predict(MPI_Comm comm, int argc, char **argv) {
       {"bank", TC_OPT_CHOICE, &bank, "auto",
        "memory-bank placement: auto (split only when it does not fit), replicated, split", "auto|replicated|split", 0},
       {"sigma", TC_OPT_DOUBLE, &o.sigma, "4", "Gaussian sigma of the anomaly maps in pixels (DESIGN 3.7), in (0, 64]", NULL, 0},
+      {"max-pixels", TC_OPT_INT, &max_pixels, "89478485", "refuse images declaring more pixels than this, before decoding (decompression bombs; the default is PIL's MAX_IMAGE_PIXELS)" " (with --data)", NULL, 0},
   };
   int nopts = (int)(sizeof opts / sizeof opts[0]);
   int help = 0;
@@ -46,6 +49,7 @@ TcErr tc_cmd_predict(MPI_Comm comm, int argc, char **argv) {
                    opts, nopts);
     return tc_agree(comm, TC_OK);
   }
+  if (!err) err = tc_image_set_max_pixels(max_pixels);
   if (!err) {
     int sources = (o.features != NULL) + (o.data_root != NULL);
     if (sources != 1)

@@ -221,7 +221,12 @@ TcErr tc_peval_scores(MPI_Comm comm, const char *scores_path, const char *root,
           TcImage mk;
           memset(&mk, 0, sizeof mk);
           err = tc_image_read_gray(mp, &mk);
-          if (!err) err = tc_resize_mask(&mk, &pp, mask);
+          if (!err && (err = tc_resize_mask(&mk, &pp, mask)) != TC_OK) {
+            char msg[512];
+            snprintf(msg, sizeof msg, "%s", tc_err_message());
+            tc_err_clear();
+            err = tc_err_set(err, "%s: %s", mp, msg);
+          }
           tc_image_free(&mk);
           if (err) break;
         }

@@ -10,7 +10,14 @@
  * pixel centres, floor) or, for canvases too big for 16.16, its floating
  * point loop. The padded canvas is never materialised: a canvas pixel is
  * read through clamped (edge-replicated) coordinates of the resized image.
- * Only the crop window of the rotated canvas is computed. */
+ * Only the crop window of the rotated canvas is computed, and the resized
+ * image only where that window can read it: every sampled canvas point is
+ * within crop / sqrt 2 + 2 of the canvas centre (rotation keeps distances
+ * to the centre; nearest-neighbour flooring and the half-pixel crop offset
+ * add at most 2), and edge clamping maps points outside the image onto its
+ * border, so a square of side 2 ceil(crop / sqrt 2) + 9 about the resized
+ * image's centre is all a view needs (about 330 x 330 for 224), whatever
+ * the image's size or aspect ratio. */
 #include "augment.h"
 
 #include <math.h>
@@ -60,10 +67,13 @@ int tc_augment_pad(int rw, int rh, int crop) {
   return p < 0 ? 0 : p;
 }
 
-/* Canvas = flipped, edge-padded resized image, W x H = (rw + 2P) x (rh + 2P). */
+/* Canvas = flipped, edge-padded resized image, W x H = (rw + 2P) x (rh + 2P).
+ * px holds the window [wx0, wx0 + ww) x [wy0, wy0 + wh) of the resized
+ * image (the whole of it for tc_augment_view). */
 typedef struct {
   const uint8_t *px;
   int rw, rh, pad, flip;
+  int wx0, wy0, ww, wh;
 } Canvas;
 
 static inline const uint8_t *canvas_at_(const Canvas *cv, int x, int y) {
@@ -71,7 +81,61 @@ static inline const uint8_t *canvas_at_(const Canvas *cv, int x, int y) {
   sx = sx < 0 ? 0 : sx >= cv->rw ? cv->rw - 1 : sx;
   sy = sy < 0 ? 0 : sy >= cv->rh ? cv->rh - 1 : sy;
   if (cv->flip) sx = cv->rw - 1 - sx;
-  return cv->px + ((size_t)sy * (size_t)cv->rw + (size_t)sx) * 3;
+  sx -= cv->wx0, sy -= cv->wy0;
+  /* Never taken when the window is the one view_window_ computes (see the
+   * header comment); keeps a wrong window from reading out of bounds. */
+  sx = sx < 0 ? 0 : sx >= cv->ww ? cv->ww - 1 : sx;
+  sy = sy < 0 ? 0 : sy >= cv->wh ? cv->wh - 1 : sy;
+  return cv->px + ((size_t)sy * (size_t)cv->ww + (size_t)sx) * 3;
+}
+
+/* The part of an rw x rh resized image any view with this crop reads. */
+static void view_window_(int rw, int rh, int crop, int *wx0, int *wy0, int *ww, int *wh) {
+  int r = (int)ceil(crop / sqrt(2.0)) + 4;
+  int x0 = rw / 2 - r, y0 = rh / 2 - r, x1 = rw / 2 + r + 1, y1 = rh / 2 + r + 1;
+  x0 = x0 < 0 ? 0 : x0, y0 = y0 < 0 ? 0 : y0;
+  x1 = x1 > rw ? rw : x1, y1 = y1 > rh ? rh : y1;
+  *wx0 = x0, *wy0 = y0, *ww = x1 - x0, *wh = y1 - y0;
+}
+
+/* n sequential v = fl(v + a) in a few steps. Inside one binade of v (all
+ * doubles there are multiples of the same ulp u, and v is one), fl(v + a) =
+ * v + round(a / u) u exactly as long as the result stays inside the binade
+ * and a / u is not a tie, so a run of k additions is one integer step of
+ * k round(a / u) ulps; steps that leave the binade, ties and tiny |v| are
+ * done one addition at a time. */
+double tc_augment_replay_sum(double v, double a, int64_t n) {
+  const int64_t lo = INT64_C(1) << 52, hi = INT64_C(1) << 53;
+  while (n > 0) {
+    if (a == 0.0) return v + a; /* only -0 + +0 changes anything, once */
+    int e;
+    (void)frexp(v, &e); /* |v| in [2^(e-1), 2^e) */
+    double u = ldexp(1.0, e - 53);
+    double q = a / u; /* exact: a power-of-two scaling */
+    double qr = nearbyint(q);
+    if (v == 0.0 || !isfinite(q) || fabs(q - floor(q) - 0.5) == 0.0 || fabs(qr) >= (double)lo ||
+        u < 0x1p-1000) {
+      v += a;
+      n--;
+      continue;
+    }
+    int64_t m = (int64_t)(fabs(v) / u); /* in [2^52, 2^53), exact */
+    int64_t s = (int64_t)qr * (v > 0.0 ? 1 : -1); /* movement of |v| in ulps */
+    int64_t k;
+    if (s > 0) k = (hi - 1 - m) / s;
+    else if (s < 0) k = (m - lo - 1) / -s;
+    else return v; /* a is under half an ulp of v: v never moves */
+    if (k > n) k = n;
+    if (k <= 0) {
+      v += a;
+      n--;
+      continue;
+    }
+    double mag = (double)(m + k * s) * u;
+    v = v > 0.0 ? mag : -mag;
+    n -= k;
+  }
+  return v;
 }
 
 /* Python's round(v, 15): glibc printf rounds the exact binary value
@@ -87,13 +151,13 @@ static int fix16_(double v) {
   return t < 0.0 ? (int)floor(t) : (int)t;
 }
 
-TcErr tc_augment_view(const uint8_t *resized, int rw, int rh, int crop, int flip, int angle_deg,
-                      uint8_t *out) {
-  TC_CHECK(resized && rw >= 1 && rh >= 1 && crop >= 1 && crop <= rw && crop <= rh, TC_ERR_USAGE,
+static TcErr view_(const Canvas *cvp, int crop, int angle_deg, uint8_t *out) {
+  const Canvas cv = *cvp;
+  const int rw = cv.rw, rh = cv.rh;
+  TC_CHECK(cv.px && rw >= 1 && rh >= 1 && crop >= 1 && crop <= rw && crop <= rh, TC_ERR_USAGE,
            "augment: crop %d does not fit a %dx%d image", crop, rw, rh);
   TC_CHECK(angle_deg >= 0 && angle_deg < 360, TC_ERR_USAGE, "augment: angle %d not in [0, 360)",
            angle_deg);
-  Canvas cv = {resized, rw, rh, tc_augment_pad(rw, rh, crop), flip != 0};
   int W = rw + 2 * cv.pad, H = rh + 2 * cv.pad;
   int x0, y0;
   tc_resize_crop_offsets(W, H, crop, &x0, &y0);
@@ -149,16 +213,19 @@ TcErr tc_augment_view(const uint8_t *resized, int rw, int rh, int crop, int flip
         memcpy(out + ((size_t)y * crop + x) * 3, s, 3);
       }
   } else {
-    /* libImaging's floating-point loop: running sums, so replay them. */
+    /* libImaging's floating-point loop: running sums, so replay them; the
+     * sums over the rows above and the columns left of the crop are jumped
+     * (tc_augment_replay_sum: same bits, without millions of additions per
+     * row on a canvas of extreme aspect ratio). */
     double xo = a[2] + a[1] * 0.5 + a[0] * 0.5, yo = a[5] + a[4] * 0.5 + a[3] * 0.5;
-    for (int y = 0; y < y0 + crop; y++) {
-      double xx = xo, yy = yo;
-      for (int x = 0; x < x0 + crop; x++) {
-        if (y >= y0 && x >= x0) {
-          int xi = xx < 0.0 ? -1 : (int)xx, yi = yy < 0.0 ? -1 : (int)yy;
-          const uint8_t *s = (xi >= 0 && xi < W && yi >= 0 && yi < H) ? canvas_at_(&cv, xi, yi) : black;
-          memcpy(out + ((size_t)(y - y0) * crop + (x - x0)) * 3, s, 3);
-        }
+    xo = tc_augment_replay_sum(xo, a[1], y0);
+    yo = tc_augment_replay_sum(yo, a[4], y0);
+    for (int y = 0; y < crop; y++) {
+      double xx = tc_augment_replay_sum(xo, a[0], x0), yy = tc_augment_replay_sum(yo, a[3], x0);
+      for (int x = 0; x < crop; x++) {
+        int xi = xx < 0.0 ? -1 : (int)xx, yi = yy < 0.0 ? -1 : (int)yy;
+        const uint8_t *s = (xi >= 0 && xi < W && yi >= 0 && yi < H) ? canvas_at_(&cv, xi, yi) : black;
+        memcpy(out + ((size_t)y * crop + x) * 3, s, 3);
         xx += a[0];
         yy += a[3];
       }
@@ -169,23 +236,36 @@ TcErr tc_augment_view(const uint8_t *resized, int rw, int rh, int crop, int flip
   return TC_OK;
 }
 
+TcErr tc_augment_view(const uint8_t *resized, int rw, int rh, int crop, int flip, int angle_deg,
+                      uint8_t *out) {
+  TC_CHECK(rw >= 1 && rh >= 1 && crop >= 1, TC_ERR_USAGE, "augment: crop %d does not fit a %dx%d image",
+           crop, rw, rh);
+  Canvas cv = {resized, rw, rh, tc_augment_pad(rw, rh, crop), flip != 0, 0, 0, rw, rh};
+  return view_(&cv, crop, angle_deg, out);
+}
+
 TcErr tc_augment_views(const TcImage *img, const TcPreproc *p, TcAugment a, uint8_t *out) {
   int n = tc_augment_count(a);
   if (n == 0) return TC_OK;
   TC_CHECK(img && img->c == 3 && img->rgb, TC_ERR_USAGE, "augment: expected an RGB image");
   TC_CHECK(p->resize >= 1 && p->crop >= 1 && p->crop <= p->resize, TC_ERR_USAGE,
            "augment: bad resize %d / crop %d", p->resize, p->crop);
-  int rw, rh;
-  tc_resize_dims(img->w, img->h, p->resize, &rw, &rh);
-  uint8_t *res = tc_malloc((size_t)rw * (size_t)rh * 3, "resized image for views");
+  int rw, rh, wx0, wy0, ww, wh;
+  TC_CALL(tc_resize_dims_check(img->w, img->h, p->resize, &rw, &rh));
+  TC_CHECK(p->crop <= rw && p->crop <= rh, TC_ERR_USAGE, "augment: crop %d does not fit a %dx%d image",
+           p->crop, rw, rh);
+  view_window_(rw, rh, p->crop, &wx0, &wy0, &ww, &wh);
+  uint8_t *res = tc_malloc((size_t)ww * (size_t)wh * 3, "resized window for views");
   if (!res) return TC_ERR_MEM;
   TcErr err = TC_OK;
-  TC_CALL_GOTO(err, tc_resize_bilinear(img->rgb, img->w, img->h, 3, res, rw, rh), cleanup);
+  TC_CALL_GOTO(err, tc_resize_bilinear_region(img->rgb, img->w, img->h, 3, rw, rh, wx0, wy0, ww, wh, res),
+               cleanup);
   size_t vsz = (size_t)p->crop * (size_t)p->crop * 3;
   for (int v = 0; v < n; v++) {
     int flip, ang;
     tc_augment_view_spec(a, v, &flip, &ang);
-    TC_CALL_GOTO(err, tc_augment_view(res, rw, rh, p->crop, flip, ang, out + (size_t)v * vsz), cleanup);
+    Canvas cv = {res, rw, rh, tc_augment_pad(rw, rh, p->crop), flip, wx0, wy0, ww, wh};
+    TC_CALL_GOTO(err, view_(&cv, p->crop, ang, out + (size_t)v * vsz), cleanup);
   }
 cleanup:
   free(res);

@@ -75,4 +75,10 @@ TcErr tc_augment_view(const uint8_t *resized, int rw, int rh, int crop, int flip
  * Errors: TC_ERR_USAGE, TC_ERR_MEM. DESIGN 3.6 step 8. */
 TcErr tc_augment_views(const TcImage *img, const TcPreproc *p, TcAugment a, uint8_t *out);
 
+/* The result of n sequential additions v = v + a in IEEE double, computed
+ * in O(binades crossed) steps, bit-identical to the loop (PIL's rotate
+ * accumulates its source coordinates this way on large canvases). Local;
+ * exposed for tests. */
+double tc_augment_replay_sum(double v, double a, int64_t n);
+
 #endif

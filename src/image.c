@@ -9,6 +9,30 @@
 #include <string.h>
 #include <sys/stat.h>
 
+static int64_t max_pixels_ = TC_IMAGE_MAX_PIXELS_DEFAULT;
+
+TcErr tc_image_set_max_pixels(int64_t max_pixels) {
+  TC_CHECK(max_pixels >= 1 && max_pixels <= TC_IMAGE_MAX_PIXELS_CAP, TC_ERR_USAGE,
+           "--max-pixels must be in 1..%lld (got %lld)", (long long)TC_IMAGE_MAX_PIXELS_CAP,
+           (long long)max_pixels);
+  max_pixels_ = max_pixels;
+  return TC_OK;
+}
+
+int64_t tc_image_max_pixels(void) { return max_pixels_; }
+
+TcErr tc_image_check_size(const char *path, const char *fmt, uint64_t w, uint64_t h) {
+  TC_CHECK(w >= 1 && h >= 1, TC_ERR_FORMAT, "%s: %s declares an empty image (%llux%llu)", path, fmt,
+           (unsigned long long)w, (unsigned long long)h);
+  /* Sides are at most 2^32 in every format, so the product cannot wrap. */
+  TC_CHECK(w * h <= (uint64_t)max_pixels_, TC_ERR_FORMAT,
+           "%s: %s declares %llux%llu = %llu pixels, over the limit of %lld (--max-pixels; a "
+           "decompression bomb or a damaged header)",
+           path, fmt, (unsigned long long)w, (unsigned long long)h, (unsigned long long)(w * h),
+           (long long)max_pixels_);
+  return TC_OK;
+}
+
 typedef enum { FMT_UNKNOWN, FMT_TIFF, FMT_PNG, FMT_JPEG } ImageFormat;
 
 /* Open the file ourselves first so that a missing, unreadable or empty file

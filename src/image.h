@@ -21,6 +21,17 @@
  *   - tc_image_read_gray (masks) keeps a gray image's single channel as is;
  *     an RGB(A)/palette mask becomes luminance exactly as PIL's convert("L"):
  *     L = (19595 R + 38470 G + 7471 B + 0x8000) >> 16.
+ * Size limits (decompression bombs), checked from the header before any
+ * pixel buffer is allocated, TC_ERR_FORMAT naming the file when exceeded:
+ *   - width x height <= tc_image_max_pixels() (--max-pixels; default
+ *     TC_IMAGE_MAX_PIXELS_DEFAULT = PIL's Image.MAX_IMAGE_PIXELS);
+ *   - PNG: the unfiltered pixel bytes cannot exceed 1032 x the file size
+ *     (deflate's largest possible expansion);
+ *   - Huffman JPEG: at least one bit per 8x8 block of the least-sampled
+ *     coded component, so blocks <= 8 x the file size;
+ * and missing data are errors, never padding: a truncated file or a data
+ * segment that ends early (JPEG "premature end of file / data segment",
+ * PNG "not enough image data", a short TIFF strip or tile).
  * Not supported (TC_ERR_FORMAT with a message saying so): floating-point or
  * 32-bit TIFF samples, CMYK/YCbCr-subsampled-without-JPEG/Lab TIFFs, CMYK
  * JPEGs, old-style (compression 6) JPEG TIFFs. Only the first page (IFD) of
@@ -44,6 +55,18 @@ typedef struct {
   int c;        /* channels per pixel: 3 or 1 */
   uint8_t *rgb; /* [h x w x c], owned by the TcImage, free with tc_image_free */
 } TcImage;
+
+/* PIL's Image.MAX_IMAGE_PIXELS (1024 * 1024 * 1024 // 4 // 3): the default
+ * of --max-pixels. */
+#define TC_IMAGE_MAX_PIXELS_DEFAULT INT64_C(89478485)
+/* Upper end of --max-pixels: sides and products stay far from overflow. */
+#define TC_IMAGE_MAX_PIXELS_CAP (INT64_C(1) << 40)
+
+/* Set the pixel limit every later decode in this process checks (the
+ * commands call it once with --max-pixels). Local; process-wide, like the
+ * log level. Errors: TC_ERR_USAGE unless 1 <= max_pixels <= 2^40. */
+TcErr tc_image_set_max_pixels(int64_t max_pixels);
+int64_t tc_image_max_pixels(void);
 
 /* Read an image file as 8-bit RGB. Local.
  *   path (input): file to read; format detected by magic bytes.
@@ -70,5 +93,10 @@ void tc_image_free(TcImage *img);
 TcErr tc_image_read_tiff(const char *path, TcImage *out);
 TcErr tc_image_read_png(const char *path, TcImage *out);
 TcErr tc_image_read_jpeg(const char *path, TcImage *out);
+
+/* Shared by the decoders: TC_ERR_FORMAT "<path>: <fmt> declares W x H = N
+ * pixels, over the limit of M (--max-pixels)" unless 1 <= w, h and
+ * w * h <= tc_image_max_pixels(). Local. */
+TcErr tc_image_check_size(const char *path, const char *fmt, uint64_t w, uint64_t h);
 
 #endif

@@ -2,10 +2,26 @@
  *
  * libjpeg's default error_exit prints and calls exit(); ours formats the
  * message into the context and longjmps back. Its default emit_message
- * prints warnings; ours stays silent, except that "premature end of JPEG
- * file" (a truncated file, which libjpeg only warns about and pads with
- * gray) becomes an error, as PIL refuses truncated images by default. Other
- * corrupt-data warnings are tolerated, like PIL. Decoding uses libjpeg's
+ * prints warnings; ours stays silent, except for the three warnings that
+ * mean pixel data are missing and libjpeg would pad them with gray:
+ * "premature end of JPEG file" (JWRN_JPEG_EOF), "premature end of data
+ * segment" (JWRN_HIT_MARKER: a scan cut short, e.g. a huge declared size
+ * with a few bytes of data) and a progressive scan that refines
+ * coefficients never sent (JWRN_BOGUS_PROGRESSION). These end the decode at
+ * once (longjmp from the warning, as error_exit does), so a bomb with
+ * missing data costs no decoding time. PIL pads such files silently; we
+ * refuse them (DECISIONS.md). Other corrupt-data warnings (extraneous bytes
+ * before a marker, restart resync) are tolerated, like PIL.
+ *
+ * Size checks from the header, before anything is allocated: the pixel
+ * limit (image.h), and for Huffman coding a file-size bound: every 8x8
+ * block of a coded component costs at least one bit (a Huffman code is >= 1
+ * bit and each block needs its DC code), and at least one component is
+ * coded, so min over components of its block count <= 8 x file bytes. A
+ * uniform image written by PIL/libjpeg with optimised tables costs 2 bits per
+ * block (255 pixels per byte gray, 170 for 4:2:0 colour), so legal files are
+ * at least 2x inside the bound. Arithmetic-coded files can go below a bit
+ * per block and get only the pixel limit. Decoding uses libjpeg's
  * defaults (islow DCT, fancy upsampling), which is what PIL uses, so pixels
  * match PIL exactly with the same library. Gray JPEGs come back with c = 1;
  * CMYK/YCCK JPEGs are refused (their inversion conventions differ between
@@ -19,9 +35,9 @@
 #include <jpeglib.h>
 #include <jerror.h>
 
-#include "image.h"
+#include <sys/stat.h>
 
-#define MAX_PIXELS ((size_t)1 << 30)
+#include "image.h"
 
 typedef struct {
   struct jpeg_error_mgr pub; /* first member: libjpeg casts cinfo->err to this */
@@ -29,6 +45,7 @@ typedef struct {
   char msg[JMSG_LENGTH_MAX + 64];
   const char *what; /* message prefix: corrupt data or an unsupported kind */
   int truncated;
+  int sized; /* a size check failed; its message is in err.h already */
 } JpegErr;
 
 static void jpeg_error_exit_(j_common_ptr cinfo) {
@@ -39,12 +56,13 @@ static void jpeg_error_exit_(j_common_ptr cinfo) {
 
 static void jpeg_emit_message_(j_common_ptr cinfo, int level) {
   JpegErr *e = (JpegErr *)cinfo->err;
-  if (level < 0) {
-    cinfo->err->num_warnings++;
-    if (cinfo->err->msg_code == JWRN_JPEG_EOF && !e->truncated) {
-      e->truncated = 1;
-      if (!e->msg[0]) (*cinfo->err->format_message)(cinfo, e->msg);
-    }
+  if (level >= 0) return;
+  cinfo->err->num_warnings++;
+  int code = cinfo->err->msg_code;
+  if (code == JWRN_JPEG_EOF || code == JWRN_HIT_MARKER || code == JWRN_BOGUS_PROGRESSION) {
+    e->truncated = 1;
+    if (!e->msg[0]) (*cinfo->err->format_message)(cinfo, e->msg);
+    longjmp(e->jump, 1);
   }
 }
 
@@ -64,8 +82,10 @@ TcErr tc_image_read_jpeg(const char *path, TcImage *out) {
     jpeg_destroy_decompress(&cinfo);
     fclose(f);
     free(pix);
+    if (jerr.sized) return TC_ERR_FORMAT; /* message already set */
     return tc_err_set(TC_ERR_FORMAT, "%s: %s: %s", path,
-                      jerr.what ? jerr.what : jerr.truncated ? "truncated JPEG" : "corrupt or truncated JPEG",
+                      jerr.what ? jerr.what : jerr.truncated ? "truncated JPEG (pixel data missing)"
+                                                             : "corrupt or truncated JPEG",
                       jerr.msg[0] ? jerr.msg : "libjpeg error");
   }
   jpeg_create_decompress(&cinfo);
@@ -83,12 +103,28 @@ TcErr tc_image_read_jpeg(const char *path, TcImage *out) {
     longjmp(jerr.jump, 1);
   }
   cinfo.out_color_space = c == 1 ? JCS_GRAYSCALE : JCS_RGB;
-  if ((size_t)cinfo.image_width * cinfo.image_height > MAX_PIXELS || cinfo.image_width == 0 ||
-      cinfo.image_height == 0) {
-    jerr.what = "unsupported JPEG";
-    snprintf(jerr.msg, sizeof jerr.msg, "size %ux%u", cinfo.image_width,
-             cinfo.image_height);
+  if (tc_image_check_size(path, "JPEG", cinfo.image_width, cinfo.image_height) != TC_OK) {
+    jerr.sized = 1;
     longjmp(jerr.jump, 1);
+  }
+  if (!cinfo.arith_code) {
+    /* width/height_in_blocks are set by jpeg_read_header (SOF processing). */
+    uint64_t min_blocks = UINT64_MAX;
+    for (int i = 0; i < cinfo.num_components; i++) {
+      uint64_t b = (uint64_t)cinfo.comp_info[i].width_in_blocks * cinfo.comp_info[i].height_in_blocks;
+      if (b < min_blocks) min_blocks = b;
+    }
+    struct stat st;
+    if (fstat(fileno(f), &st) == 0 && min_blocks > 8 * (uint64_t)st.st_size) {
+      tc_err_set(TC_ERR_FORMAT,
+                 "%s: JPEG declares %ux%u pixels (%llu 8x8 blocks per component at least) but the "
+                 "file has %lld bytes, less than one bit per block: pixel data missing (a "
+                 "decompression bomb or a truncated file)",
+                 path, cinfo.image_width, cinfo.image_height, (unsigned long long)min_blocks,
+                 (long long)st.st_size);
+      jerr.sized = 1;
+      longjmp(jerr.jump, 1);
+    }
   }
   jpeg_start_decompress(&cinfo);
   if ((int)cinfo.output_components != c) {

@@ -12,7 +12,14 @@
  * libtiff reports problems through process-wide handlers; while a file is
  * read ours are installed and keep the first error text in a static buffer
  * (a rank is a single thread; this decoder is not thread-safe), so no rank
- * ever writes to stderr and the message reaches err.h prefixed by the path. */
+ * ever writes to stderr and the message reaches err.h prefixed by the path.
+ *
+ * Bombs: the declared size is checked against the pixel limit (image.h)
+ * before the image is allocated; there is no file-size bound (CCITT and
+ * JBIG strips legitimately compress bilevel pages by thousands to one), but
+ * libtiff refuses strips whose byte counts point past the end of the file,
+ * and every strip or tile that decodes short or fails is an error, so
+ * missing data stop the decode at the first damaged strip. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,7 +29,6 @@
 #include "image.h"
 
 #define MAX_SIDE (1 << 20)
-#define MAX_PIXELS ((size_t)1 << 30)
 
 static char tiff_msg_[512];
 
@@ -145,9 +151,9 @@ TcErr tc_image_read_tiff(const char *path, TcImage *out) {
   if (!TIFFGetField(tif, TIFFTAG_PHOTOMETRIC, &photometric))
     photometric = spp >= 3 ? PHOTOMETRIC_RGB : PHOTOMETRIC_MINISBLACK; /* tolerant, like PIL */
 
-  TC_CHECK_GOTO(err, w >= 1 && h >= 1 && w <= MAX_SIDE && h <= MAX_SIDE &&
-                         (size_t)w * h <= MAX_PIXELS,
-                TC_ERR_FORMAT, cleanup, "%s: unsupported TIFF size %ux%u", path, w, h);
+  TC_CALL_GOTO(err, tc_image_check_size(path, "TIFF", w, h), cleanup);
+  TC_CHECK_GOTO(err, w <= MAX_SIDE && h <= MAX_SIDE, TC_ERR_FORMAT, cleanup,
+                "%s: unsupported TIFF size %ux%u", path, w, h);
   TC_CHECK_GOTO(err, sampleformat == SAMPLEFORMAT_UINT || sampleformat == SAMPLEFORMAT_VOID,
                 TC_ERR_FORMAT, cleanup,
                 "%s: unsupported TIFF sample format %u (%s); only unsigned integer samples are read",

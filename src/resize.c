@@ -14,9 +14,15 @@
  *     and clipped to 0..255;
  *   - horizontal pass first (only over the source rows the vertical pass
  *     reads), stored as uint8, then the vertical pass; a pass whose size
- *     does not change is skipped. */
+ *     does not change is skipped.
+ * Every output pixel depends only on its own coefficients and taps, so a
+ * window of the output (the centre crop, or the region a rotated view reads)
+ * is computed alone with the same bits as the full resize: the resized
+ * image is never materialised, and an extreme aspect ratio (1 x 65500 ->
+ * 256 x 16768000) costs the crop, not gigabytes. */
 #include "resize.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,30 +35,32 @@ static double bilinear_filter_(double x) {
   return 0.0;
 }
 
-/* Coefficients of one pass (PIL precompute_coeffs + normalize_coeffs_8bpc).
- * bounds [out_size x 2] = (first tap, tap count); kk [out_size x ksize]. */
+/* Coefficients of one pass (PIL precompute_coeffs + normalize_coeffs_8bpc)
+ * for output positions o0 .. o0 + on - 1 of an in_size -> out_size pass.
+ * bounds [on x 2] = (first tap, tap count); kk [on x ksize]. */
 typedef struct {
   int ksize;
   int *bounds;
   int32_t *kk;
 } Coeffs;
 
-static TcErr coeffs_make_(int in_size, int out_size, Coeffs *co) {
+static TcErr coeffs_make_(int in_size, int out_size, int o0, int on, Coeffs *co) {
   const double support_1 = 1.0; /* bilinear filter support */
   double scale = (double)((float)in_size - 0.0f) / out_size;
   double filterscale = scale < 1.0 ? 1.0 : scale;
   double support = support_1 * filterscale;
   int ksize = (int)ceil(support) * 2 + 1;
   co->ksize = ksize;
-  co->bounds = tc_malloc(sizeof(int) * 2 * (size_t)out_size, "resize bounds");
-  co->kk = tc_malloc(sizeof(int32_t) * (size_t)out_size * (size_t)ksize, "resize coefficients");
+  co->bounds = tc_malloc(sizeof(int) * 2 * (size_t)on, "resize bounds");
+  co->kk = tc_malloc(sizeof(int32_t) * (size_t)on * (size_t)ksize, "resize coefficients");
   double *k = tc_malloc(sizeof(double) * (size_t)ksize, "resize weights");
   if (!co->bounds || !co->kk || !k) {
     free(co->bounds), free(co->kk), free(k);
     co->bounds = NULL, co->kk = NULL;
     return TC_ERR_MEM;
   }
-  for (int xx = 0; xx < out_size; xx++) {
+  for (int i = 0; i < on; i++) {
+    int xx = o0 + i;
     double center = 0.0 + (xx + 0.5) * scale;
     double ww = 0.0, ss = 1.0 / filterscale;
     int xmin = (int)(center - support + 0.5);
@@ -65,14 +73,14 @@ static TcErr coeffs_make_(int in_size, int out_size, Coeffs *co) {
       k[x] = w;
       ww += w;
     }
-    int32_t *kq = co->kk + (size_t)xx * (size_t)ksize;
+    int32_t *kq = co->kk + (size_t)i * (size_t)ksize;
     for (int x = 0; x < ksize; x++) {
       double v = x < xmax ? (ww != 0.0 ? k[x] / ww : k[x]) : 0.0;
       kq[x] = v < 0 ? (int32_t)(-0.5 + v * (1 << PRECISION_BITS))
                     : (int32_t)(0.5 + v * (1 << PRECISION_BITS));
     }
-    co->bounds[2 * xx] = xmin;
-    co->bounds[2 * xx + 1] = xmax;
+    co->bounds[2 * i] = xmin;
+    co->bounds[2 * i + 1] = xmax;
   }
   free(k);
   return TC_OK;
@@ -108,10 +116,11 @@ static void pass_h_(const uint8_t *src, int sw, int c, int y0, int rows, const C
   }
 }
 
-/* Vertical pass: src [any x w x c] whose row 0 is source row `ybase`,
- * dst [dh x w x c]. Row-outer loop over taps keeps memory access linear. */
-static TcErr pass_v_(const uint8_t *src, int w, int c, int ybase, const Coeffs *co, uint8_t *dst,
-                     int dh) {
+/* Vertical pass: src rows of `stride` bytes whose row 0 is source row
+ * `ybase`, w x c samples used from each; dst [dh x w x c]. Row-outer loop
+ * over taps keeps memory access linear. */
+static TcErr pass_v_(const uint8_t *src, size_t stride, int w, int c, int ybase, const Coeffs *co,
+                     uint8_t *dst, int dh) {
   size_t rowlen = (size_t)w * (size_t)c;
   int32_t *acc = tc_malloc(sizeof(int32_t) * rowlen, "resize accumulator");
   if (!acc) return TC_ERR_MEM;
@@ -120,7 +129,7 @@ static TcErr pass_v_(const uint8_t *src, int w, int c, int ybase, const Coeffs *
     const int32_t *k = co->kk + (size_t)yy * (size_t)co->ksize;
     for (size_t i = 0; i < rowlen; i++) acc[i] = 1 << (PRECISION_BITS - 1);
     for (int y = 0; y < yn; y++) {
-      const uint8_t *in = src + (size_t)(ymin + y) * rowlen;
+      const uint8_t *in = src + (size_t)(ymin + y) * stride;
       int32_t ky = k[y];
       for (size_t i = 0; i < rowlen; i++) acc[i] += in[i] * ky;
     }
@@ -135,9 +144,23 @@ void tc_resize_dims(int w, int h, int size, int *rw, int *rh) {
   int64_t s = w <= h ? w : h, l = w <= h ? h : w;
   /* Python int(size * long / short): exact product, correctly rounded
    * division, truncation. */
-  int nl = (int)((double)((int64_t)size * l) / (double)s);
-  if (w <= h) *rw = size, *rh = nl;
-  else *rw = nl, *rh = size;
+  double nl = (double)((int64_t)size * l) / (double)s;
+  int nli = nl < (double)INT_MAX ? (int)nl : INT_MAX;
+  if (w <= h) *rw = size, *rh = nli;
+  else *rw = nli, *rh = size;
+}
+
+TcErr tc_resize_dims_check(int w, int h, int size, int *rw, int *rh) {
+  TC_CHECK(w >= 1 && h >= 1 && size >= 1, TC_ERR_USAGE, "resize: bad sizes %dx%d -> %d", w, h, size);
+  int64_t s = w <= h ? w : h, l = w <= h ? h : w;
+  double nl = (double)((int64_t)size * l) / (double)s;
+  /* The resized image is only ever computed in windows, but its coordinates
+   * are ints. */
+  TC_CHECK(nl < (double)INT_MAX, TC_ERR_FORMAT,
+           "%dx%d image: with the shorter side resized to %d the longer would be %.0f pixels, "
+           "over 2^31 (aspect ratio too extreme)", w, h, size, nl);
+  tc_resize_dims(w, h, size, rw, rh);
+  return TC_OK;
 }
 
 /* Python's round() of d / 2.0 for d >= 0: halves go to the even integer. */
@@ -152,37 +175,46 @@ void tc_resize_crop_offsets(int w, int h, int crop, int *x0, int *y0) {
   *y0 = half_round_even_(h - crop);
 }
 
-TcErr tc_resize_bilinear(const uint8_t *src, int sw, int sh, int c, uint8_t *dst, int dw, int dh) {
+TcErr tc_resize_bilinear_region(const uint8_t *src, int sw, int sh, int c, int dw, int dh, int x0,
+                                int y0, int ow, int oh, uint8_t *dst) {
   TC_CHECK(sw > 0 && sh > 0 && dw > 0 && dh > 0 && c >= 1 && c <= 4, TC_ERR_USAGE,
            "resize: bad sizes %dx%dx%d -> %dx%d", sw, sh, c, dw, dh);
-  if (sw == dw && sh == dh) {
-    memcpy(dst, src, (size_t)sw * (size_t)sh * (size_t)c);
+  TC_CHECK(x0 >= 0 && y0 >= 0 && ow >= 1 && oh >= 1 && ow <= dw - x0 && oh <= dh - y0, TC_ERR_USAGE,
+           "resize: window %dx%d at (%d, %d) outside %dx%d", ow, oh, x0, y0, dw, dh);
+  const size_t stride = (size_t)sw * (size_t)c, orow = (size_t)ow * (size_t)c;
+  int need_h = sw != dw, need_v = sh != dh;
+  if (!need_h && !need_v) {
+    for (int y = 0; y < oh; y++)
+      memcpy(dst + (size_t)y * orow, src + (size_t)(y0 + y) * stride + (size_t)x0 * (size_t)c, orow);
     return TC_OK;
   }
   TcErr err = TC_OK;
   Coeffs ch = {0}, cv = {0};
   uint8_t *tmp = NULL;
-  int need_h = sw != dw, need_v = sh != dh;
-  if (need_h) TC_CALL_GOTO(err, coeffs_make_(sw, dw, &ch), cleanup);
-  if (need_v) TC_CALL_GOTO(err, coeffs_make_(sh, dh, &cv), cleanup);
+  if (need_h) TC_CALL_GOTO(err, coeffs_make_(sw, dw, x0, ow, &ch), cleanup);
+  if (need_v) TC_CALL_GOTO(err, coeffs_make_(sh, dh, y0, oh, &cv), cleanup);
   if (!need_v) {
-    pass_h_(src, sw, c, 0, sh, &ch, dst, dw);
+    pass_h_(src, sw, c, y0, oh, &ch, dst, ow);
   } else if (!need_h) {
-    TC_CALL_GOTO(err, pass_v_(src, sw, c, 0, &cv, dst, dh), cleanup);
+    TC_CALL_GOTO(err, pass_v_(src + (size_t)x0 * (size_t)c, stride, ow, c, 0, &cv, dst, oh), cleanup);
   } else {
     /* Only the source rows the vertical pass reads go through pass 1. */
     int yfirst = cv.bounds[0];
-    int ylast = cv.bounds[2 * dh - 2] + cv.bounds[2 * dh - 1];
-    tmp = tc_malloc((size_t)(ylast - yfirst) * (size_t)dw * (size_t)c, "resize temporary");
+    int ylast = cv.bounds[2 * oh - 2] + cv.bounds[2 * oh - 1];
+    tmp = tc_malloc((size_t)(ylast - yfirst) * orow, "resize temporary");
     if (!tmp) { err = TC_ERR_MEM; goto cleanup; }
-    pass_h_(src, sw, c, yfirst, ylast - yfirst, &ch, tmp, dw);
-    TC_CALL_GOTO(err, pass_v_(tmp, dw, c, yfirst, &cv, dst, dh), cleanup);
+    pass_h_(src, sw, c, yfirst, ylast - yfirst, &ch, tmp, ow);
+    TC_CALL_GOTO(err, pass_v_(tmp, orow, ow, c, yfirst, &cv, dst, oh), cleanup);
   }
 cleanup:
   free(tmp);
   coeffs_free_(&ch);
   coeffs_free_(&cv);
   return err;
+}
+
+TcErr tc_resize_bilinear(const uint8_t *src, int sw, int sh, int c, uint8_t *dst, int dw, int dh) {
+  return tc_resize_bilinear_region(src, sw, sh, c, dw, dh, 0, 0, dw, dh, dst);
 }
 
 TcErr tc_resize_center_crop(const uint8_t *src, int w, int h, int c, int crop, uint8_t *dst) {
@@ -216,15 +248,11 @@ static TcErr resize_crop_(const uint8_t *px, int w, int h, int c, const TcPrepro
   TC_CHECK(p->resize >= 1 && p->crop >= 1 && p->crop <= p->resize, TC_ERR_USAGE,
            "preprocess: bad resize %d / crop %d", p->resize, p->crop);
   TC_CHECK(w >= 1 && h >= 1 && px, TC_ERR_USAGE, "preprocess: empty image");
-  int rw, rh;
-  tc_resize_dims(w, h, p->resize, &rw, &rh);
-  uint8_t *tmp = tc_malloc((size_t)rw * (size_t)rh * (size_t)c, "resized image");
-  if (!tmp) return TC_ERR_MEM;
-  TcErr err = tc_resize_bilinear(px, w, h, c, tmp, rw, rh);
-  if (err == TC_OK) err = tc_resize_center_crop(tmp, rw, rh, c, p->crop, out);
-  free(tmp);
-  if (err != TC_OK) tc_err_trace(__FILE__, __LINE__);
-  return err;
+  int rw, rh, x0, y0;
+  TC_CALL(tc_resize_dims_check(w, h, p->resize, &rw, &rh));
+  tc_resize_crop_offsets(rw, rh, p->crop, &x0, &y0);
+  TC_CALL(tc_resize_bilinear_region(px, w, h, c, rw, rh, x0, y0, p->crop, p->crop, out));
+  return TC_OK;
 }
 
 TcErr tc_resize_preprocess_u8(const TcImage *img, const TcPreproc *p, uint8_t *out) {

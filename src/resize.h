@@ -36,6 +36,10 @@ typedef struct {
  * stays square. Local. */
 void tc_resize_dims(int w, int h, int size, int *rw, int *rh);
 
+/* tc_resize_dims, refusing (TC_ERR_FORMAT, naming the sizes) a resized
+ * longer side of 2^31 or more, which tc_resize_dims would clamp. Local. */
+TcErr tc_resize_dims_check(int w, int h, int size, int *rw, int *rh);
+
 /* Top-left corner of torchvision's CenterCrop(crop) in a w x h image:
  * x0 = int(round((w - crop) / 2.0)) with Python's half-to-even round, same
  * for y0. Requires crop <= w, h. Local. */
@@ -46,6 +50,14 @@ void tc_resize_crop_offsets(int w, int h, int crop, int *x0, int *y0);
  *   caller-allocated, must not overlap src). Same size = copy.
  * Errors: TC_ERR_USAGE for non-positive sizes, TC_ERR_MEM. */
 TcErr tc_resize_bilinear(const uint8_t *src, int sw, int sh, int c, uint8_t *dst, int dw, int dh);
+
+/* The window [x0, x0 + ow) x [y0, y0 + oh) of tc_resize_bilinear's dw x dh
+ * result, computed alone (same bits; the rest is never computed).
+ *   dst [oh x ow x c] (output, caller-allocated). Local.
+ * Errors: TC_ERR_USAGE for bad sizes or a window outside dw x dh,
+ * TC_ERR_MEM. */
+TcErr tc_resize_bilinear_region(const uint8_t *src, int sw, int sh, int c, int dw, int dh, int x0,
+                                int y0, int ow, int oh, uint8_t *dst);
 
 /* Copy the centre crop [crop x crop x c] of src [h x w x c] into dst. Local.
  * Errors: TC_ERR_USAGE when crop > w or crop > h. */

@@ -21,6 +21,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <tiffio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "augment.h"
@@ -871,6 +872,305 @@ static void test_mutations(void) {
   CHECK_INT(printed, 0);
 }
 
+/* ---- 8. decompression and resize bombs (issue 19) ---- */
+
+static double now_s(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static uint32_t crc32_png(const uint8_t *p, size_t n) {
+  uint32_t c = 0xFFFFFFFFu;
+  for (size_t i = 0; i < n; i++) {
+    c ^= p[i];
+    for (int k = 0; k < 8; k++) c = (c >> 1) ^ (0xEDB88320u & (0u - (c & 1u)));
+  }
+  return c ^ 0xFFFFFFFFu;
+}
+
+static void put_be(uint8_t *p, uint32_t v, int bytes) {
+  for (int i = 0; i < bytes; i++) p[i] = (uint8_t)(v >> (8 * (bytes - 1 - i)));
+}
+
+/* Offset of the first SOF0/1/2 marker of a JPEG (its size fields follow at
+ * +5 (height) and +7 (width)), or of the first SOS when sos. 0 if none. */
+static size_t jpeg_find(const uint8_t *b, size_t n, int sos) {
+  size_t i = 2;
+  while (i + 4 <= n && b[i] == 0xFF) {
+    int m = b[i + 1];
+    if (sos ? m == 0xDA : (m == 0xC0 || m == 0xC1 || m == 0xC2)) return i;
+    i += 2 + ((size_t)b[i + 2] << 8 | b[i + 3]);
+  }
+  return 0;
+}
+
+/* A copy of a golden JPEG whose frame header declares w x h. */
+static void jpeg_with_size(const char *src, const char *dst, uint32_t w, uint32_t h) {
+  size_t n;
+  uint8_t *b = read_file(src, &n);
+  size_t k = b ? jpeg_find(b, n, 0) : 0;
+  CHECK_MSG(k > 0, "no SOF in %s", src);
+  if (!k) { free(b); return; }
+  put_be(b + k + 5, h, 2);
+  put_be(b + k + 7, w, 2);
+  write_file(dst, b, n);
+  free(b);
+}
+
+/* A copy of a golden JPEG keeping `frac` of its first scan's data, then EOI:
+ * the data segment ends early (libjpeg pads the rest with gray). */
+static void jpeg_cut_scan(const char *src, const char *dst, double frac) {
+  size_t n;
+  uint8_t *b = read_file(src, &n);
+  size_t k = b ? jpeg_find(b, n, 1) : 0;
+  CHECK_MSG(k > 0, "no SOS in %s", src);
+  if (!k) { free(b); return; }
+  size_t data = k + 2 + ((size_t)b[k + 2] << 8 | b[k + 3]);
+  size_t keep = data + (size_t)((double)(n - data) * frac);
+  if (keep > 0 && b[keep - 1] == 0xFF) keep--; /* never split a marker */
+  b[keep] = 0xFF, b[keep + 1] = 0xD9;
+  write_file(dst, b, keep + 2);
+  free(b);
+}
+
+/* A copy of a golden PNG whose IHDR declares w x h (CRC fixed). */
+static void png_with_size(const char *src, const char *dst, uint32_t w, uint32_t h) {
+  size_t n;
+  uint8_t *b = read_file(src, &n);
+  CHECK(b && n > 33 && memcmp(b + 12, "IHDR", 4) == 0);
+  if (!b || n <= 33) { free(b); return; }
+  put_be(b + 16, w, 4);
+  put_be(b + 20, h, 4);
+  put_be(b + 29, crc32_png(b + 12, 17), 4);
+  write_file(dst, b, n);
+  free(b);
+}
+
+/* Every bomb: TC_ERR_FORMAT, the file and `keyword` in the message, nothing
+ * on stderr, nothing allocated for the caller, in well under a second. */
+static void expect_refused(const char *label, const char *path, const char *keyword) {
+  for (int gray = 0; gray < 2; gray++) {
+    TcImage im = {0};
+    tc_err_clear();
+    stderr_capture();
+    double t0 = now_s();
+    TcErr e = gray ? tc_image_read_gray(path, &im) : tc_image_read(path, &im);
+    double dt = now_s() - t0;
+    long nerr = stderr_release();
+    const char *msg = tc_err_message();
+    CHECK_MSG(e == TC_ERR_FORMAT, "%s: code %s (%s)", label, tc_err_name(e), msg);
+    CHECK_MSG(strstr(msg, path) && strstr(msg, keyword), "%s: message lacks the file or '%s': %s", label,
+              keyword, msg);
+    CHECK_MSG(dt < 1.0, "%s: took %.2f s", label, dt);
+    CHECK_MSG(nerr == 0 && im.rgb == NULL, "%s: stderr %ld bytes / pixels returned", label, nerr);
+    if (!gray) printf("  bomb %-34s -> %s in %.1f ms: %s\n", label, tc_err_name(e), 1e3 * dt, msg);
+  }
+  tc_err_clear();
+}
+
+static void test_bombs(void) {
+  /* the option's range and default */
+  CHECK_INT(tc_image_max_pixels(), 89478485);
+  CHECK(tc_image_set_max_pixels(0) == TC_ERR_USAGE);
+  CHECK(tc_image_set_max_pixels(TC_IMAGE_MAX_PIXELS_CAP + 1) == TC_ERR_USAGE);
+  tc_err_clear();
+  CHECK_INT(tc_image_max_pixels(), 89478485);
+
+  /* the limit is inclusive and applies to every format, RGB and gray reads */
+  const char *lim_files[] = {"png_rgb.png", "jpg_rgb.jpg", "jpg_progressive.jpg", "tif_rgb.tif", "tif_rgb_lzw.tif"};
+  for (size_t i = 0; i < sizeof lim_files / sizeof *lim_files; i++) {
+    TcImage im = {0};
+    CHECK(tc_image_set_max_pixels(TC_IMAGE_MAX_PIXELS_DEFAULT) == TC_OK);
+    CHECK(tc_image_read(img_path(lim_files[i]), &im) == TC_OK);
+    int64_t np = (int64_t)im.w * im.h;
+    tc_image_free(&im);
+    CHECK(tc_image_set_max_pixels(np) == TC_OK);
+    CHECK_MSG(tc_image_read(img_path(lim_files[i]), &im) == TC_OK, "%s at its own size: %s", lim_files[i],
+              tc_err_message());
+    tc_image_free(&im);
+    CHECK(tc_image_set_max_pixels(np - 1) == TC_OK);
+    expect_refused(lim_files[i], img_path(lim_files[i]), "--max-pixels");
+  }
+  CHECK(tc_image_set_max_pixels(TC_IMAGE_MAX_PIXELS_DEFAULT) == TC_OK);
+
+  /* declared sizes the data cannot fill */
+  jpeg_with_size(img_path("jpg_rgb.jpg"), tmp_path("b32768.jpg"), 32768, 32768);
+  jpeg_with_size(img_path("jpg_gray.jpg"), tmp_path("b32768g.jpg"), 32768, 32768);
+  jpeg_with_size(img_path("jpg_progressive.jpg"), tmp_path("b32768p.jpg"), 32768, 32768);
+  jpeg_with_size(img_path("jpg_rgb.jpg"), tmp_path("b8000.jpg"), 8000, 8000);
+  jpeg_with_size(img_path("jpg_gray.jpg"), tmp_path("b1x65500.jpg"), 1, 65500);
+  png_with_size(img_path("png_gray.png"), tmp_path("b999999x16.png"), 999999, 16);
+  png_with_size(img_path("png_rgb.png"), tmp_path("short_rows.png"), 48, 41);
+  expect_refused("JPEG 32768x32768 baseline", tmp_path("b32768.jpg"), "--max-pixels");
+  expect_refused("JPEG 32768x32768 gray", tmp_path("b32768g.jpg"), "--max-pixels");
+  expect_refused("JPEG 32768x32768 progressive", tmp_path("b32768p.jpg"), "--max-pixels");
+  expect_refused("JPEG 8000x8000 in 938 bytes", tmp_path("b8000.jpg"), "one bit per block");
+  /* 8188 blocks fit in 1211 bytes at one bit each: the decode starts and
+   * stops at the first missing row */
+  expect_refused("JPEG 1x65500 with 48x40 data", tmp_path("b1x65500.jpg"), "premature end of data segment");
+  expect_refused("PNG 999999x16 in 1514 bytes", tmp_path("b999999x16.png"), "1032:1");
+  expect_refused("PNG rows missing (48x41 of 48x40)", tmp_path("short_rows.png"), "Not enough image data");
+  /* over the pixel limit, the file-size bound still refuses it */
+  CHECK(tc_image_set_max_pixels(INT64_C(1) << 31) == TC_OK);
+  expect_refused("JPEG 32768x32768, --max-pixels 2^31", tmp_path("b32768.jpg"), "one bit per block");
+  expect_refused("JPEG 32768x32768 progressive, 2^31", tmp_path("b32768p.jpg"), "one bit per block");
+  CHECK(tc_image_set_max_pixels(TC_IMAGE_MAX_PIXELS_DEFAULT) == TC_OK);
+
+  /* scans cut short then EOI: libjpeg's "premature end of data segment" */
+  jpeg_cut_scan(img_path("jpg_rgb.jpg"), tmp_path("cut.jpg"), 0.5);
+  jpeg_cut_scan(img_path("jpg_gray.jpg"), tmp_path("cutg.jpg"), 0.3);
+  jpeg_cut_scan(img_path("jpg_progressive.jpg"), tmp_path("cutp.jpg"), 0.2);
+  expect_refused("JPEG scan cut at 50% + EOI", tmp_path("cut.jpg"), "premature end of data segment");
+  expect_refused("JPEG gray scan cut at 30% + EOI", tmp_path("cutg.jpg"), "premature end of data segment");
+  expect_refused("JPEG progressive cut + EOI", tmp_path("cutp.jpg"), "JPEG");
+  make_truncated(img_path("jpg_progressive.jpg"), tmp_path("truncp.jpg"), 0.7);
+  expect_refused("JPEG progressive truncated at 70%", tmp_path("truncp.jpg"), "truncated");
+  tc_err_clear();
+}
+
+/* The crop computed alone equals the full resize then the crop, and a view
+ * from the resized window equals the view from the full resized image, for
+ * shapes that take every resize branch and both rotation loops. */
+typedef struct {
+  int w, h, c, resize, crop;
+} WindowCase;
+
+static void test_resize_windows(void) {
+  WindowCase cases[] = {
+      {300, 200, 3, 120, 100}, {130, 90, 3, 64, 56},   {257, 333, 3, 64, 55}, {97, 61, 1, 40, 33},
+      {64, 48, 3, 48, 40},     {50, 50, 3, 50, 50},    {40, 50, 3, 40, 32},   {1, 5000, 3, 16, 12},
+      {5000, 3, 3, 16, 12},    {2, 3000, 1, 16, 16},   {700, 500, 3, 256, 224}, {33, 4000, 3, 20, 14},
+  };
+  size_t nbad = 0, ncmp = 0, vbad = 0, vcmp = 0;
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    const WindowCase *wc = &cases[i];
+    TcImage im = {wc->w, wc->h, wc->c, pattern(i & 1 ? 'B' : 'A', wc->w, wc->h, wc->c)};
+    int rw, rh;
+    tc_resize_dims(wc->w, wc->h, wc->resize, &rw, &rh);
+    uint8_t *full = malloc((size_t)rw * rh * wc->c), *ref = malloc((size_t)wc->crop * wc->crop * wc->c);
+    uint8_t *got = malloc((size_t)wc->crop * wc->crop * wc->c);
+    CHECK(tc_resize_bilinear(im.rgb, im.w, im.h, im.c, full, rw, rh) == TC_OK);
+    CHECK(tc_resize_center_crop(full, rw, rh, im.c, wc->crop, ref) == TC_OK);
+    TcPreproc pp = {wc->resize, wc->crop, TC_NORM_IMAGENET};
+    if (im.c == 3) CHECK(tc_resize_preprocess_u8(&im, &pp, got) == TC_OK);
+    else {
+      /* the mask path thresholds, so compare the window itself */
+      int x0, y0;
+      tc_resize_crop_offsets(rw, rh, wc->crop, &x0, &y0);
+      CHECK(tc_resize_bilinear_region(im.rgb, im.w, im.h, 1, rw, rh, x0, y0, wc->crop, wc->crop, got) == TC_OK);
+    }
+    size_t nd = 0;
+    max_abs_diff_u8(got, ref, (size_t)wc->crop * wc->crop * wc->c, &nd);
+    CHECK_MSG(nd == 0, "%dx%dx%d -> %d/%d: %zu crop bytes differ", wc->w, wc->h, wc->c, wc->resize, wc->crop, nd);
+    nbad += nd, ncmp += (size_t)wc->crop * wc->crop * wc->c;
+    /* an arbitrary off-centre window */
+    int ow = rw / 3 + 1, oh = rh / 4 + 1, x0 = rw - ow, y0 = rh / 5;
+    uint8_t *win = malloc((size_t)ow * oh * wc->c);
+    CHECK(tc_resize_bilinear_region(im.rgb, im.w, im.h, im.c, rw, rh, x0, y0, ow, oh, win) == TC_OK);
+    size_t wd = 0;
+    for (int y = 0; y < oh; y++)
+      wd += memcmp(win + (size_t)y * ow * wc->c, full + ((size_t)(y0 + y) * rw + x0) * wc->c, (size_t)ow * wc->c) != 0;
+    CHECK_MSG(wd == 0, "%dx%d window %dx%d at (%d,%d): %zu rows differ", wc->w, wc->h, ow, oh, x0, y0, wd);
+    CHECK(tc_resize_bilinear_region(im.rgb, im.w, im.h, im.c, rw, rh, x0 + 1, y0, ow, oh, win) == TC_ERR_USAGE);
+    tc_err_clear();
+    free(win);
+    if (im.c == 3) {
+      int nv = tc_augment_count(TC_AUG_ROT15FLIP);
+      size_t vsz = (size_t)wc->crop * wc->crop * 3;
+      uint8_t *views = malloc(vsz * (size_t)nv), *one = malloc(vsz);
+      CHECK(tc_augment_views(&im, &pp, TC_AUG_ROT15FLIP, views) == TC_OK);
+      for (int v = 0; v < nv; v++) {
+        int fl, an;
+        tc_augment_view_spec(TC_AUG_ROT15FLIP, v, &fl, &an);
+        CHECK(tc_augment_view(full, rw, rh, wc->crop, fl, an, one) == TC_OK);
+        size_t d = 0;
+        max_abs_diff_u8(views + (size_t)v * vsz, one, vsz, &d);
+        CHECK_MSG(d == 0, "%dx%d view flip=%d angle=%d: %zu bytes differ from the full-resize view", wc->w,
+                  wc->h, fl, an, d);
+        vbad += d, vcmp += vsz;
+      }
+      free(views), free(one);
+    }
+    free(full), free(ref), free(got), free(im.rgb);
+  }
+  printf("resize windows: %zu of %zu crop bytes, %zu of %zu view bytes differ from the full resize\n", nbad,
+         ncmp, vbad, vcmp);
+
+  /* the jumped running sums of the rotation's floating-point loop are the
+   * loop's bits: PIL's cos/sin steps, starts around large canvas centres
+   * and across zero, n up to 2^21 */
+  {
+    uint64_t st = 12345;
+    int bad = 0, cases = 0;
+    for (int ang = 0; ang < 360; ang += 15)
+      for (int t = 0; t < 40; t++) {
+        st = st * 6364136223846793005ull + 1442695040888963407ull;
+        double rad = -(double)ang * (M_PI / 180.0);
+        char buf[64];
+        snprintf(buf, sizeof buf, "%.15f", (t & 1) ? cos(rad) : sin(rad));
+        double a = strtod(buf, NULL);
+        double v = ((double)(st >> 11) / 9007199254740992.0 - 0.5) * (t < 20 ? 4e7 : 600.0);
+        int64_t n = (int64_t)((st >> 20) % (t % 3 == 0 ? 2097152 : 5000));
+        double ref = v;
+        for (int64_t i = 0; i < n; i++) ref += a;
+        double got = tc_augment_replay_sum(v, a, n);
+        cases++;
+        if (memcmp(&ref, &got, sizeof ref) != 0) {
+          if (bad++ < 5) printf("  replay v=%.17g a=%.17g n=%lld: %.17g, loop %.17g\n", v, a, (long long)n, got, ref);
+        }
+      }
+    CHECK_MSG(bad == 0, "jumped running sums: %d of %d differ from the loop", bad, cases);
+    printf("rotation running sums: %d cases, %d differ from the addition loop\n", cases, bad);
+  }
+  /* 65500 x 1: canvas 16768066 wide, PIL's floating-point rotation loop;
+   * 47 views of the 1 x 65500 and 65500 x 1 images, each in well under
+   * a second */
+  for (int tall = 0; tall < 2; tall++) {
+    int w = tall ? 1 : 65500, h = tall ? 65500 : 1;
+    TcImage im = {w, h, 3, pattern('B', w, h, 3)};
+    uint8_t *views = malloc((size_t)47 * 224 * 224 * 3);
+    double t0 = now_s();
+    TcErr e = tc_augment_views(&im, &TC_PREPROC_DEFAULT, TC_AUG_ROT15FLIP, views);
+    double dt = now_s() - t0;
+    CHECK_MSG(e == TC_OK && dt < 5.0, "%dx%d: 47 views: %s in %.2f s", w, h, tc_err_name(e), dt);
+    printf("%dx%d image: 47 views in %.0f ms\n", w, h, 1e3 * dt);
+    free(views), free(im.rgb);
+  }
+  /* 1 x 65500 (the 633-byte JPEG's size): resized 256 x 16768000 = 12.9 GB
+   * if materialised; the crop alone is immediate */
+  {
+    TcImage im = {1, 65500, 3, pattern('A', 1, 65500, 3)};
+    uint8_t *out = malloc(224 * 224 * 3);
+    double t0 = now_s();
+    TcErr e = tc_resize_preprocess_u8(&im, &TC_PREPROC_DEFAULT, out);
+    double dt = now_s() - t0;
+    CHECK_MSG(e == TC_OK && dt < 0.5, "1x65500 crop: %s in %.2f s", tc_err_name(e), dt);
+    int flat = 1; /* one source column: every output row is one colour */
+    for (int y = 0; y < 224; y++)
+      for (int x = 1; x < 224; x++) flat &= !memcmp(out + (y * 224 + x) * 3, out + y * 224 * 3, 3);
+    CHECK(flat);
+    uint8_t *views = malloc((size_t)7 * 224 * 224 * 3);
+    t0 = now_s();
+    e = tc_augment_views(&im, &TC_PREPROC_DEFAULT, TC_AUG_ROTFLIP, views);
+    dt = now_s() - t0;
+    CHECK_MSG(e == TC_OK && dt < 2.0, "1x65500 views: %s in %.2f s", tc_err_name(e), dt);
+    printf("1x65500 image: crop and 7 views computed in %.0f ms\n", 1e3 * dt);
+    free(views), free(out), free(im.rgb);
+  }
+  /* an aspect ratio whose resized longer side would pass 2^31: refused */
+  {
+    TcImage mk = {1, 10000000, 1, calloc(10000000, 1)};
+    uint8_t out[224 * 224];
+    tc_err_clear();
+    TcErr e = tc_resize_mask(&mk, &TC_PREPROC_DEFAULT, out);
+    CHECK_MSG(e == TC_ERR_FORMAT && strstr(tc_err_message(), "aspect ratio"), "1 x 10M mask: %s: %s",
+              tc_err_name(e), tc_err_message());
+    tc_err_clear();
+    free(mk.rgb);
+  }
+}
+
 static void rm_tmpdir(void) {
   DIR *d = opendir(tmpdir);
   if (!d) return;
@@ -905,6 +1205,8 @@ int main(void) {
   test_tiff_jpeg();
   test_bad_files();
   test_mutations();
+  test_bombs();
+  test_resize_windows();
   if (fv >= 0) {
     test_views(fv);
     H5Fclose(fv);
