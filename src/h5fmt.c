@@ -8,6 +8,7 @@
 
 #include <hdf5.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,7 +33,19 @@ struct TcH5File {
   char kind[64];
   char path[4096];     /* final path (or the opened path) */
   char tmp_path[4200]; /* where it is being written */
+  char reserve_path[4300]; /* rank 0: space kept free to close the file ("" when none) */
 };
+
+/* Parallel HDF5 cannot survive a metadata write that fails on some ranks
+ * only (the cache flush is a sequence of collectives that a failing rank
+ * leaves early), and H5Fclose always flushes. Raw data writes are agreed
+ * (below), so what must never fail is the metadata flushed at close. Between
+ * sync points the cache holds at most dirty_bytes_threshold (256 KiB by
+ * default) of dirty metadata; a file of 4 times that, allocated next to the
+ * temporary file when it is created and removed just before the final flush
+ * (or before the close of an abandoned file), leaves room for it however
+ * full the disk has become meanwhile. */
+#define TC_H5_RESERVE_BYTES (1L << 20)
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -189,6 +202,7 @@ static TcErr alloc_file_(MPI_Comm comm, const char *path, TcH5File **out) {
  * the sense that every rank calls it after the same agreed test. */
 static void abort_job_(const TcH5File *f) {
   if (f->rank == 0) {
+    if (f->reserve_path[0]) unlink(f->reserve_path);
     if (f->tmp_path[0]) unlink(f->tmp_path);
     fprintf(stderr, "tailedcore: %s (cannot close %s; aborting the job)\n", tc_err_message(), f->tmp_path);
     fflush(stderr);
@@ -198,6 +212,32 @@ static void abort_job_(const TcH5File *f) {
 }
 
 /* ---------------------------------------------------------------- files */
+
+/* Rank 0: allocate the reserve (see TC_H5_RESERVE_BYTES). Local. */
+static TcErr reserve_(TcH5File *f) {
+  snprintf(f->reserve_path, sizeof f->reserve_path, "%s.reserve", f->tmp_path);
+  tc_tmpfile_register(f->reserve_path);
+  int fd = open(f->reserve_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  int rc = fd < 0 ? errno : posix_fallocate(fd, 0, TC_H5_RESERVE_BYTES);
+  if (fd >= 0 && close(fd) != 0 && rc == 0) rc = errno;
+  if (rc == 0) return TC_OK;
+  unlink(f->reserve_path);
+  tc_tmpfile_forget(f->reserve_path);
+  f->reserve_path[0] = '\0';
+  if (rc == ENOSPC || rc == EDQUOT)
+    return tc_err_set(TC_ERR_IO, "%s: cannot write: %s (not even the %ld KiB needed to close a file safely)",
+                      f->path, rc == ENOSPC ? "no space left on device" : "disk quota exceeded",
+                      TC_H5_RESERVE_BYTES / 1024);
+  return tc_err_set(TC_ERR_IO, "%s: cannot write in its directory: %s", f->path, strerror(rc));
+}
+
+/* Give the reserved space back (rank 0). NULL-safe, idempotent. Local. */
+static void release_reserve_(TcH5File *f) {
+  if (!f->reserve_path[0]) return;
+  unlink(f->reserve_path);
+  tc_tmpfile_forget(f->reserve_path);
+  f->reserve_path[0] = '\0';
+}
 
 static TcErr check_output_local_(const char *final_path) {
   char dir[4096];
@@ -243,6 +283,12 @@ TcErr tc_h5_create(MPI_Comm comm, const char *final_path, const char *kind, TcH5
   snprintf(f->tmp_path, sizeof f->tmp_path, "%s.tmp.%lld", final_path, tag);
   /* a job stopped by Slurm (SIGTERM) removes its temporary file */
   tc_tmpfile_register(f->tmp_path);
+  err = agree_(comm, rank == 0 ? reserve_(f) : TC_OK);
+  if (err) {
+    tc_tmpfile_forget(f->tmp_path);
+    free(f);
+    return err;
+  }
   hid_t fapl = fapl_(comm);
   errno = 0;
   f->file = H5Fcreate(f->tmp_path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
@@ -258,6 +304,7 @@ TcErr tc_h5_create(MPI_Comm comm, const char *final_path, const char *kind, TcH5
   err = agree_(comm, err);
   if (any[1]) {
     if (any[0]) abort_job_(f); /* a file open on some ranks only cannot be closed */
+    release_reserve_(f);
     if (rank == 0) unlink(f->tmp_path);
     tc_tmpfile_forget(f->tmp_path);
     free(f);
@@ -279,6 +326,7 @@ TcErr tc_h5_publish(TcH5File **fp) {
   MPI_Comm comm = f->comm;
   TcErr err = check_writable_(f);
   if (!err) {
+    release_reserve_(f);
     /* Write the dirty metadata and sync (MPI_File_sync: where NFS or Lustre
      * report a full disk) while the file stays open: a failure here is agreed
      * like any write error and the file abandoned. The same failure inside
@@ -325,6 +373,7 @@ void tc_h5_abandon(TcH5File **fp) {
    * room on a full disk and the close succeeds on every rank. (A close that
    * fails on one rank hangs the others in a collective, and leaves its
    * file id for MPI_Finalize, which crashes on it.) */
+  release_reserve_(f);
   if (f->rank == 0 && f->tmp_path[0] && truncate(f->tmp_path, 0) != 0 && errno != ENOENT)
     tc_log(1, "warning: %s: cannot empty the abandoned temporary file: %s", f->tmp_path, strerror(errno));
   MPI_Barrier(f->comm);
