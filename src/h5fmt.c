@@ -128,6 +128,15 @@ static TcErr write_failed_(const TcH5File *f, int saved_errno, const char *what)
                     write_reason_(f, saved_errno, h5_reason_()));
 }
 
+/* Test hook, the TC_FAIL_RANK / TC_FAIL_AT pair of mpi/context.h (which
+ * src/ cannot include): "h5rows" fails this rank's row writes after the
+ * transfer, "h5flush" its final flush: the rank-local errors of a full disk,
+ * without one. */
+static int fault_(const TcH5File *f, const char *point) {
+  const char *r = getenv("TC_FAIL_RANK"), *at = getenv("TC_FAIL_AT");
+  return r && at && strcmp(at, point) == 0 && atoi(r) == f->rank;
+}
+
 /* Every writing function starts here: nothing more goes into a failed file. */
 static TcErr check_writable_(const TcH5File *f) {
   TC_CHECK(!f->failed, TC_ERR_IO, "%s: an earlier write failed", f->path);
@@ -335,6 +344,8 @@ TcErr tc_h5_publish(TcH5File **fp) {
      * crashes. */
     errno = 0;
     err = H5Fflush(f->file, H5F_SCOPE_GLOBAL) < 0 ? write_failed_(f, errno, "flush") : TC_OK;
+    if (!err && fault_(f, "h5flush"))
+      err = tc_err_set(TC_ERR_IO, "%s: write failed (flush): injected failure", f->path);
     err = agreed_write_(f, err);
   }
   if (err) {
@@ -615,6 +626,8 @@ static TcErr write_rows_(TcH5File *f, const char *name, TcH5Type type, int64_t r
     char what[600];
     snprintf(what, sizeof what, "writing /%s", bare);
     err = write_failed_(f, errno, what);
+  } else if (fault_(f, "h5rows")) {
+    err = tc_err_set(TC_ERR_IO, "%s: write failed (writing /%s): injected failure", f->path, bare);
   }
 cleanup:
   if (dxpl >= 0) H5Pclose(dxpl);
