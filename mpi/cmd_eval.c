@@ -95,12 +95,21 @@ static TcErr write_csv_(const char *path, TcEvalResult **res, int nres) {
     fprintf(fp, "%s,%s,mean_all,mean,%d,,%.10g,%.10g\n", r->method, r->path, r->image.n_all, r->image.all,
             r->pixel.all);
   }
-  int bad = ferror(fp);
-  bad |= fclose(fp) != 0;
-  if (bad || rename(tmp, path) != 0) {
+  /* stdio buffers: a full disk shows up at fclose as often as in fprintf */
+  int bad = ferror(fp) ? (errno ? errno : EIO) : 0;
+  errno = 0;
+  if (fclose(fp) != 0 && !bad) bad = errno ? errno : EIO;
+  if (!bad && rename(tmp, path) != 0) {
+    int e = errno;
     unlink(tmp);
     tc_tmpfile_forget(tmp);
-    return tc_err_set(TC_ERR_IO, "%s: write failed", path);
+    return tc_err_set(TC_ERR_IO, "%s: cannot rename %s into place: %s", path, tmp, strerror(e));
+  }
+  if (bad) {
+    unlink(tmp);
+    tc_tmpfile_forget(tmp);
+    return tc_err_set(TC_ERR_IO, "%s: write failed: %s", path,
+                      bad == ENOSPC ? "no space left on device" : strerror(bad));
   }
   tc_tmpfile_forget(tmp);
   return TC_OK;
