@@ -336,12 +336,12 @@ TcErr tc_h5_publish(TcH5File **fp) {
   TcErr err = check_writable_(f);
   if (!err) {
     release_reserve_(f);
-    /* Write the dirty metadata and sync (MPI_File_sync: where NFS or Lustre
-     * report a full disk) while the file stays open: a failure here is agreed
-     * like any write error and the file abandoned. The same failure inside
-     * H5Fclose would leave the ranks in different collectives, and the
-     * half-closed file id to HDF5's own cleanup in MPI_Finalize, which
-     * crashes. */
+    /* Write the dirty metadata (into the room just given back) and sync
+     * (MPI_File_sync: where NFS or Lustre report a full disk late) while the
+     * file stays open, so an error is agreed like any write error and the
+     * file abandoned, and the H5Fclose below has nothing left to write. A
+     * failure inside H5Fclose would leave its half-closed id to HDF5's own
+     * cleanup in MPI_Finalize, which crashes. */
     errno = 0;
     err = H5Fflush(f->file, H5F_SCOPE_GLOBAL) < 0 ? write_failed_(f, errno, "flush") : TC_OK;
     if (!err && fault_(f, "h5flush"))
@@ -379,10 +379,10 @@ void tc_h5_abandon(TcH5File **fp) {
   TcH5File *f = *fp;
   *fp = NULL;
   if (!f) return;
-  /* Its content is thrown away: emptying the temporary file first gives
-   * back the space it holds, so the metadata H5Fclose still writes finds
-   * room on a full disk and the close succeeds on every rank. (A close that
-   * fails on one rank hangs the others in a collective, and leaves its
+  /* The reserve, and the temporary file's own space (its content is thrown
+   * away), go back before the close, so the metadata H5Fclose still writes
+   * finds room on a full disk and the close succeeds on every rank. (A close
+   * that fails on one rank hangs the others in a collective, and leaves its
    * file id for MPI_Finalize, which crashes on it.) */
   release_reserve_(f);
   if (f->rank == 0 && f->tmp_path[0] && truncate(f->tmp_path, 0) != 0 && errno != ENOENT)
