@@ -46,6 +46,13 @@ struct TcH5File {
  * (or before the close of an abandoned file), leaves room for it however
  * full the disk has become meanwhile. */
 #define TC_H5_RESERVE_BYTES (1L << 20)
+/* The same limit inside the writing: any metadata operation (a dataset, an
+ * attribute) may end in a sync point that writes up to this much, plus what
+ * the operation itself dirties (a chunked dataset's whole chunk index, with
+ * parallel HDF5's early allocation). So before one, rank 0 checks that the
+ * file system has room for both and all ranks agree: a disk that fills up
+ * is then an error before HDF5 is entered, not inside its flush. */
+#define TC_H5_SYNC_BYTES (256L << 10)
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -148,6 +155,20 @@ static TcErr agreed_write_(TcH5File *f, TcErr local) {
   TcErr err = agree_(f->comm, local);
   if (err) f->failed = 1;
   return err;
+}
+
+/* Before a metadata operation that dirties about `need` bytes (see
+ * TC_H5_SYNC_BYTES). Collective. */
+static TcErr room_for_metadata_(TcH5File *f, double need, const char *what) {
+  TcErr err = TC_OK;
+  if (f->rank == 0) {
+    char dir[4200];
+    snprintf(dir, sizeof dir, "%s", f->tmp_path);
+    struct statvfs sv;
+    if (statvfs(dirname(dir), &sv) == 0 && (double)sv.f_bavail * sv.f_frsize < need + TC_H5_SYNC_BYTES)
+      err = tc_err_set(TC_ERR_IO, "%s: write failed (%s): no space left on device", f->path, what);
+  }
+  return agreed_write_(f, err);
 }
 
 static hid_t file_type_(TcH5Type t) {
@@ -524,6 +545,12 @@ static TcErr create_dataset_(TcH5File *f, const char *name, TcH5Type type, int n
 TcErr tc_h5_create_dataset(TcH5File *f, const char *name, TcH5Type type, int ndims,
                            const int64_t *dims, int64_t chunk_rows) {
   TC_CALL(check_writable_(f));
+  /* a chunk index entry (v1 B-tree) is 16 + 8 (ndims + 1) bytes; nodes
+   * can be half full: twice that per chunk */
+  double chunks = chunk_rows > 0 && ndims >= 1 && dims[0] > 0 ? (double)((dims[0] + chunk_rows - 1) / chunk_rows) : 0;
+  char what[600];
+  snprintf(what, sizeof what, "creating dataset /%s", name[0] == '/' ? name + 1 : name);
+  TC_CALL(room_for_metadata_(f, chunks * 2.0 * (16 + 8.0 * (ndims + 1)), what));
   return agreed_write_(f, create_dataset_(f, name, type, ndims, dims, chunk_rows));
 }
 
@@ -753,6 +780,9 @@ static TcErr write_strings_(TcH5File *f, const char *name, int64_t n_total, int6
 TcErr tc_h5_write_strings(TcH5File *f, const char *name, int64_t n_total, int64_t row0,
                           int64_t nlocal, const char *const *strs) {
   TC_CALL(check_writable_(f));
+  char what[600];
+  snprintf(what, sizeof what, "creating dataset /%s", name[0] == '/' ? name + 1 : name);
+  TC_CALL(room_for_metadata_(f, 0, what));
   return agreed_write_(f, write_strings_(f, name, n_total, row0, nlocal, strs));
 }
 
@@ -851,6 +881,9 @@ static TcErr set_attr_(TcH5File *f, const char *obj, const char *name, hid_t fty
 static TcErr set_attr_agreed_(TcH5File *f, const char *obj, const char *name, hid_t ftype, hid_t mtype,
                               const void *value) {
   TC_CALL(check_writable_(f));
+  char what[600];
+  snprintf(what, sizeof what, "attribute %s", name);
+  TC_CALL(room_for_metadata_(f, 0, what));
   return agreed_write_(f, set_attr_(f, obj, name, ftype, mtype, value));
 }
 

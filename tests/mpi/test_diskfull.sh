@@ -20,12 +20,13 @@ for b in "$ST" "$FF" "$CNN" "$SYNTH"; do
   if [ ! -x "$b" ]; then fail "missing $b (make all $BUILD/tests/test_cnn)"; report; exit 1; fi
 done
 RESERVE=1048576 # TC_H5_RESERVE_BYTES in src/h5fmt.c
+SYNC=262144     # TC_H5_SYNC_BYTES: kept free before each metadata operation
 cd "$TMP"
 
 # --- inputs (about 5 s): features for fit/tailsample, images and formula
 # weights for extract, a bank and test features for predict, a hand-made
 # scores file and data root for eval
-"${MPIRUN[@]}" -np 1 "$FF" write feat.h5 40 8 64 32 5 >/dev/null 2>&1
+"${MPIRUN[@]}" -np 1 "$FF" write feat.h5 40 8 128 32 5 >/dev/null 2>&1
 check "fake features" test -f feat.h5
 (cd "$ROOT" && "$CNN" --write-weights mobilenetv2 mobilenetv2 "$TMP/w.h5" >/dev/null 2>&1)
 check "formula weights" test -f w.h5
@@ -40,8 +41,9 @@ check "eval data root and scores" test -f hand.h5
 CMDS=(
   "extract|extract --data data --weights w.h5 --resize 80 --crop 64 --quiet --out OUT"
   "tailsample|tailsample --features feat.h5 --quiet --out OUT"
-  "fit-patchcore|fit --features feat.h5 --method patchcore --quiet --out OUT"
-  "fit-tailedcore|fit --features feat.h5 --method tailedcore --quiet --out OUT"
+  # half the patches in the bank: a 640 KiB model, larger than the margin
+  "fit-patchcore|fit --features feat.h5 --method patchcore --coreset-ratio 0.5 --quiet --out OUT"
+  "fit-tailedcore|fit --features feat.h5 --method tailedcore --coreset-ratio 0.5 --quiet --out OUT"
   "predict|predict --model model.h5 --features pf.h5 --quiet --out OUT"
   "eval-csv|eval --scores hand.h5 --data ds --csv OUT"
 )
@@ -73,7 +75,7 @@ done
 
 MNT=$TMP/full
 mkdir -p "$MNT"
-if mount -t tmpfs -o size=4m tmpfs "$MNT" 2>/dev/null; then
+if mount -t tmpfs -o size=6m tmpfs "$MNT" 2>/dev/null; then
   trap 'umount "$MNT" 2>/dev/null; rm -rf "$TMP"' EXIT
   fill_to() { # leave about $1 bytes free on the tmpfs
     rm -f "$MNT/filler"
@@ -87,10 +89,17 @@ if mount -t tmpfs -o size=4m tmpfs "$MNT" 2>/dev/null; then
     name=${c%%|*}; spec=${c#*|}
     sz=${SIZE[$name]:-0}
     # free space: none (refused before anything is created: the same code for
-    # every HDF5 output, so once); enough for the reserve but half the
-    # output; the reserve and all but the last few KiB of the output
-    levels="$((RESERVE + sz / 2)) $((RESERVE + sz - 6144))"
-    case $name in eval-csv) levels=0 ;; fit-patchcore) levels="0 $levels" ;; esac
+    # every HDF5 output, so once); the reserve, the metadata margin and half
+    # the output (fails in the row writes); the same with all but the last
+    # few KiB of the output (fails in the last writes or attributes). A
+    # tail file (9 KiB) is smaller than the metadata margin: its rows cannot
+    # meet a full disk, its metadata checks can (half the margin free).
+    levels="$((RESERVE + SYNC + sz / 2)) $((RESERVE + SYNC + sz - 6144))"
+    case $name in
+      eval-csv) levels=0 ;;
+      fit-patchcore) levels="0 $levels" ;;
+      tailsample) levels=$((RESERVE + SYNC / 2)) ;;
+    esac
     for np in 1 2; do
       for free in $levels; do
         out=$MNT/$name.out
@@ -104,7 +113,7 @@ if mount -t tmpfs -o size=4m tmpfs "$MNT" 2>/dev/null; then
         check "$what: no crash or abort at exit" no_crash
         check "$what: no temporary file left" no_tmp "$MNT"
         check "$what: previous output unchanged" test "$(md5sum <"$out")" = "$before"
-        [ $rc = 4 ] || { echo "  --- stderr:"; sed 's/^/  /' err.log | head -20; }
+        if [ $rc = 4 ]; then errlines | sed 's/^/     /'; else echo "  --- stderr:"; sed 's/^/  /' err.log | head -20; fi
       done
     done
   done
