@@ -190,6 +190,11 @@ TcErr tc_cmd_eval(MPI_Comm comm, int argc, char **argv) {
     fflush(stdout);
     if (csv) err = write_csv_(csv, res, nfiles);
   }
+  /* the CSV is rank 0's alone, so its failure is every rank's: no "rank 0:"
+   * in the line, which then reads the same for any rank count */
+  int code = (int)err;
+  MPI_Bcast(&code, 1, MPI_INT, 0, comm);
+  if (rank != 0 && !err && code != TC_OK) err = tc_err_set((TcErr)code, "writing the CSV failed on rank 0");
   err = tc_agree(comm, err);
   for (int k = 0; k < nfiles; k++) tc_eval_result_destroy(&res[k]);
   tc_dataset_info_destroy(&info);
