@@ -97,12 +97,21 @@ static TcErr write_csv_(const char *path, TcEvalResult **res, int nres) {
     fprintf(fp, "%s,%s,mean_all,mean,%d,,%.10g,%.10g\n", r->method, r->path, r->image.n_all, r->image.all,
             r->pixel.all);
   }
-  int bad = ferror(fp);
-  bad |= fclose(fp) != 0;
-  if (bad || rename(tmp, path) != 0) {
+  /* stdio buffers: a full disk shows up at fclose as often as in fprintf */
+  int bad = ferror(fp) ? (errno ? errno : EIO) : 0;
+  errno = 0;
+  if (fclose(fp) != 0 && !bad) bad = errno ? errno : EIO;
+  if (!bad && rename(tmp, path) != 0) {
+    int e = errno;
     unlink(tmp);
     tc_tmpfile_forget(tmp);
-    return tc_err_set(TC_ERR_IO, "%s: write failed", path);
+    return tc_err_set(TC_ERR_IO, "%s: cannot rename %s into place: %s", path, tmp, strerror(e));
+  }
+  if (bad) {
+    unlink(tmp);
+    tc_tmpfile_forget(tmp);
+    return tc_err_set(TC_ERR_IO, "%s: write failed: %s", path,
+                      bad == ENOSPC ? "no space left on device" : strerror(bad));
   }
   tc_tmpfile_forget(tmp);
   return TC_OK;
@@ -200,6 +209,11 @@ TcErr tc_cmd_eval(MPI_Comm comm, int argc, char **argv) {
     fflush(stdout);
     if (csv) err = write_csv_(csv, res, nfiles);
   }
+  /* the CSV is rank 0's alone, so its failure is every rank's: no "rank 0:"
+   * in the line, which then reads the same for any rank count */
+  int code = (int)err;
+  MPI_Bcast(&code, 1, MPI_INT, 0, comm);
+  if (rank != 0 && !err && code != TC_OK) err = tc_err_set((TcErr)code, "writing the CSV failed on rank 0");
   err = tc_agree(comm, err);
   for (int k = 0; k < nfiles; k++) tc_eval_result_destroy(&res[k]);
   tc_dataset_info_destroy(&info);

@@ -8,13 +8,16 @@
 
 #include <hdf5.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "tmpfiles.h"
 
 #ifndef H5_HAVE_PARALLEL
@@ -26,10 +29,30 @@ struct TcH5File {
   MPI_Comm comm;
   int rank;
   int writing;
+  int failed; /* a write failed (agreed): only tc_h5_abandon is left */
   char kind[64];
   char path[4096];     /* final path (or the opened path) */
   char tmp_path[4200]; /* where it is being written */
+  char reserve_path[4300]; /* rank 0: space kept free to close the file ("" when none) */
 };
+
+/* Parallel HDF5 cannot survive a metadata write that fails on some ranks
+ * only (the cache flush is a sequence of collectives that a failing rank
+ * leaves early), and H5Fclose always flushes. Raw data writes are agreed
+ * (below), so what must never fail is the metadata flushed at close. Between
+ * sync points the cache holds at most dirty_bytes_threshold (256 KiB by
+ * default) of dirty metadata; a file of 4 times that, allocated next to the
+ * temporary file when it is created and removed just before the final flush
+ * (or before the close of an abandoned file), leaves room for it however
+ * full the disk has become meanwhile. */
+#define TC_H5_RESERVE_BYTES (1L << 20)
+/* The same limit inside the writing: any metadata operation (a dataset, an
+ * attribute) may end in a sync point that writes up to this much, plus what
+ * the operation itself dirties (a chunked dataset's whole chunk index, with
+ * parallel HDF5's early allocation). So before one, rank 0 checks that the
+ * file system has room for both and all ranks agree: a disk that fills up
+ * is then an error before HDF5 is entered, not inside its flush. */
+#define TC_H5_SYNC_BYTES (256L << 10)
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -79,6 +102,73 @@ static TcErr agree_(MPI_Comm comm, TcErr local) {
   tc_err_clear();
   tc_err_set((TcErr)code, "%s", msg);
   return (TcErr)code;
+}
+
+/* ---------------------------------------------------------------- write errors
+ *
+ * With MPI-IO a write error is local: in a collective H5Dwrite only the
+ * rank (aggregator) whose pwrite hit ENOSPC returns an error, the others
+ * return success and would go on into the next collective call while the
+ * failing rank goes to its error handling: the job hangs. So every writing
+ * function below agrees on its result before it returns, and a file with a
+ * failed write refuses further writes, so callers that test each result
+ * (TC_CALL, `if (!e) e = ...`) all leave the same call on every rank. */
+
+/* Why a write failed, for the one line the user sees. MPI-IO and HDF5 both
+ * drop errno from their messages ("can't write data"), so look at errno
+ * right after the call and, failing that, at the free space left. */
+static const char *write_reason_(const TcH5File *f, int saved_errno, const char *h5) {
+  if (saved_errno == ENOSPC) return "no space left on device";
+  if (saved_errno == EDQUOT) return "disk quota exceeded";
+  char dir[4200];
+  snprintf(dir, sizeof dir, "%s", f->tmp_path[0] ? f->tmp_path : f->path);
+  struct statvfs sv;
+  /* a full file system refuses the write that would overflow it, so less
+   * than 1 MiB left after a failed write means that was the cause */
+  if (statvfs(dirname(dir), &sv) == 0 && (double)sv.f_bavail * sv.f_frsize < 1048576.0)
+    return "no space left on device";
+  return h5;
+}
+
+static TcErr write_failed_(const TcH5File *f, int saved_errno, const char *what) {
+  return tc_err_set(TC_ERR_IO, "%s: write failed (%s): %s", f->path, what,
+                    write_reason_(f, saved_errno, h5_reason_()));
+}
+
+/* Test hook, the TC_FAIL_RANK / TC_FAIL_AT pair of mpi/context.h (which
+ * src/ cannot include): "h5rows" fails this rank's row writes after the
+ * transfer, "h5flush" its final flush: the rank-local errors of a full disk,
+ * without one. */
+static int fault_(const TcH5File *f, const char *point) {
+  const char *r = getenv("TC_FAIL_RANK"), *at = getenv("TC_FAIL_AT");
+  return r && at && strcmp(at, point) == 0 && atoi(r) == f->rank;
+}
+
+/* Every writing function starts here: nothing more goes into a failed file. */
+static TcErr check_writable_(const TcH5File *f) {
+  TC_CHECK(!f->failed, TC_ERR_IO, "%s: an earlier write failed", f->path);
+  return TC_OK;
+}
+
+/* ... and ends here (collective): the same code on every rank. */
+static TcErr agreed_write_(TcH5File *f, TcErr local) {
+  TcErr err = agree_(f->comm, local);
+  if (err) f->failed = 1;
+  return err;
+}
+
+/* Before a metadata operation that dirties about `need` bytes (see
+ * TC_H5_SYNC_BYTES). Collective. */
+static TcErr room_for_metadata_(TcH5File *f, double need, const char *what) {
+  TcErr err = TC_OK;
+  if (f->rank == 0) {
+    char dir[4200];
+    snprintf(dir, sizeof dir, "%s", f->tmp_path);
+    struct statvfs sv;
+    if (statvfs(dirname(dir), &sv) == 0 && (double)sv.f_bavail * sv.f_frsize < need + TC_H5_SYNC_BYTES)
+      err = tc_err_set(TC_ERR_IO, "%s: write failed (%s): no space left on device", f->path, what);
+  }
+  return agreed_write_(f, err);
 }
 
 static hid_t file_type_(TcH5Type t) {
@@ -135,7 +225,49 @@ static TcErr alloc_file_(MPI_Comm comm, const char *path, TcH5File **out) {
   return TC_OK;
 }
 
+/* The last resort (STYLE 3): a file that some rank could not close cannot
+ * be closed collectively any more, and left open it crashes MPI_Finalize.
+ * Rank 0 removes the temporary file and prints the error line; MPI_Abort
+ * then ends every rank with the I/O exit status. Collective on f->comm in
+ * the sense that every rank calls it after the same agreed test. */
+static void abort_job_(const TcH5File *f) {
+  if (f->rank == 0) {
+    if (f->reserve_path[0]) unlink(f->reserve_path);
+    if (f->tmp_path[0]) unlink(f->tmp_path);
+    fprintf(stderr, "tailedcore: %s (cannot close %s; aborting the job)\n", tc_err_message(), f->tmp_path);
+    fflush(stderr);
+  }
+  MPI_Barrier(f->comm);
+  MPI_Abort(f->comm, 4);
+}
+
 /* ---------------------------------------------------------------- files */
+
+/* Rank 0: allocate the reserve (see TC_H5_RESERVE_BYTES). Local. */
+static TcErr reserve_(TcH5File *f) {
+  snprintf(f->reserve_path, sizeof f->reserve_path, "%s.reserve", f->tmp_path);
+  tc_tmpfile_register(f->reserve_path);
+  int fd = open(f->reserve_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  int rc = fd < 0 ? errno : posix_fallocate(fd, 0, TC_H5_RESERVE_BYTES);
+  if (fd >= 0 && close(fd) != 0 && rc == 0) rc = errno;
+  if (rc == 0) return TC_OK;
+  unlink(f->reserve_path);
+  tc_tmpfile_forget(f->reserve_path);
+  f->reserve_path[0] = '\0';
+  if (rc == ENOSPC || rc == EDQUOT)
+    return tc_err_set(TC_ERR_IO, "%s: cannot write: %s (not even the %ld KiB needed to close a file safely)",
+                      f->path, rc == ENOSPC ? "no space left on device" : "disk quota exceeded",
+                      TC_H5_RESERVE_BYTES / 1024);
+  return tc_err_set(TC_ERR_IO, "%s: cannot write in its directory: %s", f->path, strerror(rc));
+}
+
+/* Give the reserved space back (rank 0). NULL-safe, idempotent. Local. */
+static void release_reserve_(TcH5File *f) {
+  if (!f->reserve_path[0]) return;
+  unlink(f->reserve_path);
+  tc_tmpfile_forget(f->reserve_path);
+  f->reserve_path[0] = '\0';
+}
 
 static TcErr check_output_local_(const char *final_path) {
   char dir[4096];
@@ -181,15 +313,32 @@ TcErr tc_h5_create(MPI_Comm comm, const char *final_path, const char *kind, TcH5
   snprintf(f->tmp_path, sizeof f->tmp_path, "%s.tmp.%lld", final_path, tag);
   /* a job stopped by Slurm (SIGTERM) removes its temporary file */
   tc_tmpfile_register(f->tmp_path);
-  hid_t fapl = fapl_(comm);
-  f->file = H5Fcreate(f->tmp_path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
-  H5Pclose(fapl);
-  if (f->file < 0) {
-    err = tc_err_set(TC_ERR_IO, "%s: cannot create: %s", f->tmp_path, h5_reason_());
+  err = agree_(comm, rank == 0 ? reserve_(f) : TC_OK);
+  if (err) {
     tc_tmpfile_forget(f->tmp_path);
     free(f);
-    /* H5Fcreate is collective: every rank saw the same failure */
-    return agree_(comm, err);
+    return err;
+  }
+  hid_t fapl = fapl_(comm);
+  errno = 0;
+  f->file = H5Fcreate(f->tmp_path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+  int saved_errno = errno;
+  H5Pclose(fapl);
+  if (f->file < 0)
+    err = tc_err_set(TC_ERR_IO, "%s: cannot create: %s", f->tmp_path,
+                     write_reason_(f, saved_errno, h5_reason_()));
+  /* H5Fcreate is collective but its superblock write can fail on one rank
+   * only (a full disk) */
+  int created[2] = {f->file >= 0, f->file < 0}, any[2]; /* any created, any failed */
+  MPI_Allreduce(created, any, 2, MPI_INT, MPI_MAX, comm);
+  err = agree_(comm, err);
+  if (any[1]) {
+    if (any[0]) abort_job_(f); /* a file open on some ranks only cannot be closed */
+    release_reserve_(f);
+    if (rank == 0) unlink(f->tmp_path);
+    tc_tmpfile_forget(f->tmp_path);
+    free(f);
+    return err;
   }
   err = tc_h5_set_attr_str(f, "/", "tc_kind", kind);
   if (!err) err = tc_h5_set_attr_i64(f, "/", "tc_format_version", TC_H5_FORMAT_VERSION);
@@ -203,12 +352,36 @@ TcErr tc_h5_create(MPI_Comm comm, const char *final_path, const char *kind, TcH5
 
 TcErr tc_h5_publish(TcH5File **fp) {
   TcH5File *f = *fp;
-  *fp = NULL;
   if (!f) return tc_err_set(TC_ERR_INTERNAL, "publish of a NULL file");
   MPI_Comm comm = f->comm;
-  TcErr err = TC_OK;
-  if (H5Fclose(f->file) < 0) err = tc_err_set(TC_ERR_IO, "%s: close failed: %s", f->tmp_path, h5_reason_());
+  TcErr err = check_writable_(f);
+  if (!err) {
+    release_reserve_(f);
+    /* Write the dirty metadata (into the room just given back) and sync
+     * (MPI_File_sync: where NFS or Lustre report a full disk late) while the
+     * file stays open, so an error is agreed like any write error and the
+     * file abandoned, and the H5Fclose below has nothing left to write. A
+     * failure inside H5Fclose would leave its half-closed id to HDF5's own
+     * cleanup in MPI_Finalize, which crashes. */
+    errno = 0;
+    err = H5Fflush(f->file, H5F_SCOPE_GLOBAL) < 0 ? write_failed_(f, errno, "flush") : TC_OK;
+    if (!err && fault_(f, "h5flush"))
+      err = tc_err_set(TC_ERR_IO, "%s: write failed (flush): injected failure", f->path);
+    err = agreed_write_(f, err);
+  }
+  if (err) {
+    tc_h5_abandon(fp);
+    return err;
+  }
+  *fp = NULL;
+  /* nothing is dirty any more: this close writes nothing */
+  errno = 0;
+  int closed = H5Fclose(f->file) >= 0;
+  if (!closed) err = write_failed_(f, errno, "close");
+  int all_closed = 0;
+  MPI_Allreduce(&closed, &all_closed, 1, MPI_INT, MPI_MIN, comm);
   err = agree_(comm, err);
+  if (!all_closed) abort_job_(f);
   if (f->rank == 0) {
     if (err) unlink(f->tmp_path);
     else if (rename(f->tmp_path, f->path) != 0) {
@@ -227,8 +400,19 @@ void tc_h5_abandon(TcH5File **fp) {
   TcH5File *f = *fp;
   *fp = NULL;
   if (!f) return;
-  H5Fclose(f->file);
+  /* The reserve, and the temporary file's own space (its content is thrown
+   * away), go back before the close, so the metadata H5Fclose still writes
+   * finds room on a full disk and the close succeeds on every rank. (A close
+   * that fails on one rank hangs the others in a collective, and leaves its
+   * file id for MPI_Finalize, which crashes on it.) */
+  release_reserve_(f);
+  if (f->rank == 0 && f->tmp_path[0] && truncate(f->tmp_path, 0) != 0 && errno != ENOENT)
+    tc_log(1, "warning: %s: cannot empty the abandoned temporary file: %s", f->tmp_path, strerror(errno));
+  MPI_Barrier(f->comm);
+  int closed = H5Fclose(f->file) >= 0, all_closed = 0;
   H5Eclear2(H5E_DEFAULT);
+  MPI_Allreduce(&closed, &all_closed, 1, MPI_INT, MPI_MIN, f->comm);
+  if (!all_closed) abort_job_(f);
   if (f->rank == 0 && f->tmp_path[0]) unlink(f->tmp_path);
   tc_tmpfile_forget(f->tmp_path);
   MPI_Barrier(f->comm);
@@ -325,8 +509,8 @@ int tc_h5_exists(TcH5File *f, const char *name) {
   return 1;
 }
 
-TcErr tc_h5_create_dataset(TcH5File *f, const char *name, TcH5Type type, int ndims,
-                           const int64_t *dims, int64_t chunk_rows) {
+static TcErr create_dataset_(TcH5File *f, const char *name, TcH5Type type, int ndims,
+                             const int64_t *dims, int64_t chunk_rows) {
   TC_CHECK(ndims >= 1 && ndims <= 4, TC_ERR_INTERNAL, "%s: bad rank %d", name, ndims);
   hsize_t hd[4], hc[4];
   for (int i = 0; i < ndims; i++) {
@@ -343,13 +527,31 @@ TcErr tc_h5_create_dataset(TcH5File *f, const char *name, TcH5Type type, int ndi
     hc[0] = (hsize_t)chunk_rows < hd[0] ? (hsize_t)chunk_rows : hd[0];
     H5Pset_chunk(dcpl, ndims, hc);
   }
+  errno = 0;
   hid_t ds = H5Dcreate2(f->file, name, file_type_(type), space, lcpl, dcpl, H5P_DEFAULT);
+  int saved_errno = errno;
   H5Pclose(dcpl);
   H5Pclose(lcpl);
   H5Sclose(space);
-  TC_CHECK(ds >= 0, TC_ERR_IO, "%s: cannot create dataset %s: %s", f->path, name, h5_reason_());
+  if (ds < 0) {
+    char what[600];
+    snprintf(what, sizeof what, "creating dataset /%s", name[0] == '/' ? name + 1 : name);
+    return write_failed_(f, saved_errno, what);
+  }
   H5Dclose(ds);
   return TC_OK;
+}
+
+TcErr tc_h5_create_dataset(TcH5File *f, const char *name, TcH5Type type, int ndims,
+                           const int64_t *dims, int64_t chunk_rows) {
+  TC_CALL(check_writable_(f));
+  /* a chunk index entry (v1 B-tree) is 16 + 8 (ndims + 1) bytes; nodes
+   * can be half full: twice that per chunk */
+  double chunks = chunk_rows > 0 && ndims >= 1 && dims[0] > 0 ? (double)((dims[0] + chunk_rows - 1) / chunk_rows) : 0;
+  char what[600];
+  snprintf(what, sizeof what, "creating dataset /%s", name[0] == '/' ? name + 1 : name);
+  TC_CALL(room_for_metadata_(f, chunks * 2.0 * (16 + 8.0 * (ndims + 1)), what));
+  return agreed_write_(f, create_dataset_(f, name, type, ndims, dims, chunk_rows));
 }
 
 /* Select rows [row0, row0 + count[0]) of the file space (count[1..] whole)
@@ -423,9 +625,49 @@ cleanup:
   return err;
 }
 
+/* The write side of rows_io_, with the write-error wording (errno is read
+ * right after H5Dwrite, before cleanup calls can change it). */
+static TcErr write_rows_(TcH5File *f, const char *name, TcH5Type type, int64_t row0, int64_t nrows,
+                         const void *buf) {
+  TcErr err = TC_OK;
+  const char *bare = name[0] == '/' ? name + 1 : name;
+  hid_t fspace = H5I_INVALID_HID, mspace = H5I_INVALID_HID, dxpl = H5I_INVALID_HID;
+  hid_t ds = H5Dopen2(f->file, name, H5P_DEFAULT);
+  TC_CHECK_GOTO(err, ds >= 0, TC_ERR_INTERNAL, cleanup, "%s: no dataset /%s to write", f->path, bare);
+  fspace = H5Dget_space(ds);
+  int nd = H5Sget_simple_extent_ndims(fspace);
+  TC_CHECK_GOTO(err, nd >= 1 && nd <= 4, TC_ERR_INTERNAL, cleanup, "%s: /%s has rank %d", f->path, bare, nd);
+  hsize_t dims[4], start[4] = {0}, count[4];
+  H5Sget_simple_extent_dims(fspace, dims, NULL);
+  TC_CHECK_GOTO(err, row0 >= 0 && nrows >= 0 && (hsize_t)(row0 + nrows) <= dims[0], TC_ERR_INTERNAL,
+                cleanup, "%s: rows %lld..%lld out of range for /%s with %llu rows", f->path,
+                (long long)row0, (long long)(row0 + nrows), bare, (unsigned long long)dims[0]);
+  if (dims[0] == 0) goto cleanup; /* same extent everywhere: all ranks skip the collective */
+  for (int i = 0; i < nd; i++) count[i] = dims[i];
+  start[0] = (hsize_t)row0;
+  count[0] = (hsize_t)nrows;
+  mspace = select_rows_(fspace, nd, start, count);
+  dxpl = collective_xfer_();
+  errno = 0;
+  if (H5Dwrite(ds, mem_type_(type), mspace, fspace, dxpl, buf) < 0) {
+    char what[600];
+    snprintf(what, sizeof what, "writing /%s", bare);
+    err = write_failed_(f, errno, what);
+  } else if (fault_(f, "h5rows")) {
+    err = tc_err_set(TC_ERR_IO, "%s: write failed (writing /%s): injected failure", f->path, bare);
+  }
+cleanup:
+  if (dxpl >= 0) H5Pclose(dxpl);
+  if (mspace >= 0) H5Sclose(mspace);
+  if (fspace >= 0) H5Sclose(fspace);
+  if (ds >= 0) H5Dclose(ds);
+  return err;
+}
+
 TcErr tc_h5_write_rows(TcH5File *f, const char *name, TcH5Type type, int64_t row0, int64_t nrows,
                        const void *buf) {
-  return rows_io_(f, name, type, row0, nrows, (void *)buf, 1);
+  TC_CALL(check_writable_(f));
+  return agreed_write_(f, write_rows_(f, name, type, row0, nrows, buf));
 }
 
 TcErr tc_h5_read_rows(TcH5File *f, const char *name, TcH5Type type, int64_t row0, int64_t nrows,
@@ -484,8 +726,8 @@ TcErr tc_h5_expect(TcH5File *f, const char *name, TcH5Type type, int ndims, cons
 
 /* ---------------------------------------------------------------- strings */
 
-TcErr tc_h5_write_strings(TcH5File *f, const char *name, int64_t n_total, int64_t row0,
-                          int64_t nlocal, const char *const *strs) {
+static TcErr write_strings_(TcH5File *f, const char *name, int64_t n_total, int64_t row0,
+                            int64_t nlocal, const char *const *strs) {
   long long width = 1, local = 1;
   for (int64_t i = 0; i < nlocal; i++) {
     long long l = (long long)strlen(strs[i]) + 1;
@@ -508,16 +750,23 @@ TcErr tc_h5_write_strings(TcH5File *f, const char *name, int64_t n_total, int64_
   hid_t space = H5Screate_simple(1, hd, NULL);
   hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
   H5Pset_create_intermediate_group(lcpl, 1);
+  char what[600];
+  errno = 0;
   hid_t ds = H5Dcreate2(f->file, name, st, space, lcpl, H5P_DEFAULT, H5P_DEFAULT);
+  int saved_errno = errno;
   H5Pclose(lcpl);
   if (ds < 0) {
-    err = tc_err_set(TC_ERR_IO, "%s: cannot create /%s: %s", f->path, name, h5_reason_());
+    snprintf(what, sizeof what, "creating dataset /%s", name);
+    err = write_failed_(f, saved_errno, what);
   } else {
     hsize_t start[1] = {(hsize_t)row0}, count[1] = {(hsize_t)nlocal};
     hid_t mspace = select_rows_(space, 1, start, count);
     hid_t dxpl = collective_xfer_();
-    if (H5Dwrite(ds, st, mspace, space, dxpl, buf) < 0)
-      err = tc_err_set(TC_ERR_IO, "%s: write of /%s failed: %s", f->path, name, h5_reason_());
+    errno = 0;
+    if (H5Dwrite(ds, st, mspace, space, dxpl, buf) < 0) {
+      snprintf(what, sizeof what, "writing /%s", name);
+      err = write_failed_(f, errno, what);
+    }
     H5Pclose(dxpl);
     H5Sclose(mspace);
     H5Dclose(ds);
@@ -526,6 +775,15 @@ TcErr tc_h5_write_strings(TcH5File *f, const char *name, int64_t n_total, int64_
   H5Tclose(st);
   free(buf);
   return err;
+}
+
+TcErr tc_h5_write_strings(TcH5File *f, const char *name, int64_t n_total, int64_t row0,
+                          int64_t nlocal, const char *const *strs) {
+  TC_CALL(check_writable_(f));
+  char what[600];
+  snprintf(what, sizeof what, "creating dataset /%s", name[0] == '/' ? name + 1 : name);
+  TC_CALL(room_for_metadata_(f, 0, what));
+  return agreed_write_(f, write_strings_(f, name, n_total, row0, nlocal, strs));
 }
 
 TcErr tc_h5_read_strings(TcH5File *f, const char *name, int64_t row0, int64_t n, char ***out) {
@@ -605,13 +863,28 @@ static TcErr set_attr_(TcH5File *f, const char *obj, const char *name, hid_t fty
   if (H5Aexists_by_name(f->file, obj, name, H5P_DEFAULT) > 0)
     H5Adelete_by_name(f->file, obj, name, H5P_DEFAULT);
   hid_t space = H5Screate(H5S_SCALAR);
+  errno = 0;
   hid_t a = H5Acreate_by_name(f->file, obj, name, ftype, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  herr_t rc = a >= 0 ? H5Awrite(a, mtype, value) : -1;
+  int saved_errno = errno;
+  if (a >= 0) H5Aclose(a);
   H5Sclose(space);
-  TC_CHECK(a >= 0, TC_ERR_IO, "%s: cannot create attribute %s: %s", f->path, name, h5_reason_());
-  herr_t rc = H5Awrite(a, mtype, value);
-  H5Aclose(a);
-  TC_CHECK(rc >= 0, TC_ERR_IO, "%s: cannot write attribute %s: %s", f->path, name, h5_reason_());
+  if (rc < 0) {
+    char what[600];
+    snprintf(what, sizeof what, "attribute %s", name);
+    return write_failed_(f, saved_errno, what);
+  }
   return TC_OK;
+}
+
+/* Every setter: refused on a failed file, agreed like the other writes. */
+static TcErr set_attr_agreed_(TcH5File *f, const char *obj, const char *name, hid_t ftype, hid_t mtype,
+                              const void *value) {
+  TC_CALL(check_writable_(f));
+  char what[600];
+  snprintf(what, sizeof what, "attribute %s", name);
+  TC_CALL(room_for_metadata_(f, 0, what));
+  return agreed_write_(f, set_attr_(f, obj, name, ftype, mtype, value));
 }
 
 TcErr tc_h5_set_attr_str(TcH5File *f, const char *obj, const char *name, const char *value) {
@@ -619,17 +892,17 @@ TcErr tc_h5_set_attr_str(TcH5File *f, const char *obj, const char *name, const c
   H5Tset_size(st, strlen(value) + 1);
   H5Tset_strpad(st, H5T_STR_NULLTERM);
   H5Tset_cset(st, H5T_CSET_UTF8);
-  TcErr err = set_attr_(f, obj, name, st, st, value);
+  TcErr err = set_attr_agreed_(f, obj, name, st, st, value);
   H5Tclose(st);
   return err;
 }
 
 TcErr tc_h5_set_attr_i64(TcH5File *f, const char *obj, const char *name, int64_t value) {
-  return set_attr_(f, obj, name, H5T_STD_I64LE, H5T_NATIVE_INT64, &value);
+  return set_attr_agreed_(f, obj, name, H5T_STD_I64LE, H5T_NATIVE_INT64, &value);
 }
 
 TcErr tc_h5_set_attr_f64(TcH5File *f, const char *obj, const char *name, double value) {
-  return set_attr_(f, obj, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &value);
+  return set_attr_agreed_(f, obj, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &value);
 }
 
 int tc_h5_has_attr(TcH5File *f, const char *obj, const char *name) {

@@ -34,15 +34,26 @@ typedef struct TcH5File TcH5File;
 TcErr tc_h5_check_output(MPI_Comm comm, const char *final_path);
 
 /* Create `final_path` for writing under a temporary name (same directory).
- * Collective on comm. Checks that the directory is writable before anything
- * is created; the kind and version attributes are written at once. */
+ * Collective on comm. Checks that the directory is writable and reserves
+ * 1 MiB beside the file (`<tmp>.reserve`, the room its close will need on a
+ * full disk) before anything is created; the kind and version attributes are
+ * written at once.
+ *
+ * Write errors: every writing function below (datasets, rows, strings,
+ * attributes) agrees on its result across the file's communicator before it
+ * returns, so every rank gets the same code and message, and after one
+ * failure the file refuses every further write (TC_ERR_IO) until
+ * tc_h5_abandon. A full disk reads "<final>: write failed (...): no space
+ * left on device". */
 TcErr tc_h5_create(MPI_Comm comm, const char *final_path, const char *kind, TcH5File **out);
 
-/* Collective close, then rank 0 renames the temporary file to its final name.
- * Collective. *f is NULL afterwards, whatever happens. */
+/* Flush (agreed), collective close, then rank 0 renames the temporary file
+ * to its final name; on any error the file is abandoned instead. Collective.
+ * *f is NULL afterwards, whatever happens. */
 TcErr tc_h5_publish(TcH5File **f);
 
-/* Collective close and removal of the temporary file (on an agreed error).
+/* Collective close and removal of the temporary file and its reserve (on
+ * an agreed error: every rank must call it). Nothing of the file stays open.
  * Collective. NULL-safe; *f is NULL afterwards. */
 void tc_h5_abandon(TcH5File **f);
 
