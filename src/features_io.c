@@ -77,7 +77,8 @@ TcErr tc_features_open(MPI_Comm comm, const char *path, TcH5File **out, TcFeatur
   TC_CALL_GOTO(err, tc_h5_expect(f, "features", TC_H5_F32, 3, fdims), fail);
   TC_CALL_GOTO(err, tc_h5_expect(f, "embeddings", TC_H5_F32, 2, edims), fail);
   TC_CALL_GOTO(err, tc_h5_dims(f, "paths", &nd, d), fail);
-  TC_CHECK_GOTO(err, nd == 1 && d[0] == m->N, TC_ERR_FORMAT, fail,
+  TC_CHECK_GOTO(err, nd == 1, TC_ERR_FORMAT, fail, "%s: /paths has %d dimensions, expected 1", path, nd);
+  TC_CHECK_GOTO(err, d[0] == m->N, TC_ERR_FORMAT, fail,
                 "%s: /paths has %lld entries, /features has %lld images", path, (long long)d[0],
                 (long long)m->N);
   (void)pdims;
