@@ -484,9 +484,10 @@ static TcErr rows_io_(TcH5File *f, const char *name, TcH5Type type, int64_t row0
   int nd = 0;
   hsize_t dims[TC_H5_MAX_RANK] = {0}, start[TC_H5_MAX_RANK] = {0}, count[TC_H5_MAX_RANK];
   TC_CALL_GOTO(err, space_extent_(f, name, fspace, 1, &nd, dims), cleanup);
-  TC_CHECK_GOTO(err, row0 >= 0 && nrows >= 0 && (hsize_t)row0 <= dims[0] && (hsize_t)nrows <= dims[0] - (hsize_t)row0, TC_ERR_FORMAT,
-                cleanup, "%s: rows %lld..%lld out of range for /%s with %llu rows", f->path,
-                (long long)row0, (long long)(row0 + nrows), name, (unsigned long long)dims[0]);
+  TC_CHECK_GOTO(err, row0 >= 0 && nrows >= 0 && (hsize_t)row0 <= dims[0] &&
+                         (hsize_t)nrows <= dims[0] - (hsize_t)row0,
+                TC_ERR_FORMAT, cleanup, "%s: %lld rows from row %lld out of range for /%s with %llu rows",
+                f->path, (long long)nrows, (long long)row0, name, (unsigned long long)dims[0]);
   /* an empty dataset has nothing to transfer, and every rank sees the same
    * extent, so all of them skip the (collective) call together */
   if (dims[0] == 0) goto cleanup;

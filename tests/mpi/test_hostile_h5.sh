@@ -162,6 +162,8 @@ flip_run() {
   rm -f out.h5
   tc_run $np "$@" --quiet >out.txt 2>err.txt; local rc=$?
   if [ $rc -ge 124 ]; then bad="$bad [$* on $np: exit $rc]"
+  elif grep -qiE "on signal|segmentation fault|sanitizer|runtime error:|stack smashing|corrupted" err.txt; then
+    bad="$bad [$* on $np: $(grep -iE -m1 "sanitizer|runtime error:|signal|smashing|corrupted" err.txt)]"
   elif [ $rc != 0 ]; then
     refusals=$((refusals + 1))
     grep -q "$file" err.txt || bad="$bad [$* on $np: exit $rc without naming $file: $(tail -1 err.txt)]"
