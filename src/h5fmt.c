@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "checked.h"
@@ -1013,18 +1014,70 @@ static herr_t describe_obj_(hid_t root, const char *name, const H5O_info_t *info
   return ctx->err ? -1 : 0;
 }
 
-TcErr tc_h5_describe(TcH5File *f, FILE *out) {
-  DescribeCtx ctx = {f, out, f->rank == 0, TC_OK};
-  if (ctx.print) {
-    struct stat st;
-    long long bytes = stat(f->path, &st) == 0 ? (long long)st.st_size : -1;
-    fprintf(out, "%s: tailedcore %s file (format %d), %.1f MiB\nattributes:\n", f->path, f->kind,
-            TC_H5_FORMAT_VERSION, bytes / 1048576.0);
-  }
+/* The listing itself, on file handle f->file; everything it prints goes to
+ * out (print = 1 on the process that lists). */
+static TcErr describe_local_(TcH5File *f, FILE *out) {
+  DescribeCtx ctx = {f, out, 1, TC_OK};
+  struct stat st;
+  long long bytes = stat(f->path, &st) == 0 ? (long long)st.st_size : -1;
+  fprintf(out, "%s: tailedcore %s file (format %d), %.1f MiB\nattributes:\n", f->path, f->kind,
+          TC_H5_FORMAT_VERSION, bytes / 1048576.0);
   TC_CALL(describe_attrs_(&ctx, f->file, "the root group", "  ", 1));
-  if (ctx.print) fprintf(out, "datasets:\n");
+  fprintf(out, "datasets:\n");
   herr_t rc = H5Ovisit2(f->file, H5_INDEX_NAME, H5_ITER_INC, describe_obj_, &ctx, H5O_INFO_BASIC);
   if (ctx.err) return ctx.err;
   TC_CHECK(rc >= 0, TC_ERR_FORMAT, "%s: damaged file: cannot list its contents: %s", f->path, h5_reason_());
   return TC_OK;
+}
+
+/* info walks every attribute message of every object, and libhdf5 1.10's
+ * attribute decoder trusts the lengths inside a message: a flipped bit
+ * there makes it copy past its buffer (found by fuzzing under ASan, inside
+ * H5O_attr_decode) before any of our checks can run. So rank 0 lists the
+ * file in a child process with a serial handle of its own; a child killed
+ * by a signal becomes a format error naming the file, and the MPI process
+ * itself never runs the decoder on the damaged message. Local (rank 0). */
+static TcErr describe_isolated_(TcH5File *f, FILE *out) {
+  int fd[2];
+  fflush(out);
+  fflush(stderr);
+  pid_t pid = pipe(fd) == 0 ? fork() : -1;
+  if (pid < 0) return describe_local_(f, out); /* no process to spare: list in place */
+  if (pid == 0) {
+    /* the child: no MPI, no exit handlers, its own file handle */
+    close(fd[0]);
+    TcH5File mine = *f;
+    mine.file = H5Fopen(f->path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    TcErr err = mine.file < 0 ? tc_err_set(TC_ERR_FORMAT, "%s: cannot open as HDF5: %s", f->path, h5_reason_())
+                              : describe_local_(&mine, out);
+    fflush(out);
+    char msg[1024];
+    snprintf(msg, sizeof msg, "%d %s", (int)err, err ? tc_err_message() : "");
+    ssize_t w = write(fd[1], msg, strlen(msg));
+    (void)w;
+    _exit(0);
+  }
+  close(fd[1]);
+  char msg[1100] = "";
+  size_t got = 0;
+  for (ssize_t r; got < sizeof msg - 1 && (r = read(fd[0], msg + got, sizeof msg - 1 - got)) != 0;)
+    if (r > 0) got += (size_t)r;
+    else if (errno != EINTR) break;
+  msg[got] = '\0';
+  close(fd[0]);
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (WIFSIGNALED(status))
+    return tc_err_set(TC_ERR_FORMAT, "%s: damaged file: libhdf5 crashed (signal %d) while listing it", f->path,
+                      WTERMSIG(status));
+  int code = 0, n = 0;
+  if (sscanf(msg, "%d %n", &code, &n) < 1 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    return tc_err_set(TC_ERR_FORMAT, "%s: damaged file: listing it failed (status %d)", f->path, status);
+  if (code != TC_OK) return tc_err_set((TcErr)code, "%s", msg + n);
+  return TC_OK;
+}
+
+TcErr tc_h5_describe(TcH5File *f, FILE *out) {
+  return agree_(f->comm, f->rank == 0 ? describe_isolated_(f, out) : TC_OK);
 }

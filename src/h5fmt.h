@@ -140,8 +140,10 @@ TcErr tc_h5_get_attr_f64_range(TcH5File *f, const char *obj, const char *name, d
 int tc_h5_has_attr(TcH5File *f, const char *obj, const char *name);
 
 /* Print a readable summary of the file (kind, every dataset with shape and
- * type, every attribute) to out. Collective (only rank 0 prints). A damaged
- * object ends the listing with TC_ERR_FORMAT naming the file and the object. */
+ * type, every attribute) to out. Collective (only rank 0 prints, from a
+ * child process, so that libhdf5 crashing on a damaged attribute message
+ * becomes an error). A damaged object ends the listing with TC_ERR_FORMAT
+ * naming the file and the object. */
 TcErr tc_h5_describe(TcH5File *f, FILE *out);
 
 #endif
