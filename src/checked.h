@@ -12,7 +12,7 @@
 #include <stdint.h>
 
 /* Largest magnitude accepted for a feature, embedding or memory-bank value.
- * With D <= TC_H5_MAX_EXTENT_ATTR (65536) a squared float32 distance is at
+ * With D <= TC_FEATURES_MAX_SIDE (65536) a squared float32 distance is at
  * most D * (2e15)^2 = 2.6e35, below FLT_MAX (3.4e38), so no distance, norm
  * or GEMM-expansion term can overflow to inf (see DECISIONS.md). */
 #define TC_VALUE_ABS_MAX 1e15f
