@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "context.h"
+#include "features_io.h"
 #include "h5fmt.h"
 #include "image.h"
 #include "log.h"
@@ -70,8 +71,8 @@ TcErr tc_peval_scores(MPI_Comm comm, const char *scores_path, const char *root,
     int64_t d[4] = {0};
     err = tc_h5_dims(f, "image_scores", &nd, d);
     if (!err) T = d[0];
-    if (!err) err = tc_h5_get_attr_i64(f, "/", "crop", &crop);
-    if (!err) err = tc_h5_get_attr_i64(f, "/", "resize", &resize);
+    if (!err) err = tc_h5_get_attr_i64_range(f, "/", "crop", 1, TC_FEATURES_MAX_SIDE, &crop);
+    if (!err) err = tc_h5_get_attr_i64_range(f, "/", "resize", 1, TC_FEATURES_MAX_SIDE, &resize);
     int64_t sd[1] = {T}, md[3] = {T, crop, crop};
     if (!err) err = tc_h5_expect(f, "image_scores", TC_H5_F32, 1, sd);
     if (!err) err = tc_h5_expect(f, "anomaly_maps", TC_H5_F32, 3, md);

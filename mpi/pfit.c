@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "augment.h"
+#include "checked.h"
 #include "context.h"
 #include "coreset.h"
 #include "features_io.h"
@@ -225,6 +226,14 @@ static TcErr view_one_(const TcFitOpts *o, const TcFeaturesMeta *m, TcExtractor 
                        path, (long long)img_index, o->features, dmax, amax);
   }
   if (!err) err = tc_pextract_views_image(ex, &img, aug, vf);
+  if (!err) {
+    int64_t bad = tc_first_bad_f32(vf, V * HW * D, TC_VALUE_ABS_MAX);
+    if (bad >= 0)
+      err = tc_err_set(TC_ERR_FORMAT, "%s (image %lld): view %lld holds %s at patch %lld, channel %lld "
+                       "(values must be finite, |x| <= %g)", path, (long long)img_index,
+                       (long long)(bad / (HW * D)), tc_value_str(vf[bad]), (long long)(bad % (HW * D) / D),
+                       (long long)(bad % D), (double)TC_VALUE_ABS_MAX);
+  }
   tc_image_free(&img);
   if (err) {
     char msg[1024];

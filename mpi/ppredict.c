@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "checked.h"
 #include "context.h"
 #include "features_io.h"
 #include "h5fmt.h"
@@ -280,6 +281,15 @@ TcErr tc_ppredict_run(MPI_Comm comm, const TcPredictOptions *opt) {
   if (err) goto cleanup;
   err = tc_h5_read_rows(model, "memory_bank", TC_H5_F32, b0, Mloc, bank);
   if (!err && use_weights) err = tc_h5_read_rows(model, "memory_weights", TC_H5_F32, 0, M, weights);
+  if (!err) {
+    /* a NaN row has no distance to anything: refused here, naming it, not
+     * later as a patch without a neighbour */
+    int64_t bad = tc_first_bad_f32(bank, Mloc * D, TC_VALUE_ABS_MAX);
+    if (bad >= 0)
+      err = tc_err_set(TC_ERR_FORMAT, "%s: /memory_bank row %lld holds %s at column %lld (values must be finite, "
+                       "|x| <= %g)", opt->model, (long long)(b0 + bad / D), tc_value_str(bank[bad]),
+                       (long long)(bad % D), (double)TC_VALUE_ABS_MAX);
+  }
   err = tc_agree(comm, err);
   if (err) goto cleanup;
   tc_score_row_norms(bank, Mloc, D, norms);

@@ -3,11 +3,13 @@
  * into each convolution while loading. */
 #include "backbone.h"
 
+#include <float.h>
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "checked.h"
 #include "h5fmt.h"
 
 typedef struct {
@@ -50,6 +52,10 @@ static TcErr read_(Loader *L, const char *name, int ndims, int64_t *dims, float 
   float *buf = tc_malloc((n ? n : 1) * sizeof(float), name);
   if (!buf) return TC_ERR_MEM;
   TcErr err = tc_h5_read_rows(L->f, name, TC_H5_F32, 0, d[0], buf);
+  int64_t bad = err ? -1 : tc_first_bad_f32(buf, (int64_t)n, FLT_MAX);
+  if (bad >= 0)
+    err = tc_err_set(TC_ERR_FORMAT, "%s: tensor %s holds %s at element %lld", tc_h5_path(L->f), name,
+                     tc_value_str(buf[bad]), (long long)bad);
   if (err) {
     free(buf);
     return err;
@@ -300,11 +306,16 @@ TcErr tc_backbone_load_embed(const char *name, const char *path, const char *tap
   TC_CHECK_GOTO(err, !strcmp(attr, name), TC_ERR_FORMAT, cleanup,
                 "%s: weights are for backbone '%s', not '%s'", path, attr, name);
   TC_CALL_GOTO(err, tc_h5_get_attr_str(L.f, "/", "layout", bb->layout, sizeof bb->layout), cleanup);
-  TC_CALL_GOTO(err, tc_h5_get_attr_f64(L.f, "/", "bn_eps", &bb->bn_eps), cleanup);
+  /* 0 would divide a zero running variance by zero */
+  TC_CALL_GOTO(err, tc_h5_get_attr_f64_range(L.f, "/", "bn_eps", 1e-12, 1.0, &bb->bn_eps), cleanup);
   if (tc_h5_has_attr(L.f, "/", "sha256"))
     TC_CALL_GOTO(err, tc_h5_get_attr_str(L.f, "/", "sha256", bb->sha256, sizeof bb->sha256), cleanup);
-  if (tc_h5_has_attr(L.f, "/", "source"))
-    TC_CALL_GOTO(err, tc_h5_get_attr_str(L.f, "/", "source", bb->source, sizeof bb->source), cleanup);
+  if (tc_h5_has_attr(L.f, "/", "source")) {
+    /* informational: a long source is shortened, not refused */
+    char src[4096];
+    TC_CALL_GOTO(err, tc_h5_get_attr_str(L.f, "/", "source", src, sizeof src), cleanup);
+    snprintf(bb->source, sizeof bb->source, "%.*s", (int)sizeof bb->source - 1, src);
+  }
   L.eps = bb->bn_eps;
   TC_CALL_GOTO(err, tc_net_create(3, &L.net), cleanup);
   bb->net = L.net;

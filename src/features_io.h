@@ -14,6 +14,9 @@
 
 #include "h5fmt.h"
 
+/* Upper bound of D, E, fmap_h, fmap_w, resize and crop in a file we read. */
+#define TC_FEATURES_MAX_SIDE 65536
+
 typedef struct {
   int64_t N;              /* images */
   int64_t fmap_h, fmap_w; /* patch grid: HW = fmap_h * fmap_w */
@@ -42,14 +45,18 @@ TcErr tc_features_write(TcH5File *f, const TcFeaturesMeta *meta, int64_t row0, i
 TcErr tc_features_open(MPI_Comm comm, const char *path, TcH5File **out, TcFeaturesMeta *meta);
 
 /* Read images [row0, row0+n): feats (may be NULL to skip) [n x HW x D],
- * embeds (may be NULL) [n x E]. Collective. */
+ * embeds (may be NULL) [n x E]. Every value must be finite with
+ * |x| <= TC_VALUE_ABS_MAX (checked.h): else TC_ERR_FORMAT naming the file,
+ * the image (row) and the position, on the rank that read it. Collective. */
 TcErr tc_features_read(TcH5File *f, const TcFeaturesMeta *meta, int64_t row0, int64_t n,
                        float *feats, float *embeds);
 
 /* Copy the feature attributes onto another file (model.h5 keeps them so
  * predict extracts as fit did). Collective. */
 TcErr tc_features_meta_write_attrs(TcH5File *f, const TcFeaturesMeta *meta);
-/* Read them back (from a features or model file). Collective. */
+/* Read them back (from a features or model file), each in its range (1 ..
+ * TC_FEATURES_MAX_SIDE, crop <= resize) and fmap_h x fmap_w x D without
+ * overflow. Collective. */
 TcErr tc_features_meta_read_attrs(TcH5File *f, TcFeaturesMeta *meta);
 
 #endif

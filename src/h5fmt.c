@@ -16,8 +16,10 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
+#include <sys/wait.h>
 
 #include "log.h"
+#include "checked.h"
 #include "tmpfiles.h"
 
 #ifndef H5_HAVE_PARALLEL
@@ -241,6 +243,85 @@ static void abort_job_(const TcH5File *f) {
   MPI_Abort(f->comm, 4);
 }
 
+/* ---------------------------------------------------------------- reading checks */
+
+/* What a file claims about a type or a shape is checked before it sizes a
+ * buffer or drives a conversion (issue 19): a crafted or bit-flipped file
+ * can claim anything. */
+
+static const char *bare_(const char *name) { return name[0] == '/' ? name + 1 : name; }
+
+/* 1 when t is one of the standard integer or IEEE float layouts. HDF5 1.10
+ * converts with the precision, offset and bit fields the file states, so a
+ * flipped bit in a type message makes its bit copier write out of bounds:
+ * only types equal to a standard one are ever converted or read. */
+static int type_standard_(hid_t t) {
+  if (t < 0) return 0;
+  const hid_t std[] = {H5T_STD_I8LE,   H5T_STD_I8BE,   H5T_STD_U8LE,    H5T_STD_U8BE,   H5T_STD_I16LE,
+                       H5T_STD_I16BE,  H5T_STD_U16LE,  H5T_STD_U16BE,   H5T_STD_I32LE,  H5T_STD_I32BE,
+                       H5T_STD_U32LE,  H5T_STD_U32BE,  H5T_STD_I64LE,   H5T_STD_I64BE,  H5T_STD_U64LE,
+                       H5T_STD_U64BE,  H5T_IEEE_F32LE, H5T_IEEE_F32BE,  H5T_IEEE_F64LE, H5T_IEEE_F64BE};
+  for (size_t i = 0; i < sizeof std / sizeof std[0]; i++)
+    if (H5Tequal(t, std[i]) > 0) return 1;
+  H5Eclear2(H5E_DEFAULT);
+  return 0;
+}
+
+/* The stored element type of a dataset read as `type`: same class, size
+ * and signedness (no conversion on the collective path), standard layout. */
+static TcErr check_elem_type_(TcH5File *f, const char *name, hid_t dtype, TcH5Type type) {
+  hid_t want = file_type_(type);
+  int ok = type_standard_(dtype) && H5Tget_class(dtype) == H5Tget_class(want) &&
+           H5Tget_size(dtype) == H5Tget_size(want) &&
+           (type == TC_H5_F32 || H5Tget_sign(dtype) == H5Tget_sign(want));
+  H5Eclear2(H5E_DEFAULT);
+  TC_CHECK(ok, TC_ERR_FORMAT, "%s: dataset /%s has the wrong element type (expected %s)", f->path,
+           bare_(name), type_name_(type));
+  return TC_OK;
+}
+
+/* Rank and extents of dataspace sp of dataset `name`, checked in that order
+ * (a rank-20 space must not be asked for 20 extents into a 4-array): a simple
+ * space of rank min_rank..TC_H5_MAX_RANK whose extents and their product
+ * stay at or below TC_H5_MAX_ELEMS. */
+static TcErr space_extent_(TcH5File *f, const char *name, hid_t sp, int min_rank, int *nd,
+                           hsize_t dims[TC_H5_MAX_RANK]) {
+  H5S_class_t cls = sp >= 0 ? H5Sget_simple_extent_type(sp) : H5S_NO_CLASS;
+  int r = cls == H5S_SIMPLE ? H5Sget_simple_extent_ndims(sp) : cls == H5S_SCALAR ? 0 : -1;
+  H5Eclear2(H5E_DEFAULT);
+  TC_CHECK(r >= 0, TC_ERR_FORMAT, "%s: dataset /%s has no readable dataspace", f->path, bare_(name));
+  TC_CHECK(r >= min_rank && r <= TC_H5_MAX_RANK, TC_ERR_FORMAT,
+           "%s: dataset /%s has %d dimensions (%d..%d expected)", f->path, bare_(name), r, min_rank,
+           TC_H5_MAX_RANK);
+  if (r > 0 && H5Sget_simple_extent_dims(sp, dims, NULL) != r) {
+    H5Eclear2(H5E_DEFAULT);
+    return tc_err_set(TC_ERR_FORMAT, "%s: dataset /%s: unreadable extents", f->path, bare_(name));
+  }
+  int64_t total = 1;
+  for (int i = 0; i < r; i++) {
+    int ok = dims[i] <= (hsize_t)TC_H5_MAX_ELEMS && tc_mul_i64(total, (int64_t)dims[i], &total) &&
+             total <= TC_H5_MAX_ELEMS;
+    TC_CHECK(ok, TC_ERR_FORMAT, "%s: dataset /%s: extent %llu of dimension %d is implausible (over 2^50 "
+             "elements)", f->path, bare_(name), (unsigned long long)dims[i], i);
+  }
+  *nd = r;
+  return TC_OK;
+}
+
+/* An attribute holds one value: a scalar space, or a simple one of a single
+ * element (h5py's shape (1,)). Anything else would be read over the caller's
+ * one-value buffer. */
+static TcErr attr_single_(TcH5File *f, const char *name, hid_t a) {
+  hid_t sp = H5Aget_space(a);
+  H5S_class_t cls = sp >= 0 ? H5Sget_simple_extent_type(sp) : H5S_NO_CLASS;
+  hssize_t n = cls == H5S_SCALAR || cls == H5S_SIMPLE ? H5Sget_simple_extent_npoints(sp) : -1;
+  if (sp >= 0) H5Sclose(sp);
+  H5Eclear2(H5E_DEFAULT);
+  TC_CHECK(n == 1, TC_ERR_FORMAT, "%s: attribute %s holds %lld values, expected exactly one", f->path,
+           name, (long long)n);
+  return TC_OK;
+}
+
 /* ---------------------------------------------------------------- files */
 
 /* Rank 0: allocate the reserve (see TC_H5_RESERVE_BYTES). Local. */
@@ -462,6 +543,8 @@ TcErr tc_h5_open(MPI_Comm comm, const char *path, const char *expected_kind, TcH
     if (!err && version > TC_H5_FORMAT_VERSION)
       err = tc_err_set(TC_ERR_FORMAT, "%s: format version %lld is newer than this program's (%d)",
                        path, (long long)version, TC_H5_FORMAT_VERSION);
+    if (!err && version < 1)
+      err = tc_err_set(TC_ERR_FORMAT, "%s: format version %lld is not a valid version", path, (long long)version);
   }
   if (err) {
     tc_h5_close(&f);
@@ -575,6 +658,18 @@ static hid_t collective_xfer_(void) {
   return dxpl;
 }
 
+/* Reads are independent: a damaged chunk index or a failed read then
+ * fails on its own rank, which reports it at the next agreement, instead
+ * of leaving the other ranks inside a collective MPI-IO read it never
+ * joined (seen as a hang on 2 ranks with a bit-flipped features file).
+ * Each rank reads whole rows (one image a chunk), which independent I/O
+ * serves as well. */
+static hid_t read_xfer_(void) {
+  hid_t dxpl = H5Pcreate(H5P_DATASET_XFER);
+  H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_INDEPENDENT);
+  return dxpl;
+}
+
 /* Row hyperslab transfer shared by read and write. */
 static TcErr rows_io_(TcH5File *f, const char *name, TcH5Type type, int64_t row0, int64_t nrows,
                       void *buf, int write) {
@@ -586,24 +681,16 @@ static TcErr rows_io_(TcH5File *f, const char *name, TcH5Type type, int64_t row0
                 name[0] == '/' ? name + 1 : name);
   if (!write) {
     dtype = H5Dget_type(ds);
-    H5T_class_t want_class = type == TC_H5_F32 ? H5T_FLOAT : H5T_INTEGER;
-    TC_CHECK_GOTO(err, H5Tget_class(dtype) == want_class && H5Tget_size(dtype) == H5Tget_size(mem_type_(type)),
-                  TC_ERR_FORMAT, cleanup, "%s: dataset /%s has the wrong type (expected %s)",
-                  f->path, name[0] == '/' ? name + 1 : name, type_name_(type));
-    if (type != TC_H5_F32) {
-      int want_signed = type != TC_H5_U8;
-      TC_CHECK_GOTO(err, (H5Tget_sign(dtype) == H5T_SGN_2) == want_signed, TC_ERR_FORMAT, cleanup,
-                    "%s: dataset /%s has the wrong signedness (expected %s)", f->path, name,
-                    type_name_(type));
-    }
+    TC_CALL_GOTO(err, check_elem_type_(f, name, dtype, type), cleanup);
   }
   fspace = H5Dget_space(ds);
-  int nd = H5Sget_simple_extent_ndims(fspace);
-  hsize_t dims[8], start[8] = {0}, count[8];
-  H5Sget_simple_extent_dims(fspace, dims, NULL);
-  TC_CHECK_GOTO(err, row0 >= 0 && nrows >= 0 && (hsize_t)(row0 + nrows) <= dims[0], TC_ERR_FORMAT,
-                cleanup, "%s: rows %lld..%lld out of range for /%s with %llu rows", f->path,
-                (long long)row0, (long long)(row0 + nrows), name, (unsigned long long)dims[0]);
+  int nd = 0;
+  hsize_t dims[TC_H5_MAX_RANK] = {0}, start[TC_H5_MAX_RANK] = {0}, count[TC_H5_MAX_RANK];
+  TC_CALL_GOTO(err, space_extent_(f, name, fspace, 1, &nd, dims), cleanup);
+  TC_CHECK_GOTO(err, row0 >= 0 && nrows >= 0 && (hsize_t)row0 <= dims[0] &&
+                         (hsize_t)nrows <= dims[0] - (hsize_t)row0,
+                TC_ERR_FORMAT, cleanup, "%s: %lld rows from row %lld out of range for /%s with %llu rows",
+                f->path, (long long)nrows, (long long)row0, name, (unsigned long long)dims[0]);
   /* an empty dataset has nothing to transfer, and every rank sees the same
    * extent, so all of them skip the (collective) call together */
   if (dims[0] == 0) goto cleanup;
@@ -611,11 +698,13 @@ static TcErr rows_io_(TcH5File *f, const char *name, TcH5Type type, int64_t row0
   start[0] = (hsize_t)row0;
   count[0] = (hsize_t)nrows;
   mspace = select_rows_(fspace, nd, start, count);
-  dxpl = collective_xfer_();
+  dxpl = write ? collective_xfer_() : read_xfer_();
   herr_t rc = write ? H5Dwrite(ds, mem_type_(type), mspace, fspace, dxpl, buf)
                     : H5Dread(ds, mem_type_(type), mspace, fspace, dxpl, buf);
-  TC_CHECK_GOTO(err, rc >= 0, TC_ERR_IO, cleanup, "%s: %s of /%s failed: %s", f->path,
-                write ? "write" : "read", name, h5_reason_());
+  /* a read of a file that opened and checked cleanly fails on damage (a
+   * chunk index, a heap) far more often than on the device: bad input data */
+  TC_CHECK_GOTO(err, rc >= 0, write ? TC_ERR_IO : TC_ERR_FORMAT, cleanup, "%s: %s of /%s failed: %s%s",
+                f->path, write ? "write" : "read", name, h5_reason_(), write ? "" : " (damaged file?)");
 cleanup:
   if (dxpl >= 0) H5Pclose(dxpl);
   if (mspace >= 0) H5Sclose(mspace);
@@ -676,27 +765,28 @@ TcErr tc_h5_read_rows(TcH5File *f, const char *name, TcH5Type type, int64_t row0
 }
 
 TcErr tc_h5_dims(TcH5File *f, const char *name, int *ndims, int64_t dims[4]) {
-  TC_CHECK(tc_h5_exists(f, name), TC_ERR_FORMAT, "%s: missing dataset /%s", f->path,
-           name[0] == '/' ? name + 1 : name);
+  TC_CHECK(tc_h5_exists(f, name), TC_ERR_FORMAT, "%s: missing dataset /%s", f->path, bare_(name));
   hid_t ds = H5Dopen2(f->file, name, H5P_DEFAULT);
-  TC_CHECK(ds >= 0, TC_ERR_FORMAT, "%s: /%s is not a dataset", f->path, name);
+  if (ds < 0) H5Eclear2(H5E_DEFAULT);
+  TC_CHECK(ds >= 0, TC_ERR_FORMAT, "%s: /%s is not a dataset", f->path, bare_(name));
   hid_t sp = H5Dget_space(ds);
-  int nd = H5Sget_simple_extent_ndims(sp);
-  hsize_t hd[8] = {0};
-  if (nd > 0) H5Sget_simple_extent_dims(sp, hd, NULL);
-  H5Sclose(sp);
+  int nd = 0;
+  hsize_t hd[TC_H5_MAX_RANK] = {0};
+  TcErr err = space_extent_(f, name, sp, 0, &nd, hd);
+  if (sp >= 0) H5Sclose(sp);
   H5Dclose(ds);
-  TC_CHECK(nd >= 0 && nd <= 4, TC_ERR_FORMAT, "%s: /%s has %d dimensions", f->path, name, nd);
+  H5Eclear2(H5E_DEFAULT);
+  if (err) return err;
   *ndims = nd;
-  for (int i = 0; i < 4; i++) dims[i] = i < nd ? (int64_t)hd[i] : 0;
+  for (int i = 0; i < TC_H5_MAX_RANK; i++) dims[i] = i < nd ? (int64_t)hd[i] : 0;
   return TC_OK;
 }
 
 TcErr tc_h5_expect(TcH5File *f, const char *name, TcH5Type type, int ndims, const int64_t *dims) {
   int nd = 0;
-  int64_t d[4];
+  int64_t d[TC_H5_MAX_RANK];
   TC_CALL(tc_h5_dims(f, name, &nd, d));
-  const char *bare = name[0] == '/' ? name + 1 : name;
+  const char *bare = bare_(name);
   char want[128] = "", have[128] = "";
   for (int i = 0; i < ndims; i++) {
     char t[32];
@@ -714,14 +804,12 @@ TcErr tc_h5_expect(TcH5File *f, const char *name, TcH5Type type, int ndims, cons
     if (dims[i] >= 0 && dims[i] != d[i]) ok = 0;
   TC_CHECK(ok, TC_ERR_FORMAT, "%s: /%s has shape [%s], expected [%s]", f->path, bare, have, want);
   hid_t ds = H5Dopen2(f->file, name, H5P_DEFAULT);
-  hid_t dt = H5Dget_type(ds);
-  H5T_class_t want_class = type == TC_H5_F32 ? H5T_FLOAT : H5T_INTEGER;
-  int tok = H5Tget_class(dt) == want_class && H5Tget_size(dt) == H5Tget_size(mem_type_(type));
-  H5Tclose(dt);
-  H5Dclose(ds);
-  TC_CHECK(tok, TC_ERR_FORMAT, "%s: /%s has the wrong element type (expected %s)", f->path, bare,
-           type_name_(type));
-  return TC_OK;
+  hid_t dt = ds >= 0 ? H5Dget_type(ds) : H5I_INVALID_HID;
+  TcErr err = check_elem_type_(f, name, dt, type);
+  if (dt >= 0) H5Tclose(dt);
+  if (ds >= 0) H5Dclose(ds);
+  H5Eclear2(H5E_DEFAULT);
+  return err;
 }
 
 /* ---------------------------------------------------------------- strings */
@@ -789,52 +877,65 @@ TcErr tc_h5_write_strings(TcH5File *f, const char *name, int64_t n_total, int64_
 TcErr tc_h5_read_strings(TcH5File *f, const char *name, int64_t row0, int64_t n, char ***out) {
   *out = NULL;
   TcErr err = TC_OK;
-  TC_CHECK(tc_h5_exists(f, name), TC_ERR_FORMAT, "%s: missing dataset /%s", f->path, name);
-  hid_t ds = H5Dopen2(f->file, name, H5P_DEFAULT);
-  hid_t ft = H5Dget_type(ds);
-  if (H5Tget_class(ft) != H5T_STRING) {
-    H5Tclose(ft);
-    H5Dclose(ds);
-    return tc_err_set(TC_ERR_FORMAT, "%s: /%s is not a string dataset", f->path, name);
-  }
-  hid_t space = H5Dget_space(ds);
-  hsize_t dims[1] = {0};
-  H5Sget_simple_extent_dims(space, dims, NULL);
-  if (row0 < 0 || n < 0 || (hsize_t)(row0 + n) > dims[0]) {
-    H5Sclose(space);
-    H5Tclose(ft);
-    H5Dclose(ds);
-    return tc_err_set(TC_ERR_FORMAT, "%s: rows out of range for /%s", f->path, name);
-  }
-  hsize_t start[1] = {(hsize_t)row0}, count[1] = {(hsize_t)n};
-  hid_t mspace = select_rows_(space, 1, start, count);
-  hid_t dxpl = collective_xfer_();
-  int vlen = H5Tis_variable_str(ft) > 0;
+  TC_CHECK(tc_h5_exists(f, name), TC_ERR_FORMAT, "%s: missing dataset /%s", f->path, bare_(name));
+  hid_t ds = H5Dopen2(f->file, name, H5P_DEFAULT), ft = H5I_INVALID_HID, space = H5I_INVALID_HID,
+        mspace = H5I_INVALID_HID, dxpl = H5I_INVALID_HID, mt = H5I_INVALID_HID;
+  char *raw = NULL;
+  int vlen = 0;
+  TC_CHECK_GOTO(err, ds >= 0, TC_ERR_FORMAT, cleanup, "%s: /%s is not a dataset", f->path, bare_(name));
+  ft = H5Dget_type(ds);
+  TC_CHECK_GOTO(err, ft >= 0 && H5Tget_class(ft) == H5T_STRING, TC_ERR_FORMAT, cleanup,
+                "%s: /%s is not a string dataset", f->path, bare_(name));
+  vlen = H5Tis_variable_str(ft) > 0;
+  /* a fixed width sizes the buffer: bounded before it is used */
   size_t width = vlen ? sizeof(char *) : H5Tget_size(ft);
-  char *raw = tc_calloc((size_t)(n ? n : 1), width + 1, "string rows");
+  TC_CHECK_GOTO(err, width > 0 && width <= TC_H5_MAX_STR, TC_ERR_FORMAT, cleanup,
+                "%s: /%s holds strings of %zu bytes (at most %d accepted)", f->path, bare_(name), width,
+                TC_H5_MAX_STR);
+  space = H5Dget_space(ds);
+  int nd = 0;
+  hsize_t dims[TC_H5_MAX_RANK] = {0};
+  TC_CALL_GOTO(err, space_extent_(f, name, space, 1, &nd, dims), cleanup);
+  TC_CHECK_GOTO(err, nd == 1, TC_ERR_FORMAT, cleanup, "%s: /%s has %d dimensions, expected 1", f->path,
+                bare_(name), nd);
+  TC_CHECK_GOTO(err, row0 >= 0 && n >= 0 && (hsize_t)row0 <= dims[0] && (hsize_t)n <= dims[0] - (hsize_t)row0,
+                TC_ERR_FORMAT, cleanup, "%s: rows out of range for /%s", f->path, bare_(name));
+  hsize_t start[1] = {(hsize_t)row0}, count[1] = {(hsize_t)n};
+  mspace = select_rows_(space, 1, start, count);
+  dxpl = read_xfer_();
+  raw = tc_calloc((size_t)(n ? n : 1), width + 1, "string rows");
   if (!raw) err = TC_ERR_MEM;
-  hid_t mt;
+  mt = H5Tcopy(vlen ? H5T_C_S1 : ft); /* fixed: same layout as stored, no conversion on the collective path */
   if (vlen) {
-    mt = H5Tcopy(H5T_C_S1);
     H5Tset_size(mt, H5T_VARIABLE);
-  } else {
-    mt = H5Tcopy(ft); /* same layout as stored: no conversion on the collective path */
+    H5Tset_cset(mt, H5Tget_cset(ft));
   }
-  if (!err && H5Dread(ds, mt, mspace, space, dxpl, raw) < 0)
-    err = tc_err_set(TC_ERR_IO, "%s: read of /%s failed: %s", f->path, name, h5_reason_());
+  /* a failed allocation reads no rows (the read is independent; the caller
+   * agrees on the error) */
+  if (err) {
+    H5Sselect_none(mspace);
+    H5Sselect_none(space);
+  }
+  if (H5Dread(ds, mt, mspace, space, dxpl, raw ? raw : (char *)&width) < 0 && !err)
+    err = tc_err_set(TC_ERR_FORMAT, "%s: read of /%s failed: %s (damaged file?)", f->path, bare_(name),
+                     h5_reason_());
   if (!err) {
     size_t total = (size_t)n * sizeof(char *);
-    for (int64_t i = 0; i < n; i++) {
+    for (int64_t i = 0; i < n && !err; i++) {
       const char *s = vlen ? ((char **)raw)[i] : raw + (size_t)i * width;
-      total += (vlen ? strlen(s ? s : "") : strnlen(s, width)) + 1;
+      size_t l = s ? strnlen(s, vlen ? TC_H5_MAX_STR : width) : 0;
+      if (vlen && l >= TC_H5_MAX_STR)
+        err = tc_err_set(TC_ERR_FORMAT, "%s: /%s row %lld is longer than %d bytes", f->path, bare_(name),
+                         (long long)(row0 + i), TC_H5_MAX_STR - 1);
+      total += l + 1;
     }
-    char **arr = tc_malloc(total, "strings");
-    if (!arr) err = TC_ERR_MEM;
-    else {
+    char **arr = err ? NULL : tc_malloc(total, "strings");
+    if (!err && !arr) err = TC_ERR_MEM;
+    if (!err) {
       char *p = (char *)(arr + n);
       for (int64_t i = 0; i < n; i++) {
         const char *s = vlen ? ((char **)raw)[i] : raw + (size_t)i * width;
-        size_t l = vlen ? strlen(s ? s : "") : strnlen(s, width);
+        size_t l = s ? strnlen(s, vlen ? TC_H5_MAX_STR : width) : 0;
         memcpy(p, s ? s : "", l);
         p[l] = '\0';
         arr[i] = p;
@@ -842,15 +943,17 @@ TcErr tc_h5_read_strings(TcH5File *f, const char *name, int64_t row0, int64_t n,
       }
       *out = arr;
     }
-    if (vlen) H5Dvlen_reclaim(mt, mspace, H5P_DEFAULT, raw);
   }
+  if (vlen && raw && n > 0) H5Dvlen_reclaim(mt, mspace, H5P_DEFAULT, raw);
+cleanup:
+  H5Eclear2(H5E_DEFAULT);
   free(raw);
-  H5Tclose(mt);
-  H5Pclose(dxpl);
-  H5Sclose(mspace);
-  H5Sclose(space);
-  H5Tclose(ft);
-  H5Dclose(ds);
+  if (mt >= 0) H5Tclose(mt);
+  if (dxpl >= 0) H5Pclose(dxpl);
+  if (mspace >= 0) H5Sclose(mspace);
+  if (space >= 0) H5Sclose(space);
+  if (ft >= 0) H5Tclose(ft);
+  if (ds >= 0) H5Dclose(ds);
   return err;
 }
 
@@ -916,18 +1019,24 @@ static TcErr open_attr_(TcH5File *f, const char *obj, const char *name, hid_t *a
   TC_CHECK(tc_h5_has_attr(f, obj, name), TC_ERR_FORMAT, "%s: missing attribute %s%s%s", f->path,
            strcmp(obj, "/") ? obj : "", strcmp(obj, "/") ? "/" : "", name);
   *a = H5Aopen_by_name(f->file, obj, name, H5P_DEFAULT, H5P_DEFAULT);
+  if (*a < 0) H5Eclear2(H5E_DEFAULT);
   TC_CHECK(*a >= 0, TC_ERR_FORMAT, "%s: cannot open attribute %s", f->path, name);
-  return TC_OK;
+  TcErr err = attr_single_(f, name, *a);
+  if (err) H5Aclose(*a);
+  return err;
 }
 
 TcErr tc_h5_get_attr_str(TcH5File *f, const char *obj, const char *name, char *buf, size_t buflen) {
   hid_t a;
   TC_CALL(open_attr_(f, obj, name, &a));
   TcErr err = TC_OK;
+  size_t len = 0;
   hid_t t = H5Aget_type(a);
-  if (H5Tget_class(t) != H5T_STRING) {
+  htri_t vl = t >= 0 && H5Tget_class(t) == H5T_STRING ? H5Tis_variable_str(t) : -1;
+  H5Eclear2(H5E_DEFAULT);
+  if (vl < 0) {
     err = tc_err_set(TC_ERR_FORMAT, "%s: attribute %s is not a string", f->path, name);
-  } else if (H5Tis_variable_str(t) > 0) {
+  } else if (vl > 0) {
     char *s = NULL;
     hid_t mt = H5Tcopy(H5T_C_S1);
     H5Tset_size(mt, H5T_VARIABLE);
@@ -935,20 +1044,36 @@ TcErr tc_h5_get_attr_str(TcH5File *f, const char *obj, const char *name, char *b
      * (h5py writes variable-length UTF-8 attributes by default) */
     H5Tset_cset(mt, H5Tget_cset(t));
     if (H5Aread(a, mt, &s) < 0) err = tc_err_set(TC_ERR_FORMAT, "%s: cannot read attribute %s", f->path, name);
-    else snprintf(buf, buflen, "%s", s ? s : "");
+    else len = s ? strnlen(s, buflen) : 0;
+    if (!err && len >= buflen)
+      err = tc_err_set(TC_ERR_FORMAT, "%s: attribute %s is longer than %zu bytes", f->path, name, buflen - 1);
+    else if (!err) {
+      memcpy(buf, s ? s : "", len);
+      buf[len] = '\0';
+    }
     if (s) H5free_memory(s);
     H5Tclose(mt);
   } else {
+    /* the stored size sizes the buffer: bounded first */
     size_t sz = H5Tget_size(t);
-    char *tmp = tc_calloc(sz + 1, 1, "attribute");
-    if (!tmp) err = TC_ERR_MEM;
+    char *tmp = NULL;
+    if (sz == 0 || sz > TC_H5_MAX_STR)
+      err = tc_err_set(TC_ERR_FORMAT, "%s: attribute %s is a string of %zu bytes (at most %d accepted)",
+                       f->path, name, sz, TC_H5_MAX_STR);
+    else if (!(tmp = tc_calloc(sz + 1, 1, "attribute")))
+      err = TC_ERR_MEM;
+    else if (H5Aread(a, t, tmp) < 0)
+      err = tc_err_set(TC_ERR_FORMAT, "%s: cannot read attribute %s", f->path, name);
+    else if ((len = strnlen(tmp, sz)) >= buflen)
+      err = tc_err_set(TC_ERR_FORMAT, "%s: attribute %s is longer than %zu bytes", f->path, name, buflen - 1);
     else {
-      if (H5Aread(a, t, tmp) < 0) err = tc_err_set(TC_ERR_FORMAT, "%s: cannot read attribute %s", f->path, name);
-      else snprintf(buf, buflen, "%s", tmp);
-      free(tmp);
+      memcpy(buf, tmp, len);
+      buf[len] = '\0';
     }
+    free(tmp);
   }
-  H5Tclose(t);
+  H5Eclear2(H5E_DEFAULT);
+  if (t >= 0) H5Tclose(t);
   H5Aclose(a);
   return err;
 }
@@ -957,14 +1082,19 @@ static TcErr get_num_attr_(TcH5File *f, const char *obj, const char *name, hid_t
   hid_t a;
   TC_CALL(open_attr_(f, obj, name, &a));
   hid_t t = H5Aget_type(a);
-  H5T_class_t c = H5Tget_class(t);
-  H5Tclose(t);
+  H5T_class_t c = t >= 0 ? H5Tget_class(t) : H5T_NO_CLASS;
+  int standard = type_standard_(t);
+  if (t >= 0) H5Tclose(t);
   TcErr err = TC_OK;
   if (!(c == H5T_INTEGER || (!want_int && c == H5T_FLOAT)))
     err = tc_err_set(TC_ERR_FORMAT, "%s: attribute %s is not %s", f->path, name,
                      want_int ? "an integer" : "a number");
+  else if (!standard)
+    err = tc_err_set(TC_ERR_FORMAT, "%s: attribute %s has a damaged or non-standard number type", f->path,
+                     name);
   else if (H5Aread(a, mtype, v) < 0)
     err = tc_err_set(TC_ERR_FORMAT, "%s: cannot read attribute %s", f->path, name);
+  H5Eclear2(H5E_DEFAULT);
   H5Aclose(a);
   return err;
 }
@@ -977,36 +1107,62 @@ TcErr tc_h5_get_attr_f64(TcH5File *f, const char *obj, const char *name, double 
   return get_num_attr_(f, obj, name, H5T_NATIVE_DOUBLE, value, 0);
 }
 
+TcErr tc_h5_get_attr_i64_range(TcH5File *f, const char *obj, const char *name, int64_t lo, int64_t hi,
+                               int64_t *value) {
+  int64_t v = 0;
+  TC_CALL(tc_h5_get_attr_i64(f, obj, name, &v));
+  /* an unsigned 2^64-1 arrives clipped to INT64_MAX: out of any range too */
+  TC_CHECK(v >= lo && v <= hi, TC_ERR_FORMAT, "%s: attribute %s = %lld is out of range (%lld..%lld)",
+           f->path, name, (long long)v, (long long)lo, (long long)hi);
+  *value = v;
+  return TC_OK;
+}
+
+TcErr tc_h5_get_attr_f64_range(TcH5File *f, const char *obj, const char *name, double lo, double hi,
+                               double *value) {
+  double v = 0;
+  TC_CALL(tc_h5_get_attr_f64(f, obj, name, &v));
+  TC_CHECK(v >= lo && v <= hi, TC_ERR_FORMAT, "%s: attribute %s = %g is out of range (%g..%g)", f->path,
+           name, v, lo, hi);
+  *value = v;
+  return TC_OK;
+}
+
 /* ---------------------------------------------------------------- describe */
 
+/* info must survive damaged files: nothing below trusts a type, a shape or
+ * an attribute table it has not checked, and the first damage found stops
+ * the listing with one error naming the file and the object. */
 typedef struct {
+  TcH5File *f;
   FILE *out;
   int print;
-  const char *indent;
+  TcErr err;
 } DescribeCtx;
 
 static void print_attr_value_(hid_t a, FILE *out) {
   hid_t t = H5Aget_type(a), sp = H5Aget_space(a);
-  hssize_t n = H5Sget_simple_extent_npoints(sp);
-  H5T_class_t c = H5Tget_class(t);
-  if (c == H5T_STRING) {
-    if (H5Tis_variable_str(t) > 0) {
-      char *s = NULL;
-      hid_t mt = H5Tcopy(H5T_C_S1);
-      H5Tset_size(mt, H5T_VARIABLE);
-      H5Tset_cset(mt, H5Tget_cset(t));
-      if (n == 1 && H5Aread(a, mt, &s) >= 0) fprintf(out, "\"%s\"", s ? s : "");
-      else fprintf(out, "<%lld strings>", (long long)n);
-      if (s) H5free_memory(s);
-      H5Tclose(mt);
-    } else {
-      size_t sz = H5Tget_size(t);
-      char *buf = calloc((size_t)(n > 0 ? n : 1) * sz + 1, 1);
-      if (buf && n == 1 && H5Aread(a, t, buf) >= 0) fprintf(out, "\"%s\"", buf);
-      else fprintf(out, "<%lld strings>", (long long)n);
-      free(buf);
-    }
-  } else if (c == H5T_INTEGER || c == H5T_FLOAT) {
+  H5S_class_t cls = sp >= 0 ? H5Sget_simple_extent_type(sp) : H5S_NO_CLASS;
+  hssize_t n = cls == H5S_SCALAR || cls == H5S_SIMPLE ? H5Sget_simple_extent_npoints(sp) : -1;
+  H5T_class_t c = t >= 0 ? H5Tget_class(t) : H5T_NO_CLASS;
+  if (c == H5T_STRING && n == 1 && H5Tis_variable_str(t) > 0) {
+    char *s = NULL;
+    hid_t mt = H5Tcopy(H5T_C_S1);
+    H5Tset_size(mt, H5T_VARIABLE);
+    H5Tset_cset(mt, H5Tget_cset(t));
+    if (H5Aread(a, mt, &s) >= 0) fprintf(out, "\"%.*s\"", (int)(s ? strnlen(s, 4096) : 0), s ? s : "");
+    else fprintf(out, "<unreadable string>");
+    if (s) H5free_memory(s);
+    H5Tclose(mt);
+  } else if (c == H5T_STRING && n == 1) {
+    size_t sz = H5Tget_size(t);
+    char *buf = sz > 0 && sz <= TC_H5_MAX_STR ? calloc(sz + 1, 1) : NULL;
+    if (buf && H5Aread(a, t, buf) >= 0) fprintf(out, "\"%.*s\"", (int)strnlen(buf, 4096), buf);
+    else fprintf(out, "<string of %zu bytes>", sz);
+    free(buf);
+  } else if (c == H5T_STRING) {
+    fprintf(out, "<%lld strings>", (long long)n);
+  } else if ((c == H5T_INTEGER || c == H5T_FLOAT) && type_standard_(t)) {
     double vals[8];
     if (n >= 1 && n <= 8 && H5Aread(a, H5T_NATIVE_DOUBLE, vals) >= 0) {
       if (n > 1) fputc('[', out);
@@ -1017,42 +1173,100 @@ static void print_attr_value_(hid_t a, FILE *out) {
       fprintf(out, "<%lld values>", (long long)n);
     }
   } else {
-    fprintf(out, "<attribute>");
+    fprintf(out, "<attribute of another type>");
   }
-  H5Sclose(sp);
-  H5Tclose(t);
+  H5Eclear2(H5E_DEFAULT);
+  if (sp >= 0) H5Sclose(sp);
+  if (t >= 0) H5Tclose(t);
 }
 
-static herr_t describe_attr_(hid_t loc, const char *name, const H5A_info_t *info, void *data) {
-  DescribeCtx *ctx = data;
-  (void)info;
-  if (!strcmp(name, "tc_kind") || !strcmp(name, "tc_format_version")) return 0;
-  hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
-  if (a < 0) return 0;
-  if (ctx->print) {
-    fprintf(ctx->out, "%s@%s = ", ctx->indent, name);
-    print_attr_value_(a, ctx->out);
-    fputc('\n', ctx->out);
+/* Attributes of object `loc`, by index. For any by-index access libhdf5
+ * 1.10 first builds a table of all the object's attributes, and when one
+ * attribute message fails to decode it releases the half-built table,
+ * entries that were never set included (a segfault in
+ * H5A__attr_release_table on bit-flipped files). A lookup by a name that
+ * cannot exist decodes every attribute message one by one without that
+ * table and fails cleanly on a damaged one: it runs first, and any failure
+ * ends the listing as a format error. */
+static TcErr describe_attrs_(DescribeCtx *ctx, hid_t loc, const char *label, const char *indent, int root) {
+  H5O_info_t oi;
+  if (H5Oget_info2(loc, &oi, H5O_INFO_NUM_ATTRS) < 0) {
+    H5Eclear2(H5E_DEFAULT);
+    return tc_err_set(TC_ERR_FORMAT, "%s: damaged file: the header of %s is unreadable", ctx->f->path, label);
   }
-  H5Aclose(a);
-  return 0;
+  if (oi.num_attrs > 0 && H5Aexists_by_name(loc, ".", "\001tailedcore probe", H5P_DEFAULT) != 0) {
+    H5Eclear2(H5E_DEFAULT);
+    return tc_err_set(TC_ERR_FORMAT, "%s: damaged file: the attributes of %s are unreadable", ctx->f->path,
+                      label);
+  }
+  for (hsize_t i = 0; i < oi.num_attrs; i++) {
+    hid_t a = H5Aopen_by_idx(loc, ".", H5_INDEX_NAME, H5_ITER_INC, i, H5P_DEFAULT, H5P_DEFAULT);
+    char name[256] = "";
+    if (a < 0 || H5Aget_name(a, sizeof name, name) < 0) {
+      if (a >= 0) H5Aclose(a);
+      H5Eclear2(H5E_DEFAULT);
+      return tc_err_set(TC_ERR_FORMAT, "%s: damaged file: attribute %llu of %llu of %s is unreadable",
+                        ctx->f->path, (unsigned long long)i, (unsigned long long)oi.num_attrs, label);
+    }
+    if (!(root && (!strcmp(name, "tc_kind") || !strcmp(name, "tc_format_version"))) && ctx->print) {
+      fprintf(ctx->out, "%s@%s = ", indent, name);
+      print_attr_value_(a, ctx->out);
+      fputc('\n', ctx->out);
+    }
+    H5Aclose(a);
+  }
+  return TC_OK;
 }
 
 static const char *dtype_label_(hid_t t) {
   H5T_class_t c = H5Tget_class(t);
   size_t s = H5Tget_size(t);
-  if (c == H5T_FLOAT) return s == 4 ? "float32" : "float64";
   if (c == H5T_STRING) return "string";
-  if (c == H5T_INTEGER) {
-    int sg = H5Tget_sign(t) == H5T_SGN_2;
-    switch (s) {
-    case 1: return sg ? "int8" : "uint8";
-    case 2: return sg ? "int16" : "uint16";
-    case 4: return sg ? "int32" : "uint32";
-    default: return sg ? "int64" : "uint64";
+  if (!type_standard_(t)) return "other";
+  if (c == H5T_FLOAT) return s == 4 ? "float32" : "float64";
+  int sg = H5Tget_sign(t) == H5T_SGN_2;
+  switch (s) {
+  case 1: return sg ? "int8" : "uint8";
+  case 2: return sg ? "int16" : "uint16";
+  case 4: return sg ? "int32" : "uint32";
+  default: return sg ? "int64" : "uint64";
+  }
+}
+
+static TcErr describe_dataset_(DescribeCtx *ctx, hid_t root, const char *name) {
+  TcErr err = TC_OK;
+  hid_t ds = H5Dopen2(root, name, H5P_DEFAULT);
+  hid_t sp = ds >= 0 ? H5Dget_space(ds) : H5I_INVALID_HID, t = ds >= 0 ? H5Dget_type(ds) : H5I_INVALID_HID;
+  int nd = 0;
+  hsize_t d[TC_H5_MAX_RANK] = {0};
+  TC_CHECK_GOTO(err, ds >= 0 && t >= 0, TC_ERR_FORMAT, cleanup, "%s: damaged file: dataset /%s is unreadable",
+                ctx->f->path, name);
+  TC_CALL_GOTO(err, space_extent_(ctx->f, name, sp, 0, &nd, d), cleanup);
+  if (ctx->print) {
+    fprintf(ctx->out, "  /%-28s %-8s [", name, dtype_label_(t));
+    for (int i = 0; i < nd; i++) fprintf(ctx->out, "%s%llu", i ? " x " : "", (unsigned long long)d[i]);
+    fputc(']', ctx->out);
+  }
+  /* small numeric datasets are diagnostics (k_max, coreset sizes): show them */
+  hssize_t n = H5Sget_simple_extent_npoints(sp);
+  H5T_class_t c = H5Tget_class(t);
+  if ((c == H5T_INTEGER || c == H5T_FLOAT) && n >= 1 && n <= 8 && type_standard_(t)) {
+    double v[8];
+    if (H5Dread(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) >= 0 && ctx->print) {
+      fprintf(ctx->out, " =");
+      for (hssize_t i = 0; i < n; i++) fprintf(ctx->out, c == H5T_INTEGER ? " %.0f" : " %.6g", v[i]);
     }
   }
-  return "other";
+  if (ctx->print) fputc('\n', ctx->out);
+  char label[300];
+  snprintf(label, sizeof label, "dataset /%s", name);
+  err = describe_attrs_(ctx, ds, label, "      ", 0);
+cleanup:
+  H5Eclear2(H5E_DEFAULT);
+  if (t >= 0) H5Tclose(t);
+  if (sp >= 0) H5Sclose(sp);
+  if (ds >= 0) H5Dclose(ds);
+  return err;
 }
 
 static herr_t describe_obj_(hid_t root, const char *name, const H5O_info_t *info, void *data) {
@@ -1061,51 +1275,82 @@ static herr_t describe_obj_(hid_t root, const char *name, const H5O_info_t *info
   if (info->type == H5O_TYPE_GROUP) {
     if (ctx->print) fprintf(ctx->out, "  /%s/\n", name);
     hid_t g = H5Gopen2(root, name, H5P_DEFAULT);
-    DescribeCtx sub = {ctx->out, ctx->print, "      "};
-    H5Aiterate2(g, H5_INDEX_NAME, H5_ITER_INC, NULL, describe_attr_, &sub);
-    H5Gclose(g);
+    char label[300];
+    snprintf(label, sizeof label, "group /%s", name);
+    if (g < 0) ctx->err = tc_err_set(TC_ERR_FORMAT, "%s: damaged file: %s is unreadable", ctx->f->path, label);
+    else ctx->err = describe_attrs_(ctx, g, label, "      ", 0);
+    if (g >= 0) H5Gclose(g);
   } else if (info->type == H5O_TYPE_DATASET) {
-    hid_t ds = H5Dopen2(root, name, H5P_DEFAULT);
-    hid_t sp = H5Dget_space(ds), t = H5Dget_type(ds);
-    int nd = H5Sget_simple_extent_ndims(sp);
-    hsize_t d[8] = {0};
-    if (nd > 0) H5Sget_simple_extent_dims(sp, d, NULL);
-    if (ctx->print) {
-      fprintf(ctx->out, "  /%-28s %-8s [", name, dtype_label_(t));
-      for (int i = 0; i < nd; i++) fprintf(ctx->out, "%s%llu", i ? " x " : "", (unsigned long long)d[i]);
-      fputc(']', ctx->out);
-    }
-    /* small numeric datasets are diagnostics (k_max, coreset sizes): show them */
-    hssize_t n = H5Sget_simple_extent_npoints(sp);
-    H5T_class_t c = H5Tget_class(t);
-    if ((c == H5T_INTEGER || c == H5T_FLOAT) && n >= 1 && n <= 8) {
-      double v[8];
-      if (H5Dread(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) >= 0 && ctx->print) {
-        fprintf(ctx->out, " =");
-        for (hssize_t i = 0; i < n; i++) fprintf(ctx->out, c == H5T_INTEGER ? " %.0f" : " %.6g", v[i]);
-      }
-    }
-    if (ctx->print) fputc('\n', ctx->out);
-    DescribeCtx sub = {ctx->out, ctx->print, "      "};
-    H5Aiterate2(ds, H5_INDEX_NAME, H5_ITER_INC, NULL, describe_attr_, &sub);
-    H5Tclose(t);
-    H5Sclose(sp);
-    H5Dclose(ds);
+    ctx->err = describe_dataset_(ctx, root, name);
   }
-  return 0;
+  H5Eclear2(H5E_DEFAULT);
+  return ctx->err ? -1 : 0;
+}
+
+/* The listing itself, on file handle f->file; everything it prints goes to
+ * out (print = 1 on the process that lists). */
+static TcErr describe_local_(TcH5File *f, FILE *out) {
+  DescribeCtx ctx = {f, out, 1, TC_OK};
+  struct stat st;
+  long long bytes = stat(f->path, &st) == 0 ? (long long)st.st_size : -1;
+  fprintf(out, "%s: tailedcore %s file (format %d), %.1f MiB\nattributes:\n", f->path, f->kind,
+          TC_H5_FORMAT_VERSION, bytes / 1048576.0);
+  TC_CALL(describe_attrs_(&ctx, f->file, "the root group", "  ", 1));
+  fprintf(out, "datasets:\n");
+  herr_t rc = H5Ovisit2(f->file, H5_INDEX_NAME, H5_ITER_INC, describe_obj_, &ctx, H5O_INFO_BASIC);
+  if (ctx.err) return ctx.err;
+  TC_CHECK(rc >= 0, TC_ERR_FORMAT, "%s: damaged file: cannot list its contents: %s", f->path, h5_reason_());
+  return TC_OK;
+}
+
+/* info walks every attribute message of every object, and libhdf5 1.10's
+ * attribute decoder trusts the lengths inside a message: a flipped bit
+ * there makes it copy past its buffer (found by fuzzing under ASan, inside
+ * H5O_attr_decode) before any of our checks can run. So rank 0 lists the
+ * file in a child process with a serial handle of its own; a child killed
+ * by a signal becomes a format error naming the file, and the MPI process
+ * itself never runs the decoder on the damaged message. Local (rank 0). */
+static TcErr describe_isolated_(TcH5File *f, FILE *out) {
+  int fd[2];
+  fflush(out);
+  fflush(stderr);
+  pid_t pid = pipe(fd) == 0 ? fork() : -1;
+  if (pid < 0) return describe_local_(f, out); /* no process to spare: list in place */
+  if (pid == 0) {
+    /* the child: no MPI, no exit handlers, its own file handle */
+    close(fd[0]);
+    TcH5File mine = *f;
+    mine.file = H5Fopen(f->path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    TcErr err = mine.file < 0 ? tc_err_set(TC_ERR_FORMAT, "%s: cannot open as HDF5: %s", f->path, h5_reason_())
+                              : describe_local_(&mine, out);
+    fflush(out);
+    char msg[1024];
+    snprintf(msg, sizeof msg, "%d %s", (int)err, err ? tc_err_message() : "");
+    ssize_t w = write(fd[1], msg, strlen(msg));
+    (void)w;
+    _exit(0);
+  }
+  close(fd[1]);
+  char msg[1100] = "";
+  size_t got = 0;
+  for (ssize_t r; got < sizeof msg - 1 && (r = read(fd[0], msg + got, sizeof msg - 1 - got)) != 0;)
+    if (r > 0) got += (size_t)r;
+    else if (errno != EINTR) break;
+  msg[got] = '\0';
+  close(fd[0]);
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (WIFSIGNALED(status))
+    return tc_err_set(TC_ERR_FORMAT, "%s: damaged file: libhdf5 crashed (signal %d) while listing it", f->path,
+                      WTERMSIG(status));
+  int code = 0, n = 0;
+  if (sscanf(msg, "%d %n", &code, &n) < 1 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    return tc_err_set(TC_ERR_FORMAT, "%s: damaged file: listing it failed (status %d)", f->path, status);
+  if (code != TC_OK) return tc_err_set((TcErr)code, "%s", msg + n);
+  return TC_OK;
 }
 
 TcErr tc_h5_describe(TcH5File *f, FILE *out) {
-  DescribeCtx ctx = {out, f->rank == 0, "  "};
-  if (ctx.print) {
-    struct stat st;
-    long long bytes = stat(f->path, &st) == 0 ? (long long)st.st_size : -1;
-    fprintf(out, "%s: tailedcore %s file (format %d), %.1f MiB\nattributes:\n", f->path, f->kind,
-            TC_H5_FORMAT_VERSION, bytes / 1048576.0);
-  }
-  H5Aiterate2(f->file, H5_INDEX_NAME, H5_ITER_INC, NULL, describe_attr_, &ctx);
-  if (ctx.print) fprintf(out, "datasets:\n");
-  herr_t rc = H5Ovisit2(f->file, H5_INDEX_NAME, H5_ITER_INC, describe_obj_, &ctx, H5O_INFO_BASIC);
-  TC_CHECK(rc >= 0, TC_ERR_FORMAT, "%s: cannot list contents: %s", f->path, h5_reason_());
-  return TC_OK;
+  return agree_(f->comm, f->rank == 0 ? describe_isolated_(f, out) : TC_OK);
 }

@@ -23,6 +23,15 @@
 
 #define TC_H5_FORMAT_VERSION 1
 
+/* Limits on what a file may claim (issue 19): the readers refuse a dataset
+ * of more dimensions than TC_H5_MAX_RANK, an extent or element count over
+ * TC_H5_MAX_ELEMS (2^50: a petabyte of float32, far past any real file, and
+ * small enough that a count times 8 bytes never overflows int64), and a
+ * string attribute or row of more than TC_H5_MAX_STR bytes. */
+#define TC_H5_MAX_RANK 4
+#define TC_H5_MAX_ELEMS (INT64_C(1) << 50)
+#define TC_H5_MAX_STR 65536
+
 typedef enum { TC_H5_F32 = 0, TC_H5_I32, TC_H5_I64, TC_H5_U8 } TcH5Type;
 
 typedef struct TcH5File TcH5File;
@@ -83,16 +92,21 @@ TcErr tc_h5_write_rows(TcH5File *f, const char *name, TcH5Type type, int64_t row
                        const void *buf);
 
 /* Read rows [row0, row0 + nrows) into buf; checks the stored element type
- * matches `type`'s class and size. Collective. */
+ * is a standard layout of `type`'s class, size and sign, and the rank is
+ * 1..TC_H5_MAX_RANK. buf must hold nrows x prod(dims[1..]): the caller
+ * checks the trailing extents first (tc_h5_expect). Collective. */
 TcErr tc_h5_read_rows(TcH5File *f, const char *name, TcH5Type type, int64_t row0, int64_t nrows,
                       void *buf);
 
 /* Dimensions of dataset `name`. Collective (metadata read). Errors
- * (TC_ERR_FORMAT, naming file and dataset) when missing. */
+ * (TC_ERR_FORMAT, naming file and dataset) when missing, of more than
+ * TC_H5_MAX_RANK dimensions (checked before the extents are read) or of more
+ * than TC_H5_MAX_ELEMS elements. */
 TcErr tc_h5_dims(TcH5File *f, const char *name, int *ndims, int64_t dims[4]);
 
-/* Check dataset `name` exists with the given type and ndims; dims[i] >= 0
- * must match exactly (pass -1 to accept any extent). Collective. */
+/* Check dataset `name` exists with the given type (class, size, sign,
+ * standard layout) and ndims; dims[i] >= 0 must match exactly (pass -1 to
+ * accept any extent). Collective. */
 TcErr tc_h5_expect(TcH5File *f, const char *name, TcH5Type type, int ndims, const int64_t *dims);
 
 /* 1 when dataset/group `name` exists. Collective. */
@@ -105,7 +119,8 @@ int tc_h5_exists(TcH5File *f, const char *name);
 TcErr tc_h5_write_strings(TcH5File *f, const char *name, int64_t n_total, int64_t row0,
                           int64_t nlocal, const char *const *strs);
 
-/* Read rows [row0, row0+n) of a string dataset. Returns n malloc'd strings in
+/* Read rows [row0, row0+n) of a string dataset (rank 1, fixed width or
+ * variable length up to TC_H5_MAX_STR bytes a row). Returns n malloc'd strings in
  * *out (an array of n pointers plus the strings, one allocation: the caller
  * frees *out with free()). Collective. */
 TcErr tc_h5_read_strings(TcH5File *f, const char *name, int64_t row0, int64_t n, char ***out);
@@ -117,14 +132,29 @@ TcErr tc_h5_set_attr_i64(TcH5File *f, const char *obj, const char *name, int64_t
 TcErr tc_h5_set_attr_f64(TcH5File *f, const char *obj, const char *name, double value);
 
 /* Read attributes; a missing attribute is TC_ERR_FORMAT naming file and
- * attribute. String: copied into buf (truncated to buflen-1). Collective. */
+ * attribute. Each must hold exactly one value (a scalar or a 1-element
+ * space) of the right class: a string (fixed width up to TC_H5_MAX_STR or
+ * variable length) copied into buf, an error when it does not fit in
+ * buflen - 1 bytes; an integer (any standard integer layout, converted to
+ * int64, clipped at its limits); a number (integer or float) as double.
+ * Collective. */
 TcErr tc_h5_get_attr_str(TcH5File *f, const char *obj, const char *name, char *buf, size_t buflen);
 TcErr tc_h5_get_attr_i64(TcH5File *f, const char *obj, const char *name, int64_t *value);
 TcErr tc_h5_get_attr_f64(TcH5File *f, const char *obj, const char *name, double *value);
+/* The same, and the value must lie in [lo, hi] (a NaN never does): what
+ * every size-like attribute is read with, so a hostile value is refused
+ * before it sizes anything. Collective. */
+TcErr tc_h5_get_attr_i64_range(TcH5File *f, const char *obj, const char *name, int64_t lo, int64_t hi,
+                               int64_t *value);
+TcErr tc_h5_get_attr_f64_range(TcH5File *f, const char *obj, const char *name, double lo, double hi,
+                               double *value);
 int tc_h5_has_attr(TcH5File *f, const char *obj, const char *name);
 
 /* Print a readable summary of the file (kind, every dataset with shape and
- * type, every attribute) to out. Collective (only rank 0 prints). */
+ * type, every attribute) to out. Collective (only rank 0 prints, from a
+ * child process, so that libhdf5 crashing on a damaged attribute message
+ * becomes an error). A damaged object ends the listing with TC_ERR_FORMAT
+ * naming the file and the object. */
 TcErr tc_h5_describe(TcH5File *f, FILE *out);
 
 #endif
