@@ -136,7 +136,7 @@ bench:
 clean:
 	rm -rf $(BUILD)
 
-# make fuzz [FUZZ_MINUTES=10] [FUZZ_SEED=1]: mutated images and HDF5 files
+# make fuzz [FUZZ_MINUTES=10] [FUZZ_SEED=1] [FUZZ_ARGS="--timeout 30 --mem-bound-mb 1024"]: mutated images and HDF5 files
 # through every reading command under the ASan + UBSan build (build-san), with
 # a timeout and a peak-RSS bound per input; not part of make test. Summary in
 # build-san/fuzz/summary.md, each finding's input and repro.sh in
@@ -147,4 +147,4 @@ FUZZ_SEED ?= 1
 FUZZ_PYTHON ?= /usr/bin/python3
 fuzz:
 	$(MAKE) --no-print-directory SAN=1 BUILD=build-san SKIP_DEPS=1 all build-san/tests/test_cnn
-	$(FUZZ_PYTHON) tests/fuzz/fuzz.py --build build-san --minutes $(FUZZ_MINUTES) --seed $(FUZZ_SEED)
+	$(FUZZ_PYTHON) tests/fuzz/fuzz.py --build build-san --minutes $(FUZZ_MINUTES) --seed $(FUZZ_SEED) $(FUZZ_ARGS)

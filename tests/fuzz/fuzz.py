@@ -174,8 +174,11 @@ class Fuzzer:
             elif rc != 0 and inp:
                 lines = [ln for ln in err.splitlines()
                          if ln.startswith('tailedcore:') and not ln.startswith('tailedcore: warning')]
+                # --skip-bad-images: one notice per skipped image naming it, then the error
+                skips = [ln for ln in lines if 'skipped bad image' in ln]
+                errs = [ln for ln in lines if ln not in skips]
                 base = os.path.basename(inp)
-                if len(lines) != 1 or base not in lines[0]:
+                if len(errs) != 1 or not any(base in ln for ln in errs + skips):
                     cats.append('message')
             elif rc == 0 and cmd[0] + ('t' if '--tail-aug' in cmd and cmd[0] == 'fit' else '') in reject:
                 cats.append('accepted')
@@ -207,13 +210,16 @@ class Fuzzer:
 
     def signature(self, r, err):
         cat = [c for c in r['cats'] if c in HARD] or r['cats']
-        m = FRAME_RE.search(err)
-        where = '%s %s' % (m.group(1), m.group(3)) if m else ''
+        # the first frame in our code (not the sanitizer's interceptors), else the library function
+        frames = [m for m in FRAME_RE.finditer(err) if 'sanitizer' not in m.group(2)]
+        where = '%s %s' % (frames[0].group(1), frames[0].group(3)) if frames else ''
         if not where:
-            m = re.search(r'runtime error: .*', err)
-            where = m.group(0)[:80] if m else ''
+            m = re.search(r'#\d+ 0x[0-9a-f]+ in (\S+) \(/\S*/(lib[^/\s]+?)\.so', err)
+            where = '%s in %s' % (m.group(1), m.group(2)) if m else ''
+        m = re.search(r'ERROR: AddressSanitizer: ([\w-]+)|runtime error: ([^:]*?)(?: for type|$)', err, re.M)
+        kind = (m.group(1) or m.group(2))[:50] if m else ''
         stem = re.sub(r'\d+', 'N', r['desc'])[:50]
-        return '%s | %s | %s' % (cat[0], r['target'], where or stem)
+        return '%s | %s | %s' % (cat[0], r['target'], ' '.join(x for x in (kind, where) if x) or stem)
 
     def save(self, r, argv, err, inp, recipe, rundir):
         sig = self.signature(r, err)

@@ -3,16 +3,19 @@
 
 The committed files are the ones `make test` runs (tests/mpi/test_fuzz_regress.sh
 needs neither Python nor h5py); this script is their recipe, deterministic,
-run with the normal build (default `build`) for the two valid base files:
+run with the normal build (default `build`) for the two valid base files
+(the HDF5 files come out equal in content, h5diff, but differ in a few
+timestamp bytes: regenerate only the files whose recipe changed):
   features.h5  fake_features write 8 images, 8x8 patches, D = 4, E = 4, seed 5
   model.h5     fit --method patchcore of features.h5
 Every other file is one hostile edit of them (h5py) or a hand-made image.
 cases.txt lists `FILE COMMAND` lines; COMMAND is one of extract, tailsample,
-fit, predict-features (FILE as --features, model.h5 as --model),
+fit (patchcore), fit-tailedcore (--tail-aug none), predict-features (FILE as --features, model.h5 as --model),
 predict-model (FILE as --model, features.h5 as --features), info. Every case
 must end with exit 2, 3 or 4 and one error line naming FILE.
-Cases found by `make fuzz` are appended at the end of CASES with the
-finding's mutation as the comment.
+A make fuzz finding is kept either as an edit here (H5_CASES) or, when it is
+raw damage with no recipe, as the saved file itself (regress/found_*) listed
+in regress/found.txt, which this script appends to cases.txt.
 """
 import io
 import os
@@ -72,12 +75,16 @@ H5_CASES = [
      'tc_kind as an array of 50 variable-length strings (50 pointers into one char *)'),
     ('D_array100.h5', 'features', attr('D', np.arange(100, dtype=np.int64) + 4), ['fit', 'tailsample'],
      'integer attribute D as an array of 100 values (stack overflow)'),
-    ('features_rank12.h5', 'features', dataset('/features', np.zeros([8] + [1] * 11, dtype=np.float32)), ['fit'],
-     '/features of rank 12 (hsize_t[8] overflow)'),
+    ('features_rank12.h5', 'features', dataset('/features', np.zeros([8] + [1] * 11, dtype=np.float32)),
+     ['fit', 'info'], '/features of rank 12 (hsize_t[8] overflow; info: h5fmt.c describe_obj_)'),
     ('features_rank20.h5', 'features', dataset('/features', np.zeros([8] + [1] * 19, dtype=np.float32)),
      ['predict-features'], '/features of rank 20'),
     ('bank_rank12.h5', 'model', dataset('/memory_bank', np.zeros([4] + [1] * 11, dtype=np.float32)),
      ['predict-model'], '/memory_bank of rank 12'),
+    ('embeddings_rank32.h5', 'features', dataset('/embeddings', np.zeros([8] + [1] * 31, dtype=np.float32)),
+     ['fit-tailedcore', 'tailsample'], '/embeddings of rank 32 (make fuzz: stack smashed, SEGV at pc 0x1)'),
+    ('method_vlen2.h5', 'model', attr('method', np.array(['patchcore'] * 2, dtype=VL)), ['predict-model'],
+     'model attribute method as 2 vlen strings (make fuzz: stack-buffer-overflow in tc_h5_get_attr_str)'),
     ('fmap_h_wrap.h5', 'features', attrs(fmap_h=np.int64(2 ** 61 + 8), fmap_w=np.int64(8)),
      ['fit', 'predict-features'], 'fmap_h = 2^61 + 8, fmap_w = 8: the product wraps to 64 = HW'),
     ('fmap_h_int64max.h5', 'features', attr('fmap_h', np.int64(2 ** 63 - 1)), ['fit', 'predict-features'],
@@ -149,8 +156,8 @@ def main():
         with open(os.path.join(OUT, name), 'wb') as f:
             f.write(data)
         lines += ['%s %s  # %s' % (name, c, why) for c in cmds]
-    found = os.path.join(HERE, 'regress_found.txt')
-    if os.path.exists(found):  # cases kept from make fuzz: committed files, listed by hand
+    found = os.path.join(OUT, 'found.txt')
+    if os.path.exists(found):  # inputs saved by make fuzz, committed as they were found
         lines += [ln.rstrip('\n') for ln in open(found) if ln.strip() and not ln.startswith('#')]
     with open(os.path.join(OUT, 'cases.txt'), 'w') as f:
         f.write('\n'.join(lines) + '\n')
