@@ -183,7 +183,7 @@ class Fuzzer:
             elif rc == 0 and cmd[0] + ('t' if '--tail-aug' in cmd and cmd[0] == 'fit' else '') in reject:
                 cats.append('accepted')
         r = dict(id=rid, target=target, rc=None if timed_out else rc, secs=secs, rss=rss, cats=cats,
-                 desc=desc, np=np_, cmd=cmd)
+                 desc=desc, np=np_, cmd=cmd, recipe=recipe)
         self.results.append(r)
         if cats:
             self.save(r, argv, err, inp, recipe, rundir)
@@ -326,7 +326,7 @@ class Fuzzer:
             cmd = ['info', inp]
         cmd.append('--quiet')
         np_ = 2 if c != 'info' and sel.randrange(self.a.np2_every) == 0 else 1
-        recipe = 'tests/fuzz/mutate.py h5 build-san/fuzz/seeds/%s %s OUT %s' % (name, kind, key)
+        recipe = 'tests/fuzz/mutate.py h5 %s %s OUT %s' % (os.path.relpath(src, ROOT), kind, key)
         return self.run(rid, '%s/%s' % (kind, c), cmd, np_, inp, reject, desc, recipe, rundir)
 
     def loop(self):
@@ -387,6 +387,13 @@ class Fuzzer:
                 sum(1 for r in T if any(c in HARD for c in r['cats'])),
                 sum(1 for r in T if r['cats'] and not any(c in HARD for c in r['cats'])),
                 max((r['rss'] or 0) for r in T) / 1024, max(r['secs'] for r in T)))
+        # near misses: what a smaller bound or a slower machine would turn into findings
+        for title, key, unit in (('Largest peak RSS', lambda r: r['rss'] or 0, lambda r: '%.0f MB' % ((r['rss'] or 0) / 1024)),
+                                 ('Slowest', lambda r: r['secs'], lambda r: '%.1f s' % r['secs'])):
+            lines += ['', '## %s (top 5)' % title, '']
+            for r in sorted(R, key=key, reverse=True)[:5]:
+                lines.append('- %s %s, %s, exit %s: %s (`%s`)' % (r['id'], r['target'], unit(r), r['rc'],
+                                                                 r['desc'][:100], r['recipe']))
         lines += ['', '## Findings by signature', '',
                   'Each signature: how many inputs hit it; the first ones are saved with repro.sh '
                   '(up to 3 per hard signature, 1 per soft one).', '']
