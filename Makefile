@@ -22,7 +22,11 @@ else
 endif
 
 CPPFLAGS += -Isrc -Impi $(TC_CPPFLAGS)
-CFLAGS   ?= -O2 -g -march=x86-64-v2 -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Wall -Wextra -Wno-unused-parameter
+# CFLAGS (optimisation, debug, target) may come from a module environment;
+# the language level, feature macros and warnings the code relies on are
+# added whatever CFLAGS holds.
+CFLAGS   ?= -O2 -g -march=x86-64-v2
+TC_REQUIRED_FLAGS := -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Wall -Wextra -Wno-unused-parameter
 ifeq ($(SAN),1)
   CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer
   LDFLAGS += -fsanitize=address,undefined
@@ -68,11 +72,11 @@ endif
 
 $(BUILD)/obj/src/%.o: src/%.c $(HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+	$(CC) $(TC_REQUIRED_FLAGS) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
 $(BUILD)/obj/mpi/%.o: mpi/%.c $(HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+	$(CC) $(TC_REQUIRED_FLAGS) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
 $(BUILD)/libtailedcore.a: $(LIB_OBJS)
 	@rm -f $@
@@ -83,18 +87,18 @@ $(BUILD)/libtcmpi.a: $(MPI_OBJS)
 	$(AR) rcs $@ $^
 
 $(BUILD)/tailedcore: mpi/main.c $(BUILD)/libtcmpi.a $(BUILD)/libtailedcore.a $(HDRS)
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ mpi/main.c $(BUILD)/libtcmpi.a $(BUILD)/libtailedcore.a $(LDLIBS)
+	$(CC) $(TC_REQUIRED_FLAGS) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ mpi/main.c $(BUILD)/libtcmpi.a $(BUILD)/libtailedcore.a $(LDLIBS)
 
 $(BUILD)/%: inputs/%.c $(BUILD)/libtailedcore.a $(HDRS)
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libtailedcore.a $(LDLIBS)
+	$(CC) $(TC_REQUIRED_FLAGS) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libtailedcore.a $(LDLIBS)
 
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libtcmpi.a $(BUILD)/libtailedcore.a $(HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libtcmpi.a $(BUILD)/libtailedcore.a $(LDLIBS)
+	$(CC) $(TC_REQUIRED_FLAGS) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libtcmpi.a $(BUILD)/libtailedcore.a $(LDLIBS)
 
 $(BUILD)/tests/tools/%: tests/tools/%.c $(BUILD)/libtcmpi.a $(BUILD)/libtailedcore.a $(HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libtcmpi.a $(BUILD)/libtailedcore.a $(LDLIBS)
+	$(CC) $(TC_REQUIRED_FLAGS) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libtcmpi.a $(BUILD)/libtailedcore.a $(LDLIBS)
 
 # make test: dependencies, build, then every unit binary and every tests/mpi
 # script; the runner prints "N passed, N failed" and fails on any failure.
@@ -120,11 +124,11 @@ BENCH_CORE := $(BUILD)/bench/limits $(BUILD)/bench/pingpong
 $(BUILD)/bench/limits: CFLAGS += -fopenmp
 $(BENCH_CORE): $(BUILD)/bench/%: bench/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LDLIBS)
+	$(CC) $(TC_REQUIRED_FLAGS) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LDLIBS)
 
 $(BUILD)/bench/%: bench/%.c $(BUILD)/libtcmpi.a $(BUILD)/libtailedcore.a $(HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libtcmpi.a $(BUILD)/libtailedcore.a $(LDLIBS)
+	$(CC) $(TC_REQUIRED_FLAGS) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libtcmpi.a $(BUILD)/libtailedcore.a $(LDLIBS)
 
 bench-bin: check-pkgs $(BENCHES)
 

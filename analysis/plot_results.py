@@ -31,6 +31,7 @@ try:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 except ImportError:  # the demo installs python3-matplotlib; say so plainly
     sys.exit("plot_results.py: matplotlib is missing (Debian: apt-get install python3-matplotlib)")
 
@@ -72,9 +73,9 @@ def plot_results(methods, means, out):
         ax.set_xticklabels(["tail classes", "head classes (noisy)", "all classes"])
         ax.set_title(title)
         ax.grid(axis="y", alpha=0.3)
-    lo = min([100 * v[k] for m in methods for v in means[m].values() for k in (0, 1)
-              if not math.isnan(v[k])] + [100])
-    axes[0].set_ylim(max(0, lo - 10), 102)
+    # the full 0-100 scale: a cut axis makes a 5-point gap look like a collapse
+    for ax in axes:
+        ax.set_ylim(0, 105)
     axes[0].set_ylabel("AUROC %")
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=len(methods), fontsize=8)
@@ -186,15 +187,19 @@ def plot_overlays(scores_path, root, n, out):
         ax.axis("off")
         ax = axes[1][k]
         ax.imshow(img)
-        ax.imshow(amap, cmap="jet", alpha=0.5, vmin=0, vmax=vmax)
+        heat = ax.imshow(amap, cmap="jet", alpha=0.5, vmin=0, vmax=vmax)
         if mask is not None and mask.any():
             ax.contour(mask, levels=[0.5], colors="white", linewidths=0.8)
-        ax.set_title("score %.3g" % s[i], fontsize=8)
+        # raw squared-L2 scores mean nothing to a reader: say where the image
+        # ranks among all scored test images
+        pct = 100.0 * float(np.mean(s <= s[i]))
+        ax.set_title("score %.3g\nhigher than %.0f%% of test" % (s[i], pct), fontsize=7)
         ax.axis("off")
+    fig.colorbar(heat, ax=list(axes[1]), fraction=0.02, pad=0.01,
+                 label="patch score (squared L2 to the memory bank)")
     fig.suptitle("%s: test crops with ground truth (green) and anomaly maps (common scale)" % method,
                  fontsize=9)
-    fig.tight_layout()
-    fig.savefig(out, dpi=110)
+    fig.savefig(out, dpi=110, bbox_inches="tight")
     plt.close(fig)
     return True
 
@@ -274,9 +279,12 @@ def plot_elbow(path, out):
     ax.plot(t, eta, "o-", ms=4, label="eta (class cardinalities, descending)")
     if len(eta) > 1:
         ax.plot([0, len(eta) - 1], [eta[0], eta[-1]], "--", color="grey", lw=1, label="elbow line")
-    ax.axhline(ke, color="tab:orange", lw=1.2, label="K_elbow = %d" % ke)
-    ax.axhline(kc, color="tab:green", lw=1.2, ls="-.", label="K_cap = %d" % kc)
-    ax.axhline(km, color="tab:red", lw=2, alpha=0.5, label="K_max = %d" % km)
+    # K_max equals K_elbow or K_cap, so a line for it would hide one of them:
+    # it is the shaded tail zone instead, and the two candidates stay visible
+    ax.axhspan(0, km, color="tab:red", alpha=0.12, label="tail zone: kappa <= K_max = %d" % km)
+    ax.axhline(ke, color="tab:orange", lw=1.6, ls="--", label="K_elbow = %d" % ke)
+    ax.axhline(kc, color="tab:green", lw=1.2, ls=":", label="K_cap = %d" % kc)
+    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     ax.set_xlabel("predicted class t (descending size)")
     ax.set_ylabel("eta_t (images)")
     title = "TailSampler: %d predicted classes" % len(eta)

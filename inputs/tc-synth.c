@@ -129,6 +129,7 @@ static TcErr run_(Args_ *a) {
   const char *slash = strrchr(out, '/');
   if (slash) snprintf(tmp, sizeof tmp, "%.*s/.%s.tmpXXXXXX", (int)(slash - out), out, slash + 1);
   else snprintf(tmp, sizeof tmp, ".%s.tmpXXXXXX", out);
+  TC_CALL(tc_dataset_make_parents(out));
   TC_CHECK(mkdtemp(tmp), TC_ERR_IO, "%s: cannot create a temporary folder next to it: %s", out,
            strerror(errno));
   chmod(tmp, 0755);

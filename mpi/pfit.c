@@ -408,7 +408,7 @@ TcErr tc_pfit_run(MPI_Comm comm, const TcFitOpts *o) {
       if (err) goto cleanup;
     } else {
       if (aug != TC_AUG_NONE)
-        tc_log(0, "warning: no --data ROOT and --weights FILE: M_tail uses the tail images' own patches "
+        tc_log(0, "fit: warning: no --data ROOT and --weights FILE: M_tail uses the tail images' own patches "
                   "only, without their %s views (DESIGN 3.6 step 8)", o->tail_aug);
       int64_t nt = 0;
       for (int64_t i = 0; i < nl; i++) nt += tres->is_tail[lo + i] ? HW : 0;

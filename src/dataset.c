@@ -82,6 +82,31 @@ TcErr tc_dataset_dir_names(const char *dir, char ***names, int64_t *n) {
   return TC_OK;
 }
 
+TcErr tc_dataset_make_parents(const char *path) {
+  char *p = tc_strfmt("%s", path);
+  TC_CHECK(p, TC_ERR_MEM, "out of memory");
+  size_t L = strlen(p);
+  while (L > 1 && p[L - 1] == '/') p[--L] = '\0';
+  char *last = strrchr(p, '/');
+  TcErr err = TC_OK;
+  if (last && last != p) {
+    *last = '\0';
+    for (char *s = p + 1;; s++) {
+      if (*s != '/' && *s != '\0') continue;
+      char c = *s;
+      *s = '\0';
+      if (mkdir(p, 0777) != 0 && errno != EEXIST) {
+        err = tc_err_set(TC_ERR_IO, "%s: cannot create folder: %s", p, strerror(errno));
+        break;
+      }
+      *s = c;
+      if (!c) break;
+    }
+  }
+  free(p);
+  return err;
+}
+
 void tc_dataset_remove_tree(const char *path) {
   struct stat st;
   if (lstat(path, &st) != 0) return;

@@ -131,4 +131,9 @@ TcErr tc_dataset_dir_names(const char *dir, char ***names, int64_t *n);
  * Local. */
 void tc_dataset_remove_tree(const char *path);
 
+/* mkdir -p of the folder that will hold `path` (not of path itself), so
+ * `--out data/synth` works when data/ does not exist yet. Errors: TC_ERR_IO
+ * naming the folder that could not be made. Local. */
+TcErr tc_dataset_make_parents(const char *path);
+
 #endif

@@ -3,7 +3,9 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <time.h>
+#include <unistd.h>
 
 int tc_log_level = 1;
 int tc_log_is_printer = 1;
@@ -56,9 +58,25 @@ static void print_(TcProgress *p, int64_t done, int final) {
   fflush(stderr);
 }
 
+/* Seconds between progress lines. A terminal gets a line every 2 s; a Slurm
+ * log (stderr not a terminal) one a minute, so a stage leaves a few lines in
+ * the job log instead of hundreds. --verbose divides both by 10;
+ * TC_PROGRESS_SECONDS (a positive number) overrides. */
+static double progress_interval_(void) {
+  static double interval = -1;
+  if (interval < 0) {
+    const char *env = getenv("TC_PROGRESS_SECONDS");
+    char *end = NULL;
+    double v = env ? strtod(env, &end) : 0;
+    if (env && end != env && *end == '\0' && v > 0 && v < 1e6) interval = v;
+    else interval = isatty(STDERR_FILENO) ? 2.0 : 60.0;
+  }
+  return tc_log_level >= 2 ? interval / 10 : interval;
+}
+
 void tc_progress_update(TcProgress *p, int64_t done) {
   double now = tc_now();
-  if (p->finished || now - p->t_last < (tc_log_level >= 2 ? 0.2 : 2.0)) return;
+  if (p->finished || now - p->t_last < progress_interval_()) return;
   p->t_last = now;
   print_(p, done, 0);
 }

@@ -14,7 +14,8 @@ extern int tc_log_is_printer;
 void tc_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Progress of one long stage: "stage: done/total (pct) rate/s ETA". Prints at
- * most every 2 s (0.2 s with --verbose) and once at the end. Local:
+ * most every 2 s on a terminal, every 60 s into a log file (TC_PROGRESS_SECONDS
+ * overrides; --verbose: ten times as often), and once at the end. Local:
  * callers pass the global count (e.g. after a reduction) or rank 0's estimate. */
 typedef struct {
   const char *stage;

@@ -705,6 +705,7 @@ TcErr tc_longtail_materialise(const char *src_root, const TcLongtailPlan *plan,
     tmp = tc_strfmt("/.%s.tmpXXXXXX", out + 1);
     TC_CHECK_GOTO(err, tmp, TC_ERR_MEM, cleanup, "out of memory");
   }
+  TC_CALL_GOTO(err, tc_dataset_make_parents(out), cleanup);
   if (!mkdtemp(tmp)) {
     err = tc_err_set(TC_ERR_IO, "%s: cannot create a temporary folder next to it: %s", out,
                      strerror(errno));

@@ -29,6 +29,41 @@ static double maxrel_(const float *a, const float *b, int64_t n) {
   return m;
 }
 
+/* Nearest-neighbour agreement that holds on every BLAS kernel. The search
+ * ranks bank rows by |b|^2 - 2 q.b computed with a float32 GEMM whose
+ * summation order (and so rounding) differs between OpenBLAS kernels
+ * (Haswell/Zen vs SkylakeX vs Sandybridge): two rows whose exact distances
+ * differ by less than that rounding can swap. Higham's bound for a float32
+ * dot of D terms is gamma_D = D u / (1 - D u), u = 2^-24, times sum |q_d b_d|
+ * <= |q| |b|; for the ranking value of one row the error is at most
+ * gamma_{D+2} (|b|^2 + 2 |q| |b|) <= gamma_{D+2} (|q| + |b|)^2, so two rows
+ * can swap only when their exact distances are within twice that. An index
+ * may differ from brute force only inside this tolerance, and the reported
+ * distance (recomputed exactly for the chosen row) must then be that row's
+ * distance, within the tolerance of the minimum. */
+static double nn_tie_tol_(const float *q, const float *b_found, const float *b_true, int64_t D) {
+  double u = ldexp(1.0, -24), g = (double)(D + 2) * u / (1.0 - (double)(D + 2) * u);
+  double nq = 0, nf = 0, nt = 0;
+  for (int64_t d = 0; d < D; d++) {
+    nq += (double)q[d] * q[d];
+    nf += (double)b_found[d] * b_found[d];
+    nt += (double)b_true[d] * b_true[d];
+  }
+  double nb = sqrt(fmax(nf, nt)), s = sqrt(nq) + nb;
+  return 2.0 * g * s * s;
+}
+
+/* 1 when (found_i, found_d) agrees with brute force's (true_i, true_d):
+ * same row and distance within 1e-6 relative, or a row whose exact distance
+ * ties with the minimum within nn_tie_tol_. */
+static int nn_agrees_(const float *Q, const float *B, int64_t D, int64_t qi, int64_t found_i,
+                      double found_d, int64_t true_i, double true_d) {
+  if (found_i == true_i) return fabs(found_d - true_d) <= 1e-6 * fmax(1.0, true_d);
+  if (found_i < 0) return 0;
+  double tol = nn_tie_tol_(Q + qi * D, B + found_i * D, B + true_i * D, D);
+  return found_d >= true_d - 1e-6 * fmax(1.0, true_d) && found_d - true_d <= tol;
+}
+
 static void brute_(const float *Q, int64_t q, const float *B, int64_t M, int64_t D, double *dist,
                    int64_t *idx) {
   for (int64_t i = 0; i < q; i++) {
@@ -130,11 +165,12 @@ static void fixture_nn_(hid_t f) {
     CHECK(tc_score_nn_bank(Q, q, B, norms, M, D, d, ix) == TC_OK);
     int bad = 0;
     for (int64_t i = 0; i < q; i++) {
-      if (ix[i] != idx[i] || fabs(d[i] - dist[i]) > 1e-6 * fmax(1.0, dist[i])) bad++;
+      if (!nn_agrees_(Q, B, D, i, ix[i], d[i], idx[i], dist[i])) bad++;
     }
-    CHECK_MSG(bad == 0, "%d of %lld nearest neighbours differ from numpy brute force", bad,
+    CHECK_MSG(bad == 0, "%d of %lld nearest neighbours differ from numpy brute force beyond the tie tolerance", bad,
               (long long)q);
-    CHECK_INT(ix[3], 7); /* exact duplicate rows 7 and 150: the lowest index */
+    /* query 3 is bank row 7, duplicated as row 150: either row, distance 0 */
+    CHECK(ix[3] == 7 || ix[3] == 150);
     CHECK(d[3] == 0.0f);
     free(norms);
     free(d);
@@ -171,16 +207,18 @@ int main(void) {
     tc_score_row_norms(B, M, D, norms);
     CHECK(tc_score_nn_bank(Q, q, B, norms, M, D, dist, idx) == TC_OK);
     brute_(Q, q, B, M, D, bd, bidx);
-    int bad_i = 0;
+    int bad_i = 0, swapped = 0;
     double worst = 0;
     for (int64_t i = 0; i < q; i++) {
-      if (idx[i] != bidx[i]) bad_i++;
-      double e = fabs(dist[i] - bd[i]) / fmax(1.0, bd[i]);
+      if (!nn_agrees_(Q, B, D, i, idx[i], dist[i], bidx[i], bd[i])) bad_i++;
+      if (idx[i] != bidx[i]) swapped++;
+      double e = idx[i] == bidx[i] ? fabs(dist[i] - bd[i]) / fmax(1.0, bd[i]) : 0.0;
       if (e > worst) worst = e;
     }
-    CHECK_MSG(bad_i == 0, "%d argmins differ from brute force", bad_i);
+    CHECK_MSG(bad_i == 0, "%d nearest neighbours differ from brute force beyond the tie tolerance", bad_i);
     CHECK_MSG(worst <= 1e-6, "max rel distance error %g", worst);
-    printf("nn 784 x 5000 x 1024: %d argmin mismatches, max rel dist err %.3g\n", bad_i, worst);
+    printf("nn 784 x 5000 x 1024: %d argmins differ within the tie tolerance, %d beyond; max rel dist err %.3g\n",
+           swapped, bad_i, worst);
 
     /* the bank split at tile boundaries, slices merged in any order, gives
      * the same result bits as the whole bank */
@@ -218,7 +256,7 @@ int main(void) {
     brute_(Q2, q2, B2, 300, 64, bd2, bi2);
     int bad2 = 0;
     for (int64_t i = 0; i < q2; i++)
-      bad2 += i2[i] != bi2[i] || fabs(d2[i] - bd2[i]) > 1e-6 * fmax(1.0, bd2[i]);
+      bad2 += !nn_agrees_(Q2, B2, 64, i, i2[i], d2[i], bi2[i], bd2[i]);
     CHECK_INT(bad2, 0);
     free(Q2); free(B2); free(n2); free(d2); free(i2); free(bi2); free(bd2);
     free(Q); free(B); free(norms); free(dist); free(idx); free(bidx); free(bd);
