@@ -173,7 +173,7 @@ class Fuzzer:
                 cats.append('exit1')
             elif rc != 0 and inp:
                 lines = [ln for ln in err.splitlines()
-                         if ln.startswith('tailedcore:') and not ln.startswith('tailedcore: warning')]
+                         if ln.startswith('tailedcore:') and not re.match(r'tailedcore: (\S+: )?warning', ln)]
                 # --skip-bad-images: one notice per skipped image naming it, then the error
                 skips = [ln for ln in lines if 'skipped bad image' in ln]
                 errs = [ln for ln in lines if ln not in skips]

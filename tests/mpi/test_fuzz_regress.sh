@@ -11,6 +11,11 @@ source "$(dirname "$0")/lib.sh"
 R=$ROOT/tests/fuzz/regress
 CNN=$BUILD/tests/test_cnn
 export TC_TIMEOUT=20
+# mpirun waits 2 s before it SIGKILLs what is left of a job whose rank died;
+# every case here is one rank, so there is nothing left to wait for (a crash
+# costs 0.6 s instead of 2.7 s, and the suite stays under a minute on a build
+# where most cases still crash)
+export OMPI_MCA_odls_base_sigkill_timeout=0
 if [ ! -x "$CNN" ] || [ ! -f "$R/cases.txt" ]; then
   fail "missing $CNN (make BUILD=... $BUILD/tests/test_cnn) or $R/cases.txt"; report; exit 1
 fi
@@ -80,7 +85,7 @@ while read -r file cmd _; do
       *) fail "$what: exit 2, 3 or 4 (got $rc: $(grep -m1 '^tailedcore:' "$out/err"))" ;;
     esac
   fi
-  errs=$(grep '^tailedcore:' "$out/err" | grep -v '^tailedcore: warning')
+  errs=$(grep '^tailedcore:' "$out/err" | grep -vE '^tailedcore: ([^ ]+: )?warning')
   if [ "$cmd" = info ] && [ $rc = 0 ]; then
     pass "$what: info printed no error"
   elif [ "$(printf '%s\n' "$errs" | grep -c .)" = 1 ] && printf '%s' "$errs" | grep -qF "$file"; then
