@@ -293,6 +293,14 @@ CONSUMERS = {
                  '/paths': {'fit', 'fitt', 'predict'}},
     'model': {'/memory_bank': {'predict'}, '/memory_weights': {'predict'}},
 }
+# Attributes the commands read (features_io.c reads the feature set from
+# features files and from models, predict adds method, extract reads the
+# weights' own): a hostile value elsewhere (diagnostics) may be ignored.
+FEATURE_ATTRS = {'tc_kind', 'tc_format_version', 'backbone', 'weights_sha256', 'taps', 'normalisation',
+                 'D', 'E', 'resize', 'crop', 'fmap_h', 'fmap_w'}
+READ_ATTRS = {'features': FEATURE_ATTRS, 'model': FEATURE_ATTRS | {'method'},
+              'weights': {'tc_kind', 'tc_format_version', 'backbone', 'layout', 'bn_eps', 'sha256'},
+              'tail': set(), 'scores': set()}
 READERS = {'features': {'fit', 'fitt', 'tailsample', 'predict'}, 'model': {'predict'},
            'weights': {'extract'}, 'tail': set(), 'scores': set()}
 
@@ -395,13 +403,14 @@ def h5_mutant(src, kind, dst, rng):
             old = f.attrs.get(name, b'')
             if isinstance(old, np.ndarray) and old.shape:
                 old = old.flat[0]
+            readers = READERS[kind] if name in READ_ATTRS[kind] else set()
             if rng.random() < 0.1:
                 del f.attrs[name]
-                return 'attribute %s deleted' % name, READERS[kind]
+                return 'attribute %s deleted' % name, readers
             v, desc, hostile = _attr_value(rng, name, old)
             del f.attrs[name]
             f.attrs[name] = v
-            return 'attribute %s: %s' % (name, desc), READERS[kind] if hostile else set()
+            return 'attribute %s: %s' % (name, desc), readers if hostile else set()
         if op == 'pair' and kind == 'features':
             a, b, v, w = rng.choice([('fmap_h', 'fmap_w', 2 ** 61 + 8, 8), ('fmap_h', 'fmap_w', 2 ** 63 - 1, 1),
                                      ('fmap_w', 'fmap_h', 2 ** 62 + 2, 4), ('D', 'E', 2 ** 61, 2 ** 61),
