@@ -20,7 +20,6 @@ rank, dims, dtype, non-finite values, links) and raw damage of the file body.
 Each HDF5 mutant says which commands must refuse it (`reject`): an exit 0
 there is a silently accepted hostile input, reported separately from crashes.
 """
-import os
 import random
 import shutil
 import struct
