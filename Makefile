@@ -54,7 +54,7 @@ HDRS      := $(wildcard src/*.h mpi/*.h tests/unit/*.h tests/tools/*.h)
 BENCH_SRCS := $(wildcard bench/*.c)
 BENCHES   := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 
-.PHONY: all deps test test-unit test-mpi demo bench bench-bin clean check-pkgs
+.PHONY: all deps test test-unit test-mpi demo bench bench-bin clean check-pkgs fuzz
 .DELETE_ON_ERROR:
 
 all: check-pkgs $(BUILD)/tailedcore $(TOOLS) $(TTOOLS)
@@ -139,3 +139,16 @@ bench:
 
 clean:
 	rm -rf $(BUILD)
+
+# make fuzz [FUZZ_MINUTES=10] [FUZZ_SEED=1] [FUZZ_ARGS="--timeout 30 --mem-bound-mb 1024"]: mutated images and HDF5 files
+# through every reading command under the ASan + UBSan build (build-san), with
+# a timeout and a peak-RSS bound per input; not part of make test. Summary in
+# build-san/fuzz/summary.md, each finding's input and repro.sh in
+# build-san/fuzz/findings/. Debian's python3 (h5py) on purpose: a pyenv or
+# venv python first on PATH usually lacks it.
+FUZZ_MINUTES ?= 10
+FUZZ_SEED ?= 1
+FUZZ_PYTHON ?= /usr/bin/python3
+fuzz:
+	$(MAKE) --no-print-directory SAN=1 BUILD=build-san SKIP_DEPS=1 all build-san/tests/test_cnn
+	$(FUZZ_PYTHON) tests/fuzz/fuzz.py --build build-san --minutes $(FUZZ_MINUTES) --seed $(FUZZ_SEED) $(FUZZ_ARGS)
