@@ -25,6 +25,7 @@
 #include <mpi.h>
 #include <stdint.h>
 
+#include "coreset.h"
 #include "err.h"
 
 typedef enum { TC_FIT_TAILEDCORE = 0, TC_FIT_SOFTPATCH, TC_FIT_PATCHCORE } TcFitMethod;
@@ -45,6 +46,8 @@ typedef struct {
   int64_t seed;          /* [0] */
   int64_t mem_per_rank;  /* [2G] */
   int pruned;            /* 1: triangle-pruned coreset (identical result) */
+  const char *coreset_mode_name; /* [exact] */
+  TcCoresetMode coreset_mode;    /* parsed from coreset_mode_name, + shard and oversample */
 } TcFitOpts;
 
 /* Run fit. Collective on comm; returns an agreed code. opts (global input,
