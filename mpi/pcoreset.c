@@ -54,8 +54,7 @@ static TcErr loop_(MPI_Comm comm, const void *E_local, int64_t n_local, int64_t 
     err = tc_err_set(TC_ERR_INTERNAL, "coreset: bad sizes (n %lld, m %lld, first %lld)",
                      (long long)n_total, (long long)m, (long long)first);
   if (!err) {
-    if (prec == TC_CORESET_F32) err = tc_coreset_create(E_local, n_local, dim, pruned, &s);
-    else err = tc_coreset_create_enc(E_local, n_local, dim, prec, &s);
+    err = tc_coreset_create_enc(E_local, n_local, dim, prec, pruned, &s);
   }
   if (!err) {
     mine = tc_malloc(cbytes, "coreset candidate");
@@ -233,7 +232,7 @@ static TcErr tworound_(MPI_Comm comm, const char *E_local, int64_t n_local, int6
         }
       if (len == 0) continue;
       const int64_t k = tc_coreset_shard_k(n_total, m, len, over);
-      TcErr e = tc_coreset_select_enc(S, len, dim, prec, c0, 0, k, pick);
+      TcErr e = tc_coreset_select_enc(S, len, dim, prec, mode->pruned, c0, 0, k, pick);
       if (e) tc_abort(comm, e, "two-round coreset, round 1");
       int64_t kk = k;
       if (first % ns == j) pick[kk++] = (first - j) / ns;
@@ -264,7 +263,7 @@ static TcErr tworound_(MPI_Comm comm, const char *E_local, int64_t n_local, int6
            (long long)ns, (long long)((n_total + ns - 1) / ns), (long long)ntot, (long long)mm);
     ui = tc_malloc((size_t)mm * sizeof(int64_t), "two-round selection");
     err = tc_agree(comm, ui ? TC_OK : TC_ERR_MEM);
-    if (!err) err = loop_(comm, U, nu, uoff, ntot, dim, prec, mm, ufirst, 0, ui, stage);
+    if (!err) err = loop_(comm, U, nu, uoff, ntot, dim, prec, mm, ufirst, mode->pruned, ui, stage);
     if (err) goto cleanup;
     for (int64_t t = 0; t < mm; t++) idx[t] = ui[t] >= uoff && ui[t] < uoff + nu ? uo[ui[t] - uoff] : -1;
     TC_CALL_GOTO(err, tc_mpi_check(MPI_Allreduce(MPI_IN_PLACE, idx, (int)mm, MPI_INT64_T, MPI_MAX, comm),
@@ -299,10 +298,12 @@ TcErr tc_pcoreset_select_mode(MPI_Comm comm, const float *X_local, int64_t n_loc
   TcErr err = tc_agree(comm, E ? TC_OK : TC_ERR_MEM);
   if (err) return err;
   if (mode->prec != TC_CORESET_F32) tc_coreset_encode(mode->prec, X_local, n_local, dim, scale, E);
+  TcCoresetMode md = *mode;
+  md.pruned = pruned;
   if (mode->rounds == 2) {
-    err = tworound_(comm, E, n_local, off, n_total, dim, mode->prec, mode, m, first, idx, m_got, stage);
+    err = tworound_(comm, E, n_local, off, n_total, dim, mode->prec, &md, m, first, idx, m_got, stage);
   } else {
-    err = loop_(comm, E, n_local, off, n_total, dim, mode->prec, m, first, 0, idx, stage);
+    err = loop_(comm, E, n_local, off, n_total, dim, mode->prec, m, first, pruned, idx, stage);
     if (!err) *m_got = m;
   }
   if (E != (const char *)X_local) free(E);

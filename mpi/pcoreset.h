@@ -46,7 +46,8 @@ TcErr tc_pcoreset_select(MPI_Comm comm, const float *X_local, int64_t n_local, i
 /* Any coreset mode (coreset.h: exact, bf16, int8, two-round): the same list
  * as the serial tc_coreset_select_mode for any rank count. Same layout and
  * arguments as tc_pcoreset_select; *m_got = the number selected (m, or the
- * two-round union's size when smaller). pruned applies to exact only.
+ * two-round union's size when smaller). pruned: triangle-pruned steps in
+ * every mode and round (mode->pruned is ignored; same indices either way).
  * Collective on comm; returns an agreed code. DESIGN 6, issue 17. */
 TcErr tc_pcoreset_select_mode(MPI_Comm comm, const float *X_local, int64_t n_local, int64_t off,
                               int64_t n_total, int dim, int64_t m, int64_t first, const TcCoresetMode *mode,

@@ -46,6 +46,7 @@ TcErr tc_coreset_create(const float *X, int64_t n, int dim, int pruned, TcCorese
   TcCoreset *s = tc_calloc(1, sizeof *s, "coreset state");
   if (!s) return TC_ERR_MEM;
   s->X = X;
+  s->E = X;
   s->n = n;
   s->dim = dim;
   s->pruned = pruned;
@@ -117,41 +118,6 @@ static TcErr new_slot_(TcCoreset *s, int32_t *slot) {
   return TC_OK;
 }
 
-static TcErr pruned_step_(TcCoreset *s, const float *c, int64_t *best, float *best_d2) {
-  const int dim = s->dim;
-  /* distances from the new centre to every live slot centre; a free slot
-   * owns no point, so its value is never read */
-  for (int32_t a = 0; a < s->nslots; a++)
-    s->dc[a] = s->owned[a] > 0 ? tc_coreset_d2(s->centres + (int64_t)a * dim, c, dim) : 0.0f;
-  int32_t slot = -1;
-  TC_CALL(new_slot_(s, &slot));
-  s->owned[slot] = 0;
-  float *restrict md = s->mind2;
-  int32_t *restrict as = s->assign;
-  int64_t bi = -1, evaluated = 0;
-  float bv = -1.0f;
-  for (int64_t i = 0; i < s->n; i++) {
-    int32_t a = as[i];
-    if (a < 0 || !(s->dc[a] > PRUNE_MARGIN * md[i])) {
-      float d = tc_coreset_d2(s->X + i * dim, c, dim);
-      evaluated++;
-      if (d < md[i]) {
-        md[i] = d;
-        if (a >= 0 && --s->owned[a] == 0) s->free_slots[s->nfree++] = a;
-        as[i] = slot;
-        s->owned[slot]++;
-      }
-    }
-    if (md[i] > bv) { bv = md[i]; bi = i; }
-  }
-  if (s->owned[slot] > 0) memcpy(s->centres + (int64_t)slot * dim, c, (size_t)dim * sizeof(float));
-  else s->free_slots[s->nfree++] = slot;
-  s->evaluated += evaluated;
-  *best = bi;
-  *best_d2 = bv;
-  return TC_OK;
-}
-
 static inline float bf16_f32_(uint16_t h) {
   uint32_t u = (uint32_t)h << 16;
   float f;
@@ -183,6 +149,57 @@ static inline int32_t d2_i8_(const int8_t *restrict a, const int8_t *restrict b,
     acc += t * t;
   }
   return acc;
+}
+
+/* d2 of two encoded rows: the exact step's pinned sum for float32, the same
+ * sum over decoded values for bf16, the exact integer sum for int8. */
+static inline float d2_enc_(TcCoresetPrec prec, const void *a, const void *b, int dim) {
+  switch (prec) {
+  case TC_CORESET_BF16: return d2_bf16_(a, b, dim);
+  case TC_CORESET_I8: return (float)d2_i8_(a, b, dim);
+  default: return tc_coreset_d2(a, b, dim);
+  }
+}
+
+/* The triangle test holds in every precision: int8 distances are exact
+ * Euclidean distances between the integer points, bf16 ones are float32
+ * distances between the decoded points (the margin argument of coreset.h). */
+static TcErr pruned_step_(TcCoreset *s, const void *c, int64_t *best, float *best_d2) {
+  const int dim = s->dim;
+  const TcCoresetPrec prec = s->prec;
+  const size_t rb = tc_coreset_row_bytes(prec, dim);
+  const char *R = s->E, *C = (const char *)s->centres;
+  /* distances from the new centre to every live slot centre; a free slot
+   * owns no point, so its value is never read */
+  for (int32_t a = 0; a < s->nslots; a++)
+    s->dc[a] = s->owned[a] > 0 ? d2_enc_(prec, C + (size_t)a * rb, c, dim) : 0.0f;
+  int32_t slot = -1;
+  TC_CALL(new_slot_(s, &slot));
+  s->owned[slot] = 0;
+  float *restrict md = s->mind2;
+  int32_t *restrict as = s->assign;
+  int64_t bi = -1, evaluated = 0;
+  float bv = -1.0f;
+  for (int64_t i = 0; i < s->n; i++) {
+    int32_t a = as[i];
+    if (a < 0 || !(s->dc[a] > PRUNE_MARGIN * md[i])) {
+      float d = d2_enc_(prec, R + i * rb, c, dim);
+      evaluated++;
+      if (d < md[i]) {
+        md[i] = d;
+        if (a >= 0 && --s->owned[a] == 0) s->free_slots[s->nfree++] = a;
+        as[i] = slot;
+        s->owned[slot]++;
+      }
+    }
+    if (md[i] > bv) { bv = md[i]; bi = i; }
+  }
+  if (s->owned[slot] > 0) memcpy((char *)s->centres + (size_t)slot * rb, c, rb);
+  else s->free_slots[s->nfree++] = slot;
+  s->evaluated += evaluated;
+  *best = bi;
+  *best_d2 = bv;
+  return TC_OK;
 }
 
 static TcErr bf16_step_(TcCoreset *s, const uint16_t *c, int64_t *best, float *best_d2) {
@@ -220,20 +237,20 @@ static TcErr i8_step_(TcCoreset *s, const int8_t *c, int64_t *best, float *best_
 }
 
 TcErr tc_coreset_step(TcCoreset *s, const float *c, int64_t *best, float *best_d2) {
-  if (s->prec != TC_CORESET_F32) return tc_coreset_step_enc(s, c, best, best_d2);
-  return s->pruned ? pruned_step_(s, c, best, best_d2) : plain_step_(s, c, best, best_d2);
+  return tc_coreset_step_enc(s, c, best, best_d2);
 }
 
 TcErr tc_coreset_step_enc(TcCoreset *s, const void *c, int64_t *best, float *best_d2) {
+  if (s->pruned) return pruned_step_(s, c, best, best_d2);
   switch (s->prec) {
   case TC_CORESET_BF16: return bf16_step_(s, c, best, best_d2);
   case TC_CORESET_I8: return i8_step_(s, c, best, best_d2);
-  default: return s->pruned ? pruned_step_(s, c, best, best_d2) : plain_step_(s, c, best, best_d2);
+  default: return plain_step_(s, c, best, best_d2);
   }
 }
 
-TcErr tc_coreset_create_enc(const void *E, int64_t n, int dim, TcCoresetPrec prec, TcCoreset **out) {
-  TC_CALL(tc_coreset_create(prec == TC_CORESET_F32 ? E : NULL, n, dim, 0, out));
+TcErr tc_coreset_create_enc(const void *E, int64_t n, int dim, TcCoresetPrec prec, int pruned, TcCoreset **out) {
+  TC_CALL(tc_coreset_create(prec == TC_CORESET_F32 ? E : NULL, n, dim, pruned, out));
   (*out)->E = E;
   (*out)->prec = prec;
   return TC_OK;
@@ -319,7 +336,7 @@ void tc_coreset_encode(TcCoresetPrec prec, const float *X, int64_t n, int dim, f
   }
 }
 
-TcErr tc_coreset_select_enc(const void *E, int64_t n, int dim, TcCoresetPrec prec, const void *c0,
+TcErr tc_coreset_select_enc(const void *E, int64_t n, int dim, TcCoresetPrec prec, int pruned, const void *c0,
                             int64_t first, int64_t k, int64_t *idx) {
   TC_CHECK(n >= 1 && k >= 1 && k <= n && (c0 || (first >= 0 && first < n)), TC_ERR_INTERNAL,
            "tc_coreset_select_enc: bad sizes (n %lld, k %lld, first %lld)", (long long)n, (long long)k,
@@ -327,7 +344,7 @@ TcErr tc_coreset_select_enc(const void *E, int64_t n, int dim, TcCoresetPrec pre
   const size_t rb = tc_coreset_row_bytes(prec, dim);
   const char *R = E;
   TcCoreset *s = NULL;
-  TC_CALL(tc_coreset_create_enc(E, n, dim, prec, &s));
+  TC_CALL(tc_coreset_create_enc(E, n, dim, prec, pruned, &s));
   TcErr err = TC_OK;
   int64_t t = 0;
   const void *c = c0;
@@ -372,7 +389,7 @@ TcErr tc_coreset_select_mode(const float *X, int64_t n, int dim, int64_t m, int6
   if (!E) return TC_ERR_MEM;
   tc_coreset_encode(prec, X, n, dim, scale > 0 ? scale : 1.0f, E);
   if (mode->rounds != 2) {
-    err = tc_coreset_select_enc(E, n, dim, prec, NULL, first, m, idx);
+    err = tc_coreset_select_enc(E, n, dim, prec, mode->pruned, NULL, first, m, idx);
     *m_got = m;
     goto cleanup;
   }
@@ -391,7 +408,7 @@ TcErr tc_coreset_select_mode(const float *X, int64_t n, int dim, int64_t m, int6
   for (int64_t j = 0; j < ns; j++) {
     const int64_t len = (n - j + ns - 1) / ns, k = tc_coreset_shard_k(n, m, len, oversample_or_1_(mode));
     for (int64_t r = 0; r < len; r++) memcpy(S + r * rb, E + (j + r * ns) * rb, rb);
-    TC_CALL_GOTO(err, tc_coreset_select_enc(S, len, dim, prec, E + first * rb, 0, k, pick), cleanup);
+    TC_CALL_GOTO(err, tc_coreset_select_enc(S, len, dim, prec, mode->pruned, E + first * rb, 0, k, pick), cleanup);
     if (first % ns == j) pick[k] = (first - j) / ns;
     const int64_t kk = k + (first % ns == j);
     qsort(pick, (size_t)kk, sizeof(int64_t), cmp_i64_);
@@ -404,7 +421,7 @@ TcErr tc_coreset_select_mode(const float *X, int64_t n, int dim, int64_t m, int6
     }
   }
   const int64_t mm = m < nu ? m : nu;
-  TC_CALL_GOTO(err, tc_coreset_select_enc(U, nu, dim, prec, NULL, ufirst, mm, ui), cleanup);
+  TC_CALL_GOTO(err, tc_coreset_select_enc(U, nu, dim, prec, mode->pruned, NULL, ufirst, mm, ui), cleanup);
   for (int64_t t = 0; t < mm; t++) idx[t] = uo[ui[t]];
   *m_got = mm;
 cleanup:

@@ -110,10 +110,12 @@ typedef struct {
   int rounds;        /* 1 = one greedy over all points, 2 = two-round */
   int64_t shard;     /* two-round: points per shard (ns = ceil(n / shard)) */
   double oversample; /* two-round: round 1 keeps oversample * m in total, >= 1 */
+  int pruned;        /* triangle-pruned steps in every round (same indices, fewer reads) */
 } TcCoresetMode;
 
 /* Parse "exact", "bf16", "int8", "tworound", "tworound-bf16", "tworound-int8"
- * into mode->prec and mode->rounds (shard and oversample untouched). Local. */
+ * into mode->prec and mode->rounds (shard, oversample, pruned untouched).
+ * Local. */
 TcErr tc_coreset_mode_parse(const char *name, TcCoresetMode *mode);
 /* The canonical name of mode (static string). Local. */
 const char *tc_coreset_mode_name(const TcCoresetMode *mode);
@@ -130,9 +132,11 @@ float tc_coreset_maxabs(const float *X, int64_t n, int dim);
 void tc_coreset_encode(TcCoresetPrec prec, const float *X, int64_t n, int dim, float scale, void *out);
 
 /* A selection state over encoded rows E [n x row_bytes] (view). prec =
- * TC_CORESET_F32 with E = the float rows is the plain exact loop. Local.
- * Destroy with tc_coreset_destroy. */
-TcErr tc_coreset_create_enc(const void *E, int64_t n, int dim, TcCoresetPrec prec, TcCoreset **out);
+ * TC_CORESET_F32 with E = the float rows is the exact loop. pruned: the
+ * triangle test of the exact loop, valid in every precision (int8 d2 are
+ * exact lattice distances, bf16 ones float32 distances of decoded points).
+ * Local. Destroy with tc_coreset_destroy. */
+TcErr tc_coreset_create_enc(const void *E, int64_t n, int dim, TcCoresetPrec prec, int pruned, TcCoreset **out);
 /* tc_coreset_step with the centre given as an encoded row c [row_bytes]. */
 TcErr tc_coreset_step_enc(TcCoreset *s, const void *c, int64_t *best, float *best_d2);
 
@@ -140,7 +144,7 @@ TcErr tc_coreset_step_enc(TcCoreset *s, const void *c, int64_t *best, float *bes
  * minima start from the distances to the encoded centre c0 and k points are
  * picked after it (idx[0..k-1], the argmax rule); when c0 is NULL, idx[0] =
  * first and k - 1 more are picked (the DESIGN 3.5 loop). Local. */
-TcErr tc_coreset_select_enc(const void *E, int64_t n, int dim, TcCoresetPrec prec, const void *c0,
+TcErr tc_coreset_select_enc(const void *E, int64_t n, int dim, TcCoresetPrec prec, int pruned, const void *c0,
                             int64_t first, int64_t k, int64_t *idx);
 
 /* Two-round helpers: shard count, and round 1's picks for a shard of len

@@ -48,7 +48,7 @@ static double radius2_(const float *X, int64_t n, int dim, const int64_t *sel, i
 
 /* issue 17: the modes that read less (coreset.h) */
 static void test_modes_(void) {
-  TcCoresetMode md = {TC_CORESET_F32, 1, 4, 1.0};
+  TcCoresetMode md = {TC_CORESET_F32, 1, 4, 1.0, 0};
   /* names round-trip; unknown names are usage errors */
   const char *names[] = {"exact", "bf16", "int8", "tworound", "tworound-bf16", "tworound-int8"};
   for (int k = 0; k < 6; k++) {
@@ -139,9 +139,16 @@ static void test_modes_(void) {
     CHECK(tc_coreset_mode_parse(names[k], &md) == TC_OK);
     md.shard = 2000;
     md.oversample = 2.0;
+    md.pruned = 0;
     CHECK(tc_coreset_select_mode(X, n, dim, m, first, &md, sel, &got) == TC_OK);
     CHECK_INT(got, m);
     CHECK_INT(sel[0], first);
+    /* the triangle test skips points, never changes a minimum */
+    int64_t *sp = malloc(sizeof(int64_t) * m), gp = 0;
+    md.pruned = 1;
+    CHECK(tc_coreset_select_mode(X, n, dim, m, first, &md, sp, &gp) == TC_OK);
+    CHECK_MSG(gp == got && !memcmp(sp, sel, sizeof(int64_t) * m), "%s: pruned != plain", names[k]);
+    free(sp);
     double r = sqrt(radius2_(X, n, dim, sel, got));
     CHECK_MSG(r <= 1.25 * r_exact, "%s radius %.4g vs exact %.4g", names[k], r, r_exact);
     printf("mode %-14s radius %.4f (exact %.4f, ratio %.3f)\n", names[k], r, r_exact, r / r_exact);

@@ -193,7 +193,7 @@ int main(int argc, char **argv) {
      * must still agree; one checksum per mode for tests/mpi/test_coreset.sh */
     const char *modes[] = {"exact", "bf16", "int8", "tworound", "tworound-bf16", "tworound-int8"};
     for (int k = 0; k < 6; k++) {
-      TcCoresetMode md = {TC_CORESET_F32, 1, 3000, 2.0};
+      TcCoresetMode md = {TC_CORESET_F32, 1, 3000, 2.0, 0};
       CHECK(tc_coreset_mode_parse(modes[k], &md) == TC_OK);
       int64_t mr = 0, mg = 0;
       CHECK(tc_coreset_select_mode(X, n, dim, m, first, &md, ref, &mr) == TC_OK);
