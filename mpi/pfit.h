@@ -18,7 +18,9 @@
  *
  * Bit-identical output for any rank count: projection by one fixed-shape
  * sgemm per image, LOF per position on identical inputs, exact quantile,
- * coreset identical to the serial loop, raw features copied. */
+ * coreset identical to the serial loop (of its --coreset-mode, recorded as
+ * the attributes coreset_mode, coreset_shard, coreset_oversample), raw
+ * features copied. */
 #ifndef TC_PFIT_H
 #define TC_PFIT_H
 
