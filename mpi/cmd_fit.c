@@ -14,6 +14,7 @@ TcErr tc_cmd_fit(MPI_Comm comm, int argc, char **argv) {
   memset(&o, 0, sizeof o);
   int no_prune = 0;
   int64_t max_pixels = TC_IMAGE_MAX_PIXELS_DEFAULT;
+  int64_t shard = 0;
   TcOpt opts[] = {
       {"features", TC_OPT_STRING, &o.features, NULL, "input features.h5 (from `tailedcore extract`)", NULL, 1},
       {"out", TC_OPT_STRING, &o.out, NULL, "output model.h5 (published atomically)", NULL, 1},
@@ -29,6 +30,9 @@ TcErr tc_cmd_fit(MPI_Comm comm, int argc, char **argv) {
       {"seed", TC_OPT_INT, &o.seed, "0", "seed of the projection and the first coreset point (>= 0)", NULL, 0},
       {"mem-per-rank", TC_OPT_SIZE, &o.mem_per_rank, "2G", "memory a rank may use, in (0, 1P]", NULL, 0},
       {"max-pixels", TC_OPT_INT, &max_pixels, "89478485", "refuse images declaring more pixels than this, before decoding (decompression bombs; the default is PIL's MAX_IMAGE_PIXELS)" " (tail views, with --data)", NULL, 0},
+      {"coreset-mode", TC_OPT_CHOICE, &o.coreset_mode_name, "exact", "greedy coreset variant: exact is DESIGN 3.5; bf16/int8 keep the projected points in 2/1 bytes per value (int8: one scale = max |x| / qmax over all points); tworound = composable coreset over fixed shards (--coreset-shard, --coreset-oversample), combinable with bf16/int8; all modes give the same result on any rank count (DECISIONS.md: measured quality and speed)", "exact|bf16|int8|tworound|tworound-bf16|tworound-int8", 0},
+      {"coreset-shard", TC_OPT_INT, &shard, "16384", "tworound: points per shard; shards = ceil(n / this), shard j = the points with ordinal % shards == j", NULL, 0},
+      {"coreset-oversample", TC_OPT_DOUBLE, &o.coreset_mode.oversample, "2", "tworound: round 1 keeps this times the final coreset size in total, >= 1", NULL, 0},
       {"no-prune", TC_OPT_FLAG, &no_prune, NULL, "plain coreset loop instead of the triangle-pruned one (same result)", NULL, 0},
   };
   int nopts = (int)(sizeof opts / sizeof opts[0]), help = 0;
@@ -47,6 +51,10 @@ TcErr tc_cmd_fit(MPI_Comm comm, int argc, char **argv) {
   if (!err) err = tc_image_set_max_pixels(max_pixels);
   if (!err) {
     o.pruned = !no_prune;
+    o.coreset_mode.shard = shard;
+    err = tc_coreset_mode_parse(o.coreset_mode_name, &o.coreset_mode);
+  }
+  if (!err) {
     o.method = !strcmp(o.method_name, "softpatch")   ? TC_FIT_SOFTPATCH
                : !strcmp(o.method_name, "patchcore") ? TC_FIT_PATCHCORE
                                                      : TC_FIT_TAILEDCORE;

@@ -15,6 +15,7 @@
 #include <mpi.h>
 #include <stdint.h>
 
+#include "coreset.h"
 #include "err.h"
 
 /* The candidate an allreduce step carries: header + vector [dim]. */
@@ -41,5 +42,15 @@ void tc_pcoreset_op_free(MPI_Datatype *type, MPI_Op *op);
 TcErr tc_pcoreset_select(MPI_Comm comm, const float *X_local, int64_t n_local, int64_t off,
                          int64_t n_total, int dim, int64_t m, int64_t first, int pruned,
                          int64_t *idx, const char *stage);
+
+/* Any coreset mode (coreset.h: exact, bf16, int8, two-round): the same list
+ * as the serial tc_coreset_select_mode for any rank count. Same layout and
+ * arguments as tc_pcoreset_select; *m_got = the number selected (m, or the
+ * two-round union's size when smaller). pruned: triangle-pruned steps in
+ * every mode and round (mode->pruned is ignored; same indices either way).
+ * Collective on comm; returns an agreed code. DESIGN 6, issue 17. */
+TcErr tc_pcoreset_select_mode(MPI_Comm comm, const float *X_local, int64_t n_local, int64_t off,
+                              int64_t n_total, int dim, int64_t m, int64_t first, const TcCoresetMode *mode,
+                              int pruned, int64_t *idx, int64_t *m_got, const char *stage);
 
 #endif

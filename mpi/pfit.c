@@ -47,6 +47,9 @@ TcErr tc_pfit_check(const TcFitOpts *o) {
            (long long)o->lof_k);
   TC_CHECK(o->seed >= 0, TC_ERR_USAGE, "--seed must be >= 0");
   TC_CHECK(o->mem_per_rank > 0, TC_ERR_USAGE, "--mem-per-rank must be positive");
+  TC_CHECK(o->coreset_mode.shard >= 1, TC_ERR_USAGE, "--coreset-shard must be >= 1");
+  TC_CHECK(o->coreset_mode.oversample >= 1 && o->coreset_mode.oversample <= 1000, TC_ERR_USAGE,
+           "--coreset-oversample %g is out of range [1, 1000]", o->coreset_mode.oversample);
   TcAugment a;
   TC_CALL(tc_augment_parse(o->tail_aug, &a));
   TC_CHECK(!o->data == !o->weights, TC_ERR_USAGE,
@@ -90,10 +93,14 @@ static TcErr coreset_(MPI_Comm comm, const TcFitOpts *o, const float *Xsel, cons
   int64_t *ord = tc_malloc((size_t)m * sizeof(int64_t), "coreset ordinals");
   int64_t *g = tc_malloc((size_t)m * sizeof(int64_t), "coreset indices");
   TcErr err = tc_agree(comm, ord && g ? TC_OK : TC_ERR_MEM);
+  const double t_cs = tc_now();
   if (!err) {
     tc_log(1, "%s: greedy coreset of %lld patches -> %lld", stage, (long long)n, (long long)m);
-    err = tc_pcoreset_select(comm, Xsel, n_local, off, n, P, m, first, o->pruned, ord, stage);
+    err = tc_pcoreset_select_mode(comm, Xsel, n_local, off, n, P, m, first, &o->coreset_mode, o->pruned, ord,
+                                  &m, stage);
   }
+  if (!err)
+    tc_log(1, "%s: coreset (%s) %.2fs", stage, tc_coreset_mode_name(&o->coreset_mode), tc_now() - t_cs);
   if (!err) err = ordinals_to_patches_(comm, ord, m, off, n_local, gsel, g);
   free(ord);
   if (err) { free(g); return err; }
@@ -575,6 +582,9 @@ TcErr tc_pfit_run(MPI_Comm comm, const TcFitOpts *o) {
     W_(tc_features_meta_write_attrs(fout, &meta));
     W_(tc_h5_set_attr_str(fout, "/", "method", o->method_name));
     W_(tc_h5_set_attr_f64(fout, "/", "coreset_ratio", o->coreset_ratio));
+    W_(tc_h5_set_attr_str(fout, "/", "coreset_mode", tc_coreset_mode_name(&o->coreset_mode)));
+    W_(tc_h5_set_attr_i64(fout, "/", "coreset_shard", o->coreset_mode.rounds == 2 ? o->coreset_mode.shard : 0));
+    W_(tc_h5_set_attr_f64(fout, "/", "coreset_oversample", o->coreset_mode.rounds == 2 ? o->coreset_mode.oversample : 0));
     W_(tc_h5_set_attr_i64(fout, "/", "proj_dim", o->proj_dim));
     W_(tc_h5_set_attr_i64(fout, "/", "lof_k", o->lof_k));
     W_(tc_h5_set_attr_f64(fout, "/", "lof_keep", o->lof_keep));

@@ -18,13 +18,16 @@
  *
  * Bit-identical output for any rank count: projection by one fixed-shape
  * sgemm per image, LOF per position on identical inputs, exact quantile,
- * coreset identical to the serial loop, raw features copied. */
+ * coreset identical to the serial loop (of its --coreset-mode, recorded as
+ * the attributes coreset_mode, coreset_shard, coreset_oversample), raw
+ * features copied. */
 #ifndef TC_PFIT_H
 #define TC_PFIT_H
 
 #include <mpi.h>
 #include <stdint.h>
 
+#include "coreset.h"
 #include "err.h"
 
 typedef enum { TC_FIT_TAILEDCORE = 0, TC_FIT_SOFTPATCH, TC_FIT_PATCHCORE } TcFitMethod;
@@ -45,6 +48,8 @@ typedef struct {
   int64_t seed;          /* [0] */
   int64_t mem_per_rank;  /* [2G] */
   int pruned;            /* 1: triangle-pruned coreset (identical result) */
+  const char *coreset_mode_name; /* [exact] */
+  TcCoresetMode coreset_mode;    /* parsed from coreset_mode_name, + shard and oversample */
 } TcFitOpts;
 
 /* Run fit. Collective on comm; returns an agreed code. opts (global input,

@@ -11,6 +11,8 @@
 
 struct TcCoreset {
   const float *X;
+  const void *E;     /* encoded rows (narrow precisions) */
+  TcCoresetPrec prec;
   int64_t n;
   int dim;
   int pruned;
@@ -44,6 +46,7 @@ TcErr tc_coreset_create(const float *X, int64_t n, int dim, int pruned, TcCorese
   TcCoreset *s = tc_calloc(1, sizeof *s, "coreset state");
   if (!s) return TC_ERR_MEM;
   s->X = X;
+  s->E = X;
   s->n = n;
   s->dim = dim;
   s->pruned = pruned;
@@ -115,12 +118,61 @@ static TcErr new_slot_(TcCoreset *s, int32_t *slot) {
   return TC_OK;
 }
 
-static TcErr pruned_step_(TcCoreset *s, const float *c, int64_t *best, float *best_d2) {
+static inline float bf16_f32_(uint16_t h) {
+  uint32_t u = (uint32_t)h << 16;
+  float f;
+  memcpy(&f, &u, sizeof f);
+  return f;
+}
+
+/* The pinned order of tc_coreset_d2 over decoded values, so bf16 ties and
+ * bits are as reproducible as the float32 ones. */
+static inline float d2_bf16_(const uint16_t *restrict a, const uint16_t *restrict b, int dim) {
+  float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int j = 0;
+  for (; j + 8 <= dim; j += 8)
+    for (int l = 0; l < 8; l++) {
+      float t = bf16_f32_(a[j + l]) - bf16_f32_(b[j + l]);
+      acc[l] += t * t;
+    }
+  for (int l = 0; j + l < dim; l++) {
+    float t = bf16_f32_(a[j + l]) - bf16_f32_(b[j + l]);
+    acc[l] += t * t;
+  }
+  return ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]));
+}
+
+static inline int32_t d2_i8_(const int8_t *restrict a, const int8_t *restrict b, int dim) {
+  int32_t acc = 0;
+  for (int j = 0; j < dim; j++) {
+    int32_t t = (int32_t)a[j] - (int32_t)b[j];
+    acc += t * t;
+  }
+  return acc;
+}
+
+/* d2 of two encoded rows: the exact step's pinned sum for float32, the same
+ * sum over decoded values for bf16, the exact integer sum for int8. */
+static inline float d2_enc_(TcCoresetPrec prec, const void *a, const void *b, int dim) {
+  switch (prec) {
+  case TC_CORESET_BF16: return d2_bf16_(a, b, dim);
+  case TC_CORESET_I8: return (float)d2_i8_(a, b, dim);
+  default: return tc_coreset_d2(a, b, dim);
+  }
+}
+
+/* The triangle test holds in every precision: int8 distances are exact
+ * Euclidean distances between the integer points, bf16 ones are float32
+ * distances between the decoded points (the margin argument of coreset.h). */
+static TcErr pruned_step_(TcCoreset *s, const void *c, int64_t *best, float *best_d2) {
   const int dim = s->dim;
+  const TcCoresetPrec prec = s->prec;
+  const size_t rb = tc_coreset_row_bytes(prec, dim);
+  const char *R = s->E, *C = (const char *)s->centres;
   /* distances from the new centre to every live slot centre; a free slot
    * owns no point, so its value is never read */
   for (int32_t a = 0; a < s->nslots; a++)
-    s->dc[a] = s->owned[a] > 0 ? tc_coreset_d2(s->centres + (int64_t)a * dim, c, dim) : 0.0f;
+    s->dc[a] = s->owned[a] > 0 ? d2_enc_(prec, C + (size_t)a * rb, c, dim) : 0.0f;
   int32_t slot = -1;
   TC_CALL(new_slot_(s, &slot));
   s->owned[slot] = 0;
@@ -131,7 +183,7 @@ static TcErr pruned_step_(TcCoreset *s, const float *c, int64_t *best, float *be
   for (int64_t i = 0; i < s->n; i++) {
     int32_t a = as[i];
     if (a < 0 || !(s->dc[a] > PRUNE_MARGIN * md[i])) {
-      float d = tc_coreset_d2(s->X + i * dim, c, dim);
+      float d = d2_enc_(prec, R + i * rb, c, dim);
       evaluated++;
       if (d < md[i]) {
         md[i] = d;
@@ -142,7 +194,7 @@ static TcErr pruned_step_(TcCoreset *s, const float *c, int64_t *best, float *be
     }
     if (md[i] > bv) { bv = md[i]; bi = i; }
   }
-  if (s->owned[slot] > 0) memcpy(s->centres + (int64_t)slot * dim, c, (size_t)dim * sizeof(float));
+  if (s->owned[slot] > 0) memcpy((char *)s->centres + (size_t)slot * rb, c, rb);
   else s->free_slots[s->nfree++] = slot;
   s->evaluated += evaluated;
   *best = bi;
@@ -150,8 +202,235 @@ static TcErr pruned_step_(TcCoreset *s, const float *c, int64_t *best, float *be
   return TC_OK;
 }
 
+static TcErr bf16_step_(TcCoreset *s, const uint16_t *c, int64_t *best, float *best_d2) {
+  const int dim = s->dim;
+  const uint16_t *X = s->E;
+  float *restrict md = s->mind2;
+  int64_t bi = -1;
+  float bv = -1.0f;
+  for (int64_t i = 0; i < s->n; i++) {
+    float d = d2_bf16_(X + i * dim, c, dim);
+    if (d < md[i]) md[i] = d;
+    if (md[i] > bv) { bv = md[i]; bi = i; }
+  }
+  s->evaluated += s->n;
+  *best = bi;
+  *best_d2 = bv;
+  return TC_OK;
+}
+
+static TcErr i8_step_(TcCoreset *s, const int8_t *c, int64_t *best, float *best_d2) {
+  const int dim = s->dim;
+  const int8_t *X = s->E;
+  float *restrict md = s->mind2;
+  int64_t bi = -1;
+  float bv = -1.0f;
+  for (int64_t i = 0; i < s->n; i++) {
+    float d = (float)d2_i8_(X + i * dim, c, dim); /* exact: < 2^24 by qmax */
+    if (d < md[i]) md[i] = d;
+    if (md[i] > bv) { bv = md[i]; bi = i; }
+  }
+  s->evaluated += s->n;
+  *best = bi;
+  *best_d2 = bv;
+  return TC_OK;
+}
+
 TcErr tc_coreset_step(TcCoreset *s, const float *c, int64_t *best, float *best_d2) {
-  return s->pruned ? pruned_step_(s, c, best, best_d2) : plain_step_(s, c, best, best_d2);
+  return tc_coreset_step_enc(s, c, best, best_d2);
+}
+
+TcErr tc_coreset_step_enc(TcCoreset *s, const void *c, int64_t *best, float *best_d2) {
+  if (s->pruned) return pruned_step_(s, c, best, best_d2);
+  switch (s->prec) {
+  case TC_CORESET_BF16: return bf16_step_(s, c, best, best_d2);
+  case TC_CORESET_I8: return i8_step_(s, c, best, best_d2);
+  default: return plain_step_(s, c, best, best_d2);
+  }
+}
+
+TcErr tc_coreset_create_enc(const void *E, int64_t n, int dim, TcCoresetPrec prec, int pruned, TcCoreset **out) {
+  TC_CALL(tc_coreset_create(prec == TC_CORESET_F32 ? E : NULL, n, dim, pruned, out));
+  (*out)->E = E;
+  (*out)->prec = prec;
+  return TC_OK;
+}
+
+/* ------------------------------------------------------------ modes */
+
+static int cmp_i64_(const void *a, const void *b) {
+  int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+  return (x > y) - (x < y);
+}
+
+static double oversample_or_1_(const TcCoresetMode *mode) {
+  return mode->oversample >= 1.0 ? mode->oversample : 1.0;
+}
+
+static const struct { const char *name; TcCoresetPrec prec; int rounds; } modes_[] = {
+    {"exact", TC_CORESET_F32, 1},          {"bf16", TC_CORESET_BF16, 1},
+    {"int8", TC_CORESET_I8, 1},            {"tworound", TC_CORESET_F32, 2},
+    {"tworound-bf16", TC_CORESET_BF16, 2}, {"tworound-int8", TC_CORESET_I8, 2},
+};
+
+TcErr tc_coreset_mode_parse(const char *name, TcCoresetMode *mode) {
+  for (size_t k = 0; k < sizeof modes_ / sizeof modes_[0]; k++)
+    if (name && !strcmp(name, modes_[k].name)) {
+      mode->prec = modes_[k].prec;
+      mode->rounds = modes_[k].rounds;
+      return TC_OK;
+    }
+  return tc_err_set(TC_ERR_USAGE, "--coreset-mode %s: expected exact, bf16, int8, tworound, tworound-bf16 or "
+                    "tworound-int8", name ? name : "(null)");
+}
+
+const char *tc_coreset_mode_name(const TcCoresetMode *mode) {
+  for (size_t k = 0; k < sizeof modes_ / sizeof modes_[0]; k++)
+    if (mode->prec == modes_[k].prec && mode->rounds == modes_[k].rounds) return modes_[k].name;
+  return "unknown";
+}
+
+size_t tc_coreset_row_bytes(TcCoresetPrec prec, int dim) {
+  return (size_t)dim * (prec == TC_CORESET_F32 ? 4 : prec == TC_CORESET_BF16 ? 2 : 1);
+}
+
+int tc_coreset_i8_qmax(int dim) {
+  /* dim * (2 qmax)^2 <= 2^24 - 1 keeps every d2 an exact float */
+  int q = (int)floor(sqrt((double)((1 << 24) - 1) / (double)(dim > 0 ? dim : 1)) / 2.0);
+  while (q > 1 && (int64_t)dim * 4 * q * q > (1 << 24) - 1) q--;
+  return q > 127 ? 127 : q < 1 ? 1 : q;
+}
+
+float tc_coreset_maxabs(const float *X, int64_t n, int dim) {
+  float m = 0.0f;
+  for (int64_t i = 0; i < n * dim; i++) {
+    float a = fabsf(X[i]);
+    if (a > m) m = a;
+  }
+  return m;
+}
+
+static uint16_t f32_bf16_(float f) {
+  uint32_t u;
+  memcpy(&u, &f, sizeof u);
+  if ((u & 0x7f800000u) == 0x7f800000u) return (uint16_t)((u >> 16) | ((u & 0xffffu) ? 0x40u : 0u));
+  u += 0x7fffu + ((u >> 16) & 1u); /* nearest, ties to even */
+  return (uint16_t)(u >> 16);
+}
+
+void tc_coreset_encode(TcCoresetPrec prec, const float *X, int64_t n, int dim, float scale, void *out) {
+  const int64_t cnt = n * dim;
+  if (prec == TC_CORESET_F32) {
+    memcpy(out, X, (size_t)cnt * sizeof(float));
+  } else if (prec == TC_CORESET_BF16) {
+    uint16_t *o = out;
+    for (int64_t i = 0; i < cnt; i++) o[i] = f32_bf16_(X[i]);
+  } else {
+    int8_t *o = out;
+    const int qmax = tc_coreset_i8_qmax(dim);
+    const float inv = scale > 0 ? 1.0f / scale : 0.0f;
+    for (int64_t i = 0; i < cnt; i++) {
+      float q = nearbyintf(X[i] * inv);
+      o[i] = (int8_t)(q > qmax ? qmax : q < -qmax ? -qmax : q);
+    }
+  }
+}
+
+TcErr tc_coreset_select_enc(const void *E, int64_t n, int dim, TcCoresetPrec prec, int pruned, const void *c0,
+                            int64_t first, int64_t k, int64_t *idx) {
+  TC_CHECK(n >= 1 && k >= 1 && k <= n && (c0 || (first >= 0 && first < n)), TC_ERR_INTERNAL,
+           "tc_coreset_select_enc: bad sizes (n %lld, k %lld, first %lld)", (long long)n, (long long)k,
+           (long long)first);
+  const size_t rb = tc_coreset_row_bytes(prec, dim);
+  const char *R = E;
+  TcCoreset *s = NULL;
+  TC_CALL(tc_coreset_create_enc(E, n, dim, prec, pruned, &s));
+  TcErr err = TC_OK;
+  int64_t t = 0;
+  const void *c = c0;
+  if (!c0) { idx[t++] = first; c = R + first * rb; }
+  for (; t < k; t++) {
+    int64_t b;
+    float bv;
+    TC_CALL_GOTO(err, tc_coreset_step_enc(s, c, &b, &bv), cleanup);
+    idx[t] = b;
+    c = R + b * rb;
+  }
+cleanup:
+  tc_coreset_destroy(&s);
+  return err;
+}
+
+int64_t tc_coreset_nshards(int64_t n, int64_t shard) {
+  if (n <= 0) return 0;
+  if (shard < 1) shard = 1;
+  return (n + shard - 1) / shard;
+}
+
+int64_t tc_coreset_shard_k(int64_t n, int64_t m, int64_t len, double oversample) {
+  if (len <= 0 || n <= 0) return 0;
+  double want = ceil(oversample * (double)m * (double)len / (double)n);
+  int64_t k = want < 1 ? 1 : (int64_t)want;
+  return k > len ? len : k;
+}
+
+TcErr tc_coreset_select_mode(const float *X, int64_t n, int dim, int64_t m, int64_t first,
+                             const TcCoresetMode *mode, int64_t *idx, int64_t *m_got) {
+  TC_CHECK(n >= 1 && m >= 1 && m <= n && first >= 0 && first < n, TC_ERR_INTERNAL,
+           "tc_coreset_select_mode: bad sizes (n %lld, m %lld, first %lld)", (long long)n, (long long)m,
+           (long long)first);
+  const TcCoresetPrec prec = mode->prec;
+  const size_t rb = tc_coreset_row_bytes(prec, dim);
+  const float scale = (float)(tc_coreset_maxabs(X, n, dim) / tc_coreset_i8_qmax(dim));
+  TcErr err = TC_OK;
+  char *E = tc_malloc_aligned((size_t)n * rb, "encoded points");
+  char *U = NULL;
+  int64_t *uo = NULL, *pick = NULL, *ui = NULL;
+  if (!E) return TC_ERR_MEM;
+  tc_coreset_encode(prec, X, n, dim, scale > 0 ? scale : 1.0f, E);
+  if (mode->rounds != 2) {
+    err = tc_coreset_select_enc(E, n, dim, prec, mode->pruned, NULL, first, m, idx);
+    *m_got = m;
+    goto cleanup;
+  }
+  const int64_t ns = tc_coreset_nshards(n, mode->shard);
+  int64_t ucap = 1;
+  for (int64_t j = 0; j < ns; j++) ucap += tc_coreset_shard_k(n, m, (n - j + ns - 1) / ns, mode->oversample);
+  U = tc_malloc_aligned((size_t)(ucap + (n + ns - 1) / ns) * rb, "two-round union");
+  uo = tc_malloc((size_t)ucap * sizeof(int64_t), "two-round union ordinals");
+  pick = tc_malloc((size_t)((n + ns - 1) / ns + 1) * sizeof(int64_t), "two-round picks");
+  ui = tc_malloc((size_t)m * sizeof(int64_t), "two-round selection");
+  if (!U || !uo || !pick || !ui) { err = TC_ERR_MEM; goto cleanup; }
+  int64_t nu = 0, ufirst = -1;
+  /* the shard rows go to the tail of U, the picks are appended in (shard,
+   * ordinal) order; the first point sits at its ordinal's place */
+  char *S = U + (size_t)ucap * rb;
+  for (int64_t j = 0; j < ns; j++) {
+    const int64_t len = (n - j + ns - 1) / ns, k = tc_coreset_shard_k(n, m, len, oversample_or_1_(mode));
+    for (int64_t r = 0; r < len; r++) memcpy(S + r * rb, E + (j + r * ns) * rb, rb);
+    TC_CALL_GOTO(err, tc_coreset_select_enc(S, len, dim, prec, mode->pruned, E + first * rb, 0, k, pick), cleanup);
+    if (first % ns == j) pick[k] = (first - j) / ns;
+    const int64_t kk = k + (first % ns == j);
+    qsort(pick, (size_t)kk, sizeof(int64_t), cmp_i64_);
+    for (int64_t r = 0; r < kk; r++) {
+      if (r > 0 && pick[r] == pick[r - 1]) continue;
+      const int64_t o = j + pick[r] * ns;
+      if (o == first) ufirst = nu;
+      memcpy(U + nu * rb, E + o * rb, rb);
+      uo[nu++] = o;
+    }
+  }
+  const int64_t mm = m < nu ? m : nu;
+  TC_CALL_GOTO(err, tc_coreset_select_enc(U, nu, dim, prec, mode->pruned, NULL, ufirst, mm, ui), cleanup);
+  for (int64_t t = 0; t < mm; t++) idx[t] = uo[ui[t]];
+  *m_got = mm;
+cleanup:
+  free(E);
+  free(U);
+  free(uo);
+  free(pick);
+  free(ui);
+  return err;
 }
 
 TcErr tc_coreset_select(const float *X, int64_t n, int dim, int64_t m, int64_t first, int pruned,

@@ -22,6 +22,7 @@
 #ifndef TC_CORESET_H
 #define TC_CORESET_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "err.h"
@@ -74,5 +75,88 @@ const float *tc_coreset_mind2(const TcCoreset *s);
  * Local. DESIGN 3.5. */
 TcErr tc_coreset_select(const float *X, int64_t n, int dim, int64_t m, int64_t first, int pruned,
                         int64_t *idx, float *radius);
+
+/* ------------------------------------------------ modes that read less
+ *
+ * Narrow precision (issue 17). The points are encoded once; each step reads
+ * the encoded rows, so a step touches 1/2 (bf16) or 1/4 (int8) of the bytes
+ * of the float32 loop. d2 stays a float, and the argmax, tie and first-point
+ * rules are those of the exact loop, so everything above (and the MPI
+ * max-location op) applies unchanged:
+ *  - bf16: each coordinate rounded to bfloat16 (nearest, ties to even);
+ *    d2 is the pinned float32 sum of the decoded values.
+ *  - int8: q = round(x / scale) clamped to [-qmax, qmax], scale = maxabs /
+ *    qmax with maxabs the largest |x| over ALL points (a max, so every rank
+ *    count agrees on it bit for bit). d2 = sum (qa - qb)^2 in int32, exact
+ *    and order-free; qmax is capped so that dim * (2 qmax)^2 < 2^24, hence
+ *    d2 converts to float exactly and the float ordering is the integer one.
+ *    d2 is in units of scale^2 (a common factor: the selection does not
+ *    need it, the radius in real units is scale * sqrt(d2)).
+ *
+ * Two-round (composable) coreset: the n points (ordinals 0..n-1) are cut
+ * into ns = ceil(n / shard) shards, shard j = the ordinals i with
+ * i % ns == j (interleaved, so a shard is a sample of the whole set even
+ * when the ordinals run class by class). Round 1: in each shard an exact
+ * greedy (of the chosen precision) that starts from the distances to the
+ * global first point picks k_j = min(len_j, ceil(oversample * m * len_j / n))
+ * points. Round 2: the exact greedy over the union U = {first} + all picks,
+ * ordered by (shard, ordinal), starting at first, picks min(m, |U|) points.
+ * Everything is a function of (n, shard, oversample, first, data), not of
+ * the number of ranks the shards are dealt to. */
+typedef enum { TC_CORESET_F32 = 0, TC_CORESET_BF16, TC_CORESET_I8 } TcCoresetPrec;
+
+typedef struct {
+  TcCoresetPrec prec;
+  int rounds;        /* 1 = one greedy over all points, 2 = two-round */
+  int64_t shard;     /* two-round: points per shard (ns = ceil(n / shard)) */
+  double oversample; /* two-round: round 1 keeps oversample * m in total, >= 1 */
+  int pruned;        /* triangle-pruned steps in every round (same indices, fewer reads) */
+} TcCoresetMode;
+
+/* Parse "exact", "bf16", "int8", "tworound", "tworound-bf16", "tworound-int8"
+ * into mode->prec and mode->rounds (shard, oversample, pruned untouched).
+ * Local. */
+TcErr tc_coreset_mode_parse(const char *name, TcCoresetMode *mode);
+/* The canonical name of mode (static string). Local. */
+const char *tc_coreset_mode_name(const TcCoresetMode *mode);
+
+/* Bytes of one encoded row. Local. */
+size_t tc_coreset_row_bytes(TcCoresetPrec prec, int dim);
+/* Largest int8 level for dim (<= 127, see above). Local. */
+int tc_coreset_i8_qmax(int dim);
+/* Largest |x| of X [n x dim] (0 when n = 0). Local. */
+float tc_coreset_maxabs(const float *X, int64_t n, int dim);
+/* Encode X [n x dim] into out [n x row_bytes] (caller-allocated). scale is
+ * used by int8 only: maxabs / qmax (any positive value when maxabs = 0).
+ * Local. */
+void tc_coreset_encode(TcCoresetPrec prec, const float *X, int64_t n, int dim, float scale, void *out);
+
+/* A selection state over encoded rows E [n x row_bytes] (view). prec =
+ * TC_CORESET_F32 with E = the float rows is the exact loop. pruned: the
+ * triangle test of the exact loop, valid in every precision (int8 d2 are
+ * exact lattice distances, bf16 ones float32 distances of decoded points).
+ * Local. Destroy with tc_coreset_destroy. */
+TcErr tc_coreset_create_enc(const void *E, int64_t n, int dim, TcCoresetPrec prec, int pruned, TcCoreset **out);
+/* tc_coreset_step with the centre given as an encoded row c [row_bytes]. */
+TcErr tc_coreset_step_enc(TcCoreset *s, const void *c, int64_t *best, float *best_d2);
+
+/* Greedy over encoded rows E [n x row_bytes]: when c0 is not NULL, the
+ * minima start from the distances to the encoded centre c0 and k points are
+ * picked after it (idx[0..k-1], the argmax rule); when c0 is NULL, idx[0] =
+ * first and k - 1 more are picked (the DESIGN 3.5 loop). Local. */
+TcErr tc_coreset_select_enc(const void *E, int64_t n, int dim, TcCoresetPrec prec, int pruned, const void *c0,
+                            int64_t first, int64_t k, int64_t *idx);
+
+/* Two-round helpers: shard count, and round 1's picks for a shard of len
+ * points out of n when the final target is m. Local. */
+int64_t tc_coreset_nshards(int64_t n, int64_t shard);
+int64_t tc_coreset_shard_k(int64_t n, int64_t m, int64_t len, double oversample);
+
+/* Serial reference of any mode on X [n x dim] (float32): idx [m] (caller-
+ * allocated), *m_got = the number selected (m, or |U| when the two-round
+ * union is smaller). The MPI driver returns the same list for any rank
+ * count. Local. */
+TcErr tc_coreset_select_mode(const float *X, int64_t n, int dim, int64_t m, int64_t first,
+                             const TcCoresetMode *mode, int64_t *idx, int64_t *m_got);
 
 #endif

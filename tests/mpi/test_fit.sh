@@ -34,6 +34,19 @@ done
 # plain loop gives the same model as the pruned default
 tc_run 2 fit --quiet --features "$F" --out $TMP/plain.h5 --method softpatch --seed 3 --no-prune 2>/dev/null
 check "--no-prune gives the same model" same_model $TMP/softpatch.1.h5 $TMP/plain.h5
+# issue 17: a two-round int8 coreset over 8 fixed shards is a model of its
+# own, the same on 1-4 ranks, with its mode recorded
+for np in 1 2 3 4; do
+  tc_run $np fit --quiet --features "$F" --out $TMP/tr.$np.h5 --method tailedcore --seed 3 \
+    --coreset-mode tworound-int8 --coreset-shard 100 --coreset-oversample 1.5 2>/dev/null
+  check "fit --coreset-mode tworound-int8 on $np rank(s) exits 0" [ $? = 0 ]
+  [ $np = 1 ] || check "tworound-int8 model on $np ranks bit-identical to 1 rank" same_model $TMP/tr.1.h5 $TMP/tr.$np.h5
+done
+check "model records coreset_mode = tworound-int8" bash -c "h5dump -a /coreset_mode $TMP/tr.1.h5 | grep -q '\"tworound-int8\"'"
+check "model records coreset_shard = 100" bash -c "h5dump -a /coreset_shard $TMP/tr.1.h5 | grep -q '(0): 100\$'"
+check "exact model records coreset_mode = exact" bash -c "h5dump -a /coreset_mode $TMP/patchcore.1.h5 | grep -q '\"exact\"'"
+tc_run 1 fit --quiet --features "$F" --out $TMP/bad.h5 --coreset-mode fp8 2>$TMP/err.mode
+check "--coreset-mode fp8 is a usage error (exit 2)" [ $? = 2 ]
 M=$(h5dump -A -g / $TMP/tailedcore.1.h5 | awk '/ATTRIBUTE "M"/ {getline; getline; getline; getline; print $2}')
 check "tailedcore model has a memory bank" [ -n "$M" ]
 check "softpatch weights are LOF scores (not all 1)" bash -c "h5dump -d /memory_weights $TMP/softpatch.1.h5 | grep -qvE '^ *\(.*\): (1, )*1\$'"

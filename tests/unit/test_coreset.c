@@ -32,6 +32,130 @@ static void straight_(const float *X, int64_t n, int dim, int64_t m, int64_t fir
   free(md);
 }
 
+/* Covering radius^2 of sel [m] over X [n x dim], float32 brute force. */
+static double radius2_(const float *X, int64_t n, int dim, const int64_t *sel, int64_t m) {
+  double r = 0;
+  for (int64_t i = 0; i < n; i++) {
+    float b = INFINITY;
+    for (int64_t t = 0; t < m; t++) {
+      float d = tc_coreset_d2(X + i * dim, X + sel[t] * dim, dim);
+      if (d < b) b = d;
+    }
+    if (b > r) r = b;
+  }
+  return r;
+}
+
+/* issue 17: the modes that read less (coreset.h) */
+static void test_modes_(void) {
+  TcCoresetMode md = {TC_CORESET_F32, 1, 4, 1.0, 0};
+  /* names round-trip; unknown names are usage errors */
+  const char *names[] = {"exact", "bf16", "int8", "tworound", "tworound-bf16", "tworound-int8"};
+  for (int k = 0; k < 6; k++) {
+    CHECK(tc_coreset_mode_parse(names[k], &md) == TC_OK);
+    CHECK(!strcmp(tc_coreset_mode_name(&md), names[k]));
+  }
+  CHECK(tc_coreset_mode_parse("fp8", &md) == TC_ERR_USAGE);
+  tc_err_clear();
+
+  /* bf16: nearest, ties to even (1 + 2^-8 is halfway between 1 and 1 + 2^-7) */
+  float bx[5] = {1.0f, 1.00390625f, 1.01171875f, -2.0f, 0.0f};
+  uint16_t bh[5];
+  tc_coreset_encode(TC_CORESET_BF16, bx, 1, 5, 1.0f, bh);
+  CHECK_INT(bh[0], 0x3f80); CHECK_INT(bh[1], 0x3f80); CHECK_INT(bh[2], 0x3f82);
+  CHECK_INT(bh[3], 0xc000); CHECK_INT(bh[4], 0x0000);
+  CHECK_INT(tc_coreset_row_bytes(TC_CORESET_BF16, 128), 256);
+  CHECK_INT(tc_coreset_row_bytes(TC_CORESET_I8, 128), 128);
+
+  /* int8: qmax keeps dim * (2 qmax)^2 below 2^24 */
+  CHECK_INT(tc_coreset_i8_qmax(128), 127);
+  CHECK_INT(tc_coreset_i8_qmax(1024), 63);
+  CHECK_INT(tc_coreset_i8_qmax(4096), 31);
+  /* scale 2/127: 1 -> 63.5 -> 64 (ties to even), -2 -> -127, 0.26 -> 16.51 -> 17, 5 clamps */
+  float ix[5] = {0.0f, 1.0f, -2.0f, 0.26f, 5.0f};
+  int8_t iq[5];
+  CHECK(tc_coreset_maxabs(ix, 1, 4) == 2.0f);
+  tc_coreset_encode(TC_CORESET_I8, ix, 1, 5, 2.0f / 127, iq);
+  CHECK_INT(iq[0], 0); CHECK_INT(iq[1], 64); CHECK_INT(iq[2], -127); CHECK_INT(iq[3], 17); CHECK_INT(iq[4], 127);
+
+  /* the line 0 1 2 3 10 in every precision: bf16 holds small integers
+   * exactly; int8 (scale 10/127) gives 0 13 25 38 127, whose ties (1 and 2
+   * both at 13 after {0, 10, 3}) again go to the lowest index */
+  float line[5] = {0, 1, 2, 3, 10};
+  int64_t idx[8], got = 0;
+  for (int k = 0; k < 3; k++) {
+    CHECK(tc_coreset_mode_parse(names[k], &md) == TC_OK);
+    CHECK(tc_coreset_select_mode(line, 5, 1, 5, 0, &md, idx, &got) == TC_OK);
+    CHECK_INT(got, 5);
+    CHECK_INT(idx[0], 0); CHECK_INT(idx[1], 4); CHECK_INT(idx[2], 3); CHECK_INT(idx[3], 1); CHECK_INT(idx[4], 2);
+  }
+
+  /* two-round on 0..7, shard 4 -> 2 interleaved shards {0,2,4,6}, {1,3,5,7}.
+   * m = 2, oversample 1: one pick per shard after the first point 0: 6 and 7;
+   * union (shard, ordinal) = [0, 6, 7]; round 2 from 0 picks 7. */
+  float l8[8] = {0, 1, 2, 3, 4, 5, 6, 7};
+  md.prec = TC_CORESET_F32; md.rounds = 2; md.shard = 4; md.oversample = 1.0;
+  CHECK_INT(tc_coreset_nshards(8, 4), 2);
+  CHECK_INT(tc_coreset_nshards(9, 4), 3);
+  CHECK_INT(tc_coreset_shard_k(8, 2, 4, 1.0), 1);
+  CHECK_INT(tc_coreset_shard_k(8, 3, 4, 1.0), 2);
+  CHECK_INT(tc_coreset_shard_k(8, 3, 4, 9.0), 4);
+  CHECK(tc_coreset_select_mode(l8, 8, 1, 2, 0, &md, idx, &got) == TC_OK);
+  CHECK_INT(got, 2); CHECK_INT(idx[0], 0); CHECK_INT(idx[1], 7);
+  /* m = 3: two picks per shard: {6, 2} (2 and 4 tie at 2 -> lower) and
+   * {7, 3} (3 is 3 from 0, 5 is 2 from 7); union [0, 2, 6, 3, 7]; round 2:
+   * 7, then 3 (3 from 0 and 4 from 7) -> 0 7 3, as the exact loop */
+  CHECK(tc_coreset_select_mode(l8, 8, 1, 3, 0, &md, idx, &got) == TC_OK);
+  CHECK_INT(got, 3); CHECK_INT(idx[0], 0); CHECK_INT(idx[1], 7); CHECK_INT(idx[2], 3);
+  /* first in the second shard: 5; picks from 5: shard 0 -> 0 (5 away), shard
+   * 1 -> 1 (4 away); union [0, 1, 5]: round 2 from 5 picks 0 */
+  CHECK(tc_coreset_select_mode(l8, 8, 1, 2, 5, &md, idx, &got) == TC_OK);
+  CHECK_INT(got, 2); CHECK_INT(idx[0], 5); CHECK_INT(idx[1], 0);
+  /* all duplicates: the union shrinks to what is distinct per shard */
+  float d8[8] = {3, 3, 3, 3, 3, 3, 3, 3};
+  CHECK(tc_coreset_select_mode(d8, 8, 1, 4, 2, &md, idx, &got) == TC_OK);
+  CHECK(got >= 1 && got <= 4);
+  CHECK_INT(idx[0], 2);
+
+  /* clustered 20k x 32: exact mode == tc_coreset_select; the narrow and the
+   * two-round radii stay close to exact's (measured, not a theorem: the
+   * bound for two rounds is 2x the round-1 radius plus round 2's) */
+  const int64_t n = 20000, m = 200;
+  const int dim = 32;
+  float *X = malloc(sizeof(float) * n * dim);
+  for (int64_t i = 0; i < n; i++) {
+    int64_t cl = tc_rng_index(11, 7, i, 30);
+    for (int c = 0; c < dim; c++)
+      X[i * dim + c] = (float)(tc_rng_uniform(11, 8, cl * dim + c) * 10 + tc_rng_uniform(11, 9, i * dim + c) - 0.5);
+  }
+  int64_t *ref = malloc(sizeof(int64_t) * m), *sel = malloc(sizeof(int64_t) * m);
+  int64_t first = tc_coreset_first(0, n);
+  CHECK(tc_coreset_select(X, n, dim, m, first, 0, ref, NULL) == TC_OK);
+  md.prec = TC_CORESET_F32; md.rounds = 1;
+  CHECK(tc_coreset_select_mode(X, n, dim, m, first, &md, sel, &got) == TC_OK);
+  CHECK_MSG(got == m && !memcmp(sel, ref, sizeof(int64_t) * m), "exact mode != tc_coreset_select");
+  const double r_exact = sqrt(radius2_(X, n, dim, ref, m));
+  for (int k = 1; k < 6; k++) {
+    CHECK(tc_coreset_mode_parse(names[k], &md) == TC_OK);
+    md.shard = 2000;
+    md.oversample = 2.0;
+    md.pruned = 0;
+    CHECK(tc_coreset_select_mode(X, n, dim, m, first, &md, sel, &got) == TC_OK);
+    CHECK_INT(got, m);
+    CHECK_INT(sel[0], first);
+    /* the triangle test skips points, never changes a minimum */
+    int64_t *sp = malloc(sizeof(int64_t) * m), gp = 0;
+    md.pruned = 1;
+    CHECK(tc_coreset_select_mode(X, n, dim, m, first, &md, sp, &gp) == TC_OK);
+    CHECK_MSG(gp == got && !memcmp(sp, sel, sizeof(int64_t) * m), "%s: pruned != plain", names[k]);
+    free(sp);
+    double r = sqrt(radius2_(X, n, dim, sel, got));
+    CHECK_MSG(r <= 1.25 * r_exact, "%s radius %.4g vs exact %.4g", names[k], r, r_exact);
+    printf("mode %-14s radius %.4f (exact %.4f, ratio %.3f)\n", names[k], r, r_exact, r / r_exact);
+  }
+  free(X); free(ref); free(sel);
+}
+
 int main(void) {
   /* d2 pinned order: exact on small integers */
   float a[11] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}, b[11] = {0};
@@ -114,5 +238,6 @@ int main(void) {
   printf("100k x 128, m=%lld: plain %.2fs, pruned %.2fs (%.1fx)\n", (long long)m, t1 - t0, t2 - t1,
          (t1 - t0) / (t2 - t1));
   free(X); free(i1); free(i2); free(i3); free(r1); free(r2);
+  test_modes_();
   return tc_test_report();
 }

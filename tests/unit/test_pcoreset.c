@@ -187,6 +187,33 @@ int main(int argc, char **argv) {
     CHECK(tc_pcoreset_select(comm, X + (lo2 < n ? lo2 : 0) * dim, hi2 - lo2, lo2, n, dim, 50, first, 1,
                              got, "t") == TC_OK);
     CHECK(!memcmp(got, ref, sizeof(int64_t) * 50));
+
+    /* every coreset mode == its serial reference; the two-round shards are
+     * fixed (n / 3000 -> 11 shards), so 1-4 ranks deal them differently and
+     * must still agree; one checksum per mode for tests/mpi/test_coreset.sh */
+    const char *modes[] = {"exact", "bf16", "int8", "tworound", "tworound-bf16", "tworound-int8"};
+    for (int k = 0; k < 6; k++) {
+      TcCoresetMode md = {TC_CORESET_F32, 1, 3000, 2.0, 0};
+      CHECK(tc_coreset_mode_parse(modes[k], &md) == TC_OK);
+      int64_t mr = 0, mg = 0;
+      CHECK(tc_coreset_select_mode(X, n, dim, m, first, &md, ref, &mr) == TC_OK);
+      memset(got, 0xff, sizeof(int64_t) * m);
+      CHECK(tc_pcoreset_select_mode(comm, X + lo * dim, hi - lo, lo, n, dim, m, first, &md, 1, got, &mg, "t") ==
+            TC_OK);
+      CHECK_INT(mg, mr);
+      CHECK_MSG(mg == mr && !memcmp(got, ref, sizeof(int64_t) * (size_t)mr), "pcoreset mode %s != serial",
+                modes[k]);
+      uint64_t hm = 1469598103934665603ULL;
+      for (int64_t t = 0; t < mg; t++) hm = (hm ^ (uint64_t)got[t]) * 1099511628211ULL;
+      if (rank == 0) printf("coreset-checksum-%s %016llx (m=%lld ranks=%d)\n", modes[k], (unsigned long long)hm,
+                            (long long)mg, size);
+      /* all points on the last rank: the empty ranks still join every exchange */
+      memset(got, 0xff, sizeof(int64_t) * m);
+      CHECK(tc_pcoreset_select_mode(comm, X + (lo2 < n ? lo2 : 0) * dim, hi2 - lo2, lo2, n, dim, m, first, &md, 1,
+                                    got, &mg, "t") == TC_OK);
+      CHECK_MSG(mg == mr && !memcmp(got, ref, sizeof(int64_t) * (size_t)mr), "pcoreset mode %s, one full rank",
+                modes[k]);
+    }
     free(X); free(ref); free(got);
   }
 
