@@ -46,7 +46,7 @@ UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNITS     := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 TTOOL_SRCS := $(wildcard tests/tools/*.c)
 TTOOLS    := $(patsubst tests/tools/%.c,$(BUILD)/tests/tools/%,$(TTOOL_SRCS))
-HDRS      := $(wildcard src/*.h mpi/*.h tests/unit/*.h tests/tools/*.h)
+HDRS      := $(wildcard src/*.h mpi/*.h inputs/*.h tests/unit/*.h tests/tools/*.h)
 BENCH_SRCS := $(wildcard bench/*.c)
 BENCHES   := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 
