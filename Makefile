@@ -50,7 +50,7 @@ HDRS      := $(wildcard src/*.h mpi/*.h inputs/*.h tests/unit/*.h tests/tools/*.
 BENCH_SRCS := $(wildcard bench/*.c)
 BENCHES   := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 
-.PHONY: all deps test test-unit test-mpi demo bench bench-bin clean check-pkgs
+.PHONY: all deps test test-unit test-mpi demo bench bench-bin realbench clean check-pkgs
 .DELETE_ON_ERROR:
 
 all: check-pkgs $(BUILD)/tailedcore $(TOOLS) $(TTOOLS)
@@ -132,6 +132,12 @@ bench-bin: check-pkgs $(BENCHES)
 # ./deps.sh bench), builds what it needs, runs everything, writes BENCHMARKS.md.
 bench:
 	@BUILD=$(BUILD) SKIP_DEPS=$(SKIP_DEPS) bench/run.sh $(BENCH_ARGS)
+
+# make realbench: the real-photo long-tail benchmark of issue 15 (packages as
+# root with ./deps.sh demo realbench, build, weights, data, TailSampler's
+# Table 5 and the three methods; long, resumable). Settings: bench/realbench.sh --help.
+realbench:
+	@BUILD=$(BUILD) SKIP_DEPS=$(SKIP_DEPS) bench/realbench.sh $(REALBENCH_ARGS)
 
 clean:
 	rm -rf $(BUILD)
