@@ -64,8 +64,9 @@ def main():
     except OSError:
         pass
     print("# realbench: %s (commit %s)\n" % (cfg.get("tag", os.path.basename(run)), cfg.get("commit", "?")))
-    print("extract args: `%s`, TailSampler args: `%s`, fit args: `%s`, ranks: %s\n" % (
-        cfg.get("extract_args", ""), cfg.get("tail_args", ""), cfg.get("fit_args", ""), cfg.get("np", "?")))
+    print("extract args: `%s`, TailSampler args: `%s`, fit args: `%s`, tailedcore --tail-aug %s, ranks: %s\n" % (
+        cfg.get("extract_args", ""), cfg.get("tail_args", ""), cfg.get("fit_args", ""),
+        cfg.get("tail_aug", "?"), cfg.get("np", "?")))
     for p in protos:
         print("## %s\n" % p)
         tails = {s: read_tail(os.path.join(run, "%s-seed%s" % (p, s), "tailsample.log")) for s in seeds}
