@@ -180,7 +180,13 @@ static TcErr base_load_(const Source_ *src, const Args_ *a, Base_ *b) {
   b->x0 = x0; b->y0 = y0; b->side = side; b->w = img.w; b->h = img.h;
   /* crop window = side / margin photo pixels -> S output pixels */
   int B = (int)lround(a->size * margin);
-  if (B > side) B = side; /* never upsample beyond the photo's own detail */
+  /* Never upsample beyond the photo's own detail. Then one base pixel is one
+   * photo pixel and the crop window (S base pixels) takes more of the region
+   * than side / margin, so the largest jitters reach the region's border,
+   * where render_ repeats the edge pixels (the two 640 x 427 scikit-learn
+   * photos: a smear of up to ~14 px in a corner of some images). Kept as is
+   * so the published data stay reproducible. */
+  if (B > side) B = side;
   uint8_t *reg = tc_malloc((size_t)side * side * 3, "photo region");
   b->px = tc_malloc((size_t)B * B * 3, "photo base");
   TcErr err = TC_OK;
@@ -214,7 +220,6 @@ enum { STREAM_POSE_ = 7001, STREAM_NOISE_ = 7002 };
 static TcErr render_(const Base_ *b, const Args_ *a, uint64_t seed, TcDefect d, float *col,
                      float *sub, uint8_t *rgb, uint8_t *mask) {
   int S = (int)a->size;
-  double margin = (double)b->B / S;
   double u[8];
   for (int i = 0; i < 8; i++) u[i] = tc_rng_uniform(seed, STREAM_POSE_, (uint64_t)i) * 2 - 1;
   double tx = u[0] * a->shift * S, ty = u[1] * a->shift * S;
@@ -222,7 +227,6 @@ static TcErr render_(const Base_ *b, const Args_ *a, uint64_t seed, TcDefect d, 
   double gain = 1 + u[4] * a->gain, gx = u[5] * 0.06, gy = u[6] * 0.06;
   double cast = u[7] * 0.03;
   double ct = cos(th), st = sin(th), c0 = b->B / 2.0;
-  (void)margin;
   for (int y = 0; y < S; y++)
     for (int x = 0; x < S; x++) {
       double qx = (x + 0.5 - S / 2.0) * sc, qy = (y + 0.5 - S / 2.0) * sc;
