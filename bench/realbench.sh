@@ -28,7 +28,9 @@
 # flags; data, labels and default features are shared between tags.
 #
 # Resumable: every tool publishes its output atomically, so a step whose
-# output exists is skipped; delete a file to redo its step. The summary
+# output exists is skipped; delete a file to redo its step. Runs may go in
+# parallel (e.g. METHODS=softpatch and METHODS=patchcore at once): a method
+# another live run is on (RUN/VARIANT/METHOD.busy) is skipped. The summary
 # (runs/TAG/summary.md) is rebuilt from the logs and CSVs every time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -50,7 +52,7 @@ WEIGHTS=$ROOT/weights/mobilenetv2.h5
 PY=/usr/bin/python3
 do_deps=1 do_build=1 report_only=0
 
-usage() { sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,35p' "$0" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --no-deps) do_deps=0 ;;
@@ -75,6 +77,22 @@ timed() {
   "$@"
   printf '%s\t%.1f\n' "$what" "$(echo "$(date +%s.%N) - $t0" | bc)" >>"$RUN/times.tsv"
 }
+
+# Claim a method of a variant so that runs started in parallel (one per
+# method or protocol, to use the cores) never repeat each other's work; a
+# claim whose process is gone is taken over, so a killed run only costs its
+# unfinished step.
+claims=""
+claim() {
+  local l=$1.busy p
+  if ! mkdir "$l" 2>/dev/null; then
+    p=$(cat "$l/pid" 2>/dev/null || true)
+    if [ -n "$p" ] && kill -0 "$p" 2>/dev/null; then return 1; fi
+  fi
+  echo $$ >"$l/pid"
+  claims="$claims $l"
+}
+trap 'for c in $claims; do rm -rf "$c"; done' EXIT
 
 report() {
   "$PY" "$ROOT/bench/realbench_report.py" "$RUN" "$PROTOCOLS" "$SEEDS" "$METHODS" >"$RUN/summary.md.tmp"
@@ -135,6 +153,11 @@ for proto in $PROTOCOLS; do
       mv "$O/tailsample.log.tmp" "$O/tailsample.log"
     fi
     for m in $METHODS; do
+      [ -s "$O/eval-$m.csv" ] && continue
+      if ! claim "$O/$m"; then
+        say "$v: $m is being run by process $(cat "$O/$m.busy/pid" 2>/dev/null), skipped here"
+        continue
+      fi
       extra=$FIT_ARGS
       [ "$m" = tailedcore ] && extra="$extra --tail-aug $TAIL_AUG $TAIL_ARGS"
       if [ ! -s "$O/model-$m.h5" ]; then
@@ -152,6 +175,7 @@ for proto in $PROTOCOLS; do
         timed "$v eval $m" $MPIRUN "$BUILD/tailedcore" eval --scores "$O/scores-$m.h5" --data "$V" \
           --dataset-info "$V/dataset.json" --csv "$O/eval-$m.csv" --quiet >"$O/eval-$m.md"
       fi
+      rm -rf "$O/$m.busy"
     done
   done
 done
