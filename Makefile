@@ -52,11 +52,11 @@ UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNITS     := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 TTOOL_SRCS := $(wildcard tests/tools/*.c)
 TTOOLS    := $(patsubst tests/tools/%.c,$(BUILD)/tests/tools/%,$(TTOOL_SRCS))
-HDRS      := $(wildcard src/*.h mpi/*.h tests/unit/*.h tests/tools/*.h)
+HDRS      := $(wildcard src/*.h mpi/*.h inputs/*.h tests/unit/*.h tests/tools/*.h)
 BENCH_SRCS := $(wildcard bench/*.c)
 BENCHES   := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 
-.PHONY: all deps test test-unit test-mpi demo bench bench-bin clean check-pkgs fuzz
+.PHONY: all deps test test-unit test-mpi demo bench bench-bin realbench clean check-pkgs fuzz
 .DELETE_ON_ERROR:
 
 all: check-pkgs $(BUILD)/tailedcore $(TOOLS) $(TTOOLS)
@@ -138,6 +138,12 @@ bench-bin: check-pkgs $(BENCHES)
 # ./deps.sh bench), builds what it needs, runs everything, writes BENCHMARKS.md.
 bench:
 	@BUILD=$(BUILD) SKIP_DEPS=$(SKIP_DEPS) bench/run.sh $(BENCH_ARGS)
+
+# make realbench: the real-photo long-tail benchmark of issue 15 (packages as
+# root with ./deps.sh demo realbench, build, weights, data, TailSampler's
+# Table 5 and the three methods; long, resumable). Settings: bench/realbench.sh --help.
+realbench:
+	@BUILD=$(BUILD) SKIP_DEPS=$(SKIP_DEPS) bench/realbench.sh $(REALBENCH_ARGS)
 
 clean:
 	rm -rf $(BUILD)

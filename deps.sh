@@ -6,6 +6,7 @@
 #   ./deps.sh fixtures   + python3-torch/torchvision/sklearn/scipy to regenerate golden fixtures
 #   ./deps.sh bench      + the peers the benchmarks compare against
 #   ./deps.sh slurm      + a single-node Slurm for the cluster tests
+#   ./deps.sh realbench  + the packages whose photographs make the real-photo benchmark
 #
 # Does nothing (and needs no root) when everything is installed. On other
 # systems it prints what is missing and leaves the rest to you (see README
@@ -25,7 +26,10 @@ for extra in "$@"; do
     fixtures) want+=(python3-torch python3-torchvision python3-sklearn python3-scipy python3-pil) ;;
     bench) want+=(python3-torch python3-torchvision python3-sklearn python3-scipy python3-joblib python3-faiss libfaiss-dev) ;;
     slurm) want+=(slurmctld slurmd slurm-client munge libpmix-dev) ;;
-    *) echo "deps.sh: unknown set '$extra' (use: demo fixtures bench slurm)" >&2; exit 2 ;;
+    # the photographs tc-realbench crops (inputs/realbench_sources.h); sklearn's
+    # two sample photos come only with the whole python3-sklearn package
+    realbench) want+=(mate-backgrounds plasma-workspace-wallpapers python3-sklearn python-matplotlib-data) ;;
+    *) echo "deps.sh: unknown set '$extra' (use: demo fixtures bench slurm realbench)" >&2; exit 2 ;;
   esac
 done
 

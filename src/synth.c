@@ -643,6 +643,49 @@ static void paint_defect_(Canvas_ *cv, Rng_ *r, TcDefect d, double cx, double cy
   }
 }
 
+/* Shape (with retries) and paint one defect on a canvas; the random stream
+ * depends on (seed, defect) only, so the same sample with another defect
+ * type gets an independent place. */
+static TcErr place_defect_(Canvas_ *cv, uint64_t seed, TcDefect defect, const char *what) {
+  Rng_ dr = {mix64_(seed ^ 0xDEFEC7ULL ^ ((uint64_t)defect << 40))};
+  /* Retry until the defect is large enough to be seen (a scratch may fall
+   * mostly off a thin object); the bounds keep it far from the whole image. */
+  int64_t min_area = (int64_t)(18 * cv->unit * cv->unit) + 6,
+          max_area = (int64_t)((size_t)cv->S * cv->S / 8);
+  int placed = 0;
+  double cx = 0, cy = 0;
+  for (int t = 0; t < 64 && !placed; t++) {
+    if (!shape_defect_(cv, &dr, defect, &cx, &cy)) continue;
+    int64_t a = mask_area_(cv);
+    placed = a >= min_area && a <= max_area;
+  }
+  TC_CHECK(placed, TC_ERR_INTERNAL, "could not place a %s defect on a %s sample",
+           tc_synth_defect_name(defect), what);
+  paint_defect_(cv, &dr, defect, cx, cy);
+  return TC_OK;
+}
+
+TcErr tc_synth_defect_paint(int size, uint64_t seed, TcDefect defect, float *col,
+                            const float *substrate, uint8_t *mask) {
+  TC_CHECK(size >= 32 && size <= 4096, TC_ERR_USAGE, "image size %d outside 32..4096", size);
+  TC_CHECK(defect > TC_DEFECT_NONE && defect < TC_DEFECT_COUNT, TC_ERR_USAGE,
+           "unknown defect %d", (int)defect);
+  const size_t np = (size_t)size * size;
+  float *al = tc_malloc(np * sizeof *al, "defect coverage");
+  uint8_t *m = tc_calloc(np, 1, "defect mask");
+  TcErr err = TC_OK;
+  if (!al || !m) { err = TC_ERR_MEM; goto cleanup; }
+  /* the whole frame is product, as for the texture classes */
+  for (size_t i = 0; i < np; i++) al[i] = 1.0f;
+  Canvas_ cv = {size, size / 256.0, col, substrate, al, 1, m};
+  TC_CALL_GOTO(err, place_defect_(&cv, seed, defect, "photo"), cleanup);
+  if (mask) memcpy(mask, m, np);
+cleanup:
+  free(al);
+  free(m);
+  return err;
+}
+
 /* ---------- rendering ---------- */
 
 static void pcb_once_(void) {
@@ -702,21 +745,7 @@ TcErr tc_synth_render(int cls, int size, uint64_t seed, TcDefect defect, uint8_t
 
   if (defect != TC_DEFECT_NONE) {
     Canvas_ cv = {S, unit, col, bg, al, K->texture, m};
-    Rng_ dr = {mix64_(seed ^ 0xDEFEC7ULL ^ ((uint64_t)defect << 40))};
-    /* Retry until the defect is large enough to be seen (a scratch may fall
-     * mostly off a thin object); the bounds keep it far from the whole image. */
-    int64_t min_area = (int64_t)(18 * unit * unit) + 6, max_area = (int64_t)(np / 8);
-    int placed = 0;
-    double cx = 0, cy = 0;
-    for (int t = 0; t < 64 && !placed; t++) {
-      if (!shape_defect_(&cv, &dr, defect, &cx, &cy)) continue;
-      int64_t a = mask_area_(&cv);
-      placed = a >= min_area && a <= max_area;
-    }
-    TC_CHECK_GOTO(err, placed, TC_ERR_INTERNAL, cleanup,
-                  "could not place a %s defect on a %s sample", tc_synth_defect_name(defect),
-                  K->name);
-    paint_defect_(&cv, &dr, defect, cx, cy);
+    TC_CALL_GOTO(err, place_defect_(&cv, seed, defect, K->name), cleanup);
   }
 
   /* Lighting and sensor noise: a function of (seed, x, y, c) only. */

@@ -67,6 +67,21 @@ int tc_synth_defect_index(const char *name);
 TcErr tc_synth_render(int cls, int size, uint64_t seed, TcDefect defect, uint8_t *rgb,
                       uint8_t *mask);
 
+/* Paint one defect on a caller's image that fills the frame (a crop of a
+ * photograph), with the shapes and colours tc_synth_render uses for its
+ * texture classes. Local.
+ *   size      (input) width = height, 32..4096.
+ *   seed      (input) sample seed: the defect's shape and place derive from
+ *             it (and from defect).
+ *   defect    (input) any type but TC_DEFECT_NONE.
+ *   col       [size x size x 3] (input/output) float RGB in 0..255; changed
+ *             only inside the mask.
+ *   substrate [size x size x 3] (input) what a "missing" patch shows.
+ *   mask      [size x size] (output, may be NULL) 255 inside the defect.
+ * Errors: TC_ERR_USAGE, TC_ERR_MEM, TC_ERR_INTERNAL (no place found). */
+TcErr tc_synth_defect_paint(int size, uint64_t seed, TcDefect defect, float *col,
+                            const float *substrate, uint8_t *mask);
+
 /* The seed of one image of a generated data set: a hash of the data set seed,
  * class, split ("train"/"test"), defect and index, so every image has its own
  * pose and noise and adding classes never changes another class's images. */

@@ -182,6 +182,45 @@ static void test_synth_(void) {
   free(a); free(b); free(m); free(m2);
 }
 
+/* Defects on a caller's image (tc-realbench's photos): only mask pixels
+ * change, most of them visibly, and the result is a function of the seed. */
+static void test_defect_paint_(void) {
+  const int S = 96;
+  const size_t n3 = (size_t)S * S * 3;
+  float *img = malloc(n3 * sizeof *img), *col = malloc(n3 * sizeof *col), *sub = malloc(n3 * sizeof *sub);
+  uint8_t *m = malloc(S * S), *m2 = malloc(S * S);
+  for (int y = 0; y < S; y++)
+    for (int x = 0; x < S; x++)
+      for (int k = 0; k < 3; k++) {
+        img[((size_t)y * S + x) * 3 + k] = (float)(60 + x + (k == 1 ? y : 0)); /* a gradient */
+        sub[((size_t)y * S + x) * 3 + k] = 215.0f;
+      }
+  for (int d = 1; d < TC_DEFECT_COUNT; d++) {
+    memcpy(col, img, n3 * sizeof *col);
+    TcErr e = tc_synth_defect_paint(S, 77, (TcDefect)d, col, sub, m);
+    CHECK_MSG(e == TC_OK, "%s: %s", tc_synth_defect_name((TcDefect)d), tc_err_message());
+    int64_t area = 0, out = 0, vis = 0;
+    for (int i = 0; i < S * S; i++) {
+      float diff = 0;
+      for (int k = 0; k < 3; k++) diff = fmaxf(diff, fabsf(col[3 * i + k] - img[3 * i + k]));
+      if (m[i]) { area++; vis += diff >= 10; }
+      else out += diff != 0;
+    }
+    CHECK_MSG(area > 0 && area <= S * S / 8 && out == 0 && vis >= area * 6 / 10,
+              "%s: area %lld, %lld changed outside, %lld visible", tc_synth_defect_name((TcDefect)d),
+              (long long)area, (long long)out, (long long)vis);
+    memcpy(col, img, n3 * sizeof *col);
+    tc_synth_defect_paint(S, 77, (TcDefect)d, col, sub, m2);
+    CHECK(memcmp(m, m2, S * S) == 0);
+  }
+  tc_synth_defect_paint(S, 78, TC_DEFECT_STAIN, col, sub, m2);
+  tc_synth_defect_paint(S, 77, TC_DEFECT_STAIN, col, sub, m);
+  CHECK(memcmp(m, m2, S * S) != 0);
+  CHECK(tc_synth_defect_paint(S, 1, TC_DEFECT_NONE, col, sub, m) == TC_ERR_USAGE);
+  tc_err_clear();
+  free(img); free(col); free(sub); free(m); free(m2);
+}
+
 /* ---------- image writing ---------- */
 
 static void test_image_write_(void) {
@@ -482,6 +521,7 @@ int main(void) {
   test_info_();
   test_longtail_();
   test_synth_();
+  test_defect_paint_();
   rm_rf_(tmpdir_);
   return tc_test_report();
 }
