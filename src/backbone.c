@@ -250,7 +250,12 @@ static TcErr find_map_(TcBackbone *bb, const char *name, int *idx) {
  * average over positions, NAME:std the standard deviation. */
 static TcErr add_embedding_(TcBackbone *bb, const char *embed_tap) {
   const char *def = tc_backbone_default_embed_tap(bb->name);
-  if (!def) def = tc_net_op(bb->net, tc_net_count(bb->net) - 1)->name;
+  char defmap[96] = "";
+  if (def) snprintf(defmap, sizeof defmap, "%.*s", (int)strcspn(def, ":"), def);
+  /* a truncated network (width- and depth-reduced test weights) may lack
+   * the default map: then the average of its last map, DESIGN 3.2's rule */
+  if (!def || (tc_net_find(bb->net, defmap) < 0 && preact_of_(bb->net, defmap) < 0))
+    def = tc_net_op(bb->net, tc_net_count(bb->net) - 1)->name;
   char buf[256];
   snprintf(buf, sizeof buf, "%s", embed_tap && embed_tap[0] ? embed_tap : def);
   TC_CHECK(!embed_tap || strlen(embed_tap) < sizeof buf, TC_ERR_USAGE, "embedding tap list too long: '%s'",
