@@ -18,10 +18,11 @@ OUT=${OUT:-demo}
 CLASSES=${CLASSES:-10}      # synthetic product classes (max 16)
 TRAIN=${TRAIN:-30}          # good training images per class before the long-tail cut
 TAIL_AUG=${TAIL_AUG:-rotflip}
-# TailSampler's global embedding: DESIGN's out_relu finds 2 of 7 tail classes
-# on this synthetic set, block_16_depthwise_relu finds 6 of 7 with no head or
-# noise image included (measured per tap: DECISIONS.md)
-EMBED_TAP=${EMBED_TAP:-block_16_depthwise_relu}
+# TailSampler runs with the defaults of the documented run (README): for
+# mobilenetv2 the embedding block_10_project_BN:std, p = 1, the gap cut
+# (DECISIONS.md). EMBED_TAP=NAME tries another embedding.
+EMBED_ARGS=()
+[ -n "${EMBED_TAP:-}" ] && EMBED_ARGS=(--embed-tap "$EMBED_TAP")
 SEED=${SEED:-0}
 PROTOCOL=${PROTOCOL:-step_k4}
 export OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-1}   # ranks x BLAS threads <= cores
@@ -43,8 +44,8 @@ stamp "synthetic data: $CLASSES classes, $TRAIN train images each, long-tail $PR
 build/tc-synth --out "$OUT/synth" --classes "$CLASSES" --train "$TRAIN" --test-good 6 --test-defect 2 \
   --seed "$SEED" --longtail "$PROTOCOL" --longtail-out "$D" -q
 stamp "extract train and test features ($NP ranks)"
-"${MR[@]}" $TC extract --data "$D" --split train --embed-tap "$EMBED_TAP" --out "$OUT/train.h5"
-"${MR[@]}" $TC extract --data "$D" --split test --embed-tap "$EMBED_TAP" --out "$OUT/test.h5"
+"${MR[@]}" $TC extract --data "$D" --split train "${EMBED_ARGS[@]}" --out "$OUT/train.h5"
+"${MR[@]}" $TC extract --data "$D" --split test "${EMBED_ARGS[@]}" --out "$OUT/test.h5"
 stamp "TailSampler"
 "${MR[@]}" $TC tailsample --features "$OUT/train.h5" --out "$OUT/tail.h5"
 for m in tailedcore softpatch patchcore; do

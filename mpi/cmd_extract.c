@@ -176,7 +176,7 @@ TcErr tc_cmd_extract(MPI_Comm comm, int argc, char **argv) {
       {"resize", TC_OPT_INT, &resize, "256", "shorter side after the antialiased bilinear resize, --crop..4096", NULL, 0},
       {"crop", TC_OPT_INT, &crop, "224", "centre crop side, 1..--resize", NULL, 0},
       {"taps", TC_OPT_STRING, &taps, "", "comma-separated feature maps (default: layer2,layer3 / block_5_add,block_10_project_BN)", NULL, 0},
-      {"embed-tap", TC_OPT_STRING, &embed_tap, "", "feature map(s) whose global average is the embedding for TailSampler (default: layer4 / out_relu; a comma-separated list concatenates the averages); recorded as attribute embed_tap", NULL, 0},
+      {"embed-tap", TC_OPT_STRING, &embed_tap, "", "feature map(s) pooled into the embedding for TailSampler: NAME (average over positions) or NAME:std (standard deviation over positions); a comma-separated list concatenates them (not normalised per part). Default: layer4 for wrn50/resnet18, block_10_project_BN:std for mobilenetv2 (DESIGN 3.2 says out_relu; DECISIONS.md). Recorded as attribute embed_tap", NULL, 0},
       {"skip-bad-images", TC_OPT_FLAG, &skip_bad, NULL, "skip unreadable images (recorded in /skipped and the log) instead of stopping", NULL, 0},
       {"batch", TC_OPT_INT, &batch, "8", "images per rank between collective writes (memory: batch x HW x D floats), 1..4096", NULL, 0},
       {"mem-per-rank", TC_OPT_SIZE, &mem_per_rank, "2G", "memory a rank may use: the decoded crops (crop x crop x 3 bytes per image) are kept between the check and the extraction when they fit, else (or with 0) images are decoded twice; 0..1P", NULL, 0},

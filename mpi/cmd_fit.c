@@ -8,6 +8,7 @@
 #include "opts.h"
 #include "outguard.h"
 #include "pfit.h"
+#include "tailsampler.h"
 
 TcErr tc_cmd_fit(MPI_Comm comm, int argc, char **argv) {
   TcFitOpts o;
@@ -25,7 +26,9 @@ TcErr tc_cmd_fit(MPI_Comm comm, int argc, char **argv) {
       {"proj-dim", TC_OPT_INT, &o.proj_dim, "128", "random projection dimension for LOF and coreset (1..4096)", NULL, 0},
       {"lof-k", TC_OPT_INT, &o.lof_k, "6", "LOF neighbours (1..64)", NULL, 0},
       {"lof-keep", TC_OPT_DOUBLE, &o.lof_keep, "0.85", "keep patches whose LOF is below this quantile, in (0, 1]", NULL, 0},
-      {"tail-p", TC_OPT_DOUBLE, &o.tail_p, "0.85", "TailSampler trim_min p, in (0, 1]", NULL, 0},
+      {"tail-p", TC_OPT_STRING, &o.tail_p_s, "auto", "TailSampler trim_min p, in (0, 1]; auto: 1 for mobilenetv2 features, the paper's 0.85 otherwise", NULL, 0},
+      {"tail-cut", TC_OPT_CHOICE, &o.tail_cut_s, "auto", "TailSampler K_max rule (see tailsample --help); auto: gap for mobilenetv2 features, the paper's cap otherwise", "auto|" TC_TAIL_CUT_CHOICES, 0},
+      {"embed-norm", TC_OPT_CHOICE, &o.embed_norm_s, "none", "TailSampler embeddings before the cosine: none (the paper) or center", TC_TAIL_NORM_CHOICES, 0},
       {"tail-aug", TC_OPT_CHOICE, &o.tail_aug, "rot15flip", "extra views of tail images", "rot15flip|rot30flip|rotflip|none", 0},
       {"seed", TC_OPT_INT, &o.seed, "0", "seed of the projection and the first coreset point (>= 0)", NULL, 0},
       {"mem-per-rank", TC_OPT_SIZE, &o.mem_per_rank, "2G", "memory a rank may use, in (0, 1P]", NULL, 0},

@@ -11,8 +11,8 @@
  *   /tail/elbow_distance float32 [K] distance of (t, eta_t) to the elbow line
  *   /tail/k_elbow, /tail/k_cap, /tail/k_max   int64 [1]
  *   /paths               string [N] (copied from the features file)
- *   attributes on "tail": k_elbow, k_cap, k_max, tail_p, n_images, n_tail,
- *   mode, gram, features
+ *   attributes on "tail": k_elbow, k_cap, k_max, tail_p, tail_cut,
+ *   embed_norm, n_images, n_tail, mode, gram, features
  *
  * Labels file (--labels, diagnostics only, never used for the result): one
  * line per training image, `path class is_noise is_tail_class`, separated
@@ -172,8 +172,8 @@ static TcErr write_scalar_(TcH5File *f, const char *name, int64_t v, int rank) {
 
 /* Write tail.h5. Collective; the caller abandons the file on error. */
 static TcErr write_tail_(TcH5File *f, const TcTailResult *r, int64_t lo, int64_t hi,
-                         char **paths_local, const char *features, double tail_p, int streamed,
-                         int rank) {
+                         char **paths_local, const char *features, double tail_p, int embed_norm,
+                         int streamed, int rank) {
   int64_t N = r->N, nloc = hi - lo, dN[1] = {N}, dK[1] = {r->neta};
   int64_t n_tail = 0;
   for (int64_t j = 0; j < N; j++) n_tail += r->is_tail[j];
@@ -208,6 +208,8 @@ static TcErr write_tail_(TcH5File *f, const TcTailResult *r, int64_t lo, int64_t
   TC_CALL_GOTO(err, tc_h5_set_attr_i64(f, "tail", "n_images", N), out);
   TC_CALL_GOTO(err, tc_h5_set_attr_i64(f, "tail", "n_tail", n_tail), out);
   TC_CALL_GOTO(err, tc_h5_set_attr_f64(f, "tail", "tail_p", tail_p), out);
+  TC_CALL_GOTO(err, tc_h5_set_attr_str(f, "tail", "tail_cut", tc_tail_cut_name(r->cut)), out);
+  TC_CALL_GOTO(err, tc_h5_set_attr_str(f, "tail", "embed_norm", tc_tail_norm_name(embed_norm)), out);
   TC_CALL_GOTO(err, tc_h5_set_attr_str(f, "tail", "mode", streamed ? "stream" : "memory"), out);
   TC_CALL_GOTO(err, tc_h5_set_attr_str(f, "tail", "gram", "cosine of embeddings rounded to 2^-11 after normalisation (exact float32 dots)"), out);
   TC_CALL_GOTO(err, tc_h5_set_attr_str(f, "tail", "features", features), out);
@@ -221,12 +223,16 @@ out:
 TcErr tc_cmd_tailsample(MPI_Comm comm, int argc, char **argv) {
   int rank = tc_rank(comm), size = tc_size(comm);
   const char *features = NULL, *out_path = NULL, *mode = NULL, *labels = NULL;
+  const char *tail_p_s = NULL, *norm_s = NULL, *cut_s = NULL;
   double tail_p = 0.85;
+  int tail_cut = TC_TAIL_CUT_CAP;
   int64_t mem = 0, panel_rows = 0;
   TcOpt opts[] = {
       {"features", TC_OPT_STRING, &features, NULL, "features file with /embeddings [N, E] (input)", NULL, 1},
       {"out", TC_OPT_STRING, &out_path, NULL, "tail file to write (published atomically)", NULL, 1},
-      {"tail-p", TC_OPT_DOUBLE, &tail_p, "0.85", "trim_min quantile p of the per-row threshold (DESIGN 3.6 step 2), in [0, 1]", NULL, 0},
+      {"tail-p", TC_OPT_STRING, &tail_p_s, "auto", "trim_min quantile p of the per-row threshold (DESIGN 3.6 step 2), in [0, 1]; auto: 1 for mobilenetv2 features, the paper's 0.85 otherwise", NULL, 0},
+      {"tail-cut", TC_OPT_CHOICE, &cut_s, "auto", "K_max rule: cap = the paper's min(K_elbow, K_cap); elbow = K_elbow; gap = the size after the largest ratio of consecutive class sizes when >= 3/2, else cap; auto: gap for mobilenetv2 features, cap otherwise", "auto|" TC_TAIL_CUT_CHOICES, 0},
+      {"embed-norm", TC_OPT_CHOICE, &norm_s, "none", "embeddings before the cosine: none (the paper) or center (subtract the mean normalised embedding)", TC_TAIL_NORM_CHOICES, 0},
       {"mem-per-rank", TC_OPT_SIZE, &mem, "2G", "memory a rank may use; streaming switches on above it (auto mode); at most 1P", NULL, 0},
       {"mode", TC_OPT_CHOICE, &mode, "auto", "memory: ScaLAPACK Gram held in rows; stream: row panels twice, never N x N", "auto|memory|stream", 0},
       {"panel-rows", TC_OPT_INT, &panel_rows, "0", "rows per streaming panel (0: the most that fit in --mem-per-rank), >= 0", NULL, 0},
@@ -245,8 +251,12 @@ TcErr tc_cmd_tailsample(MPI_Comm comm, int argc, char **argv) {
     return tc_agree(comm, TC_OK);
   }
   if (!err && panel_rows < 0) err = tc_err_set(TC_ERR_USAGE, "tailsample: --panel-rows must be >= 0");
-  if (!err && !(tail_p >= 0.0 && tail_p <= 1.0))
-    err = tc_err_set(TC_ERR_USAGE, "tailsample: --tail-p %g is not in [0, 1]", tail_p);
+  if (!err && strcmp(tail_p_s, "auto")) {
+    char *end = NULL;
+    tail_p = strtod(tail_p_s, &end);
+    if (end == tail_p_s || *end || !(tail_p >= 0.0 && tail_p <= 1.0))
+      err = tc_err_set(TC_ERR_USAGE, "tailsample: --tail-p '%s' is not auto or a number in [0, 1]", tail_p_s);
+  }
   err = tc_agree(comm, err);
   if (err) return err;
   if (rank == 0) {
@@ -287,6 +297,19 @@ TcErr tc_cmd_tailsample(MPI_Comm comm, int argc, char **argv) {
     err = tc_agree(comm, err);
     if (err) goto cleanup;
   }
+  {
+    /* auto rules follow the backbone the embeddings came from; a file
+     * without the attribute (tests, other tools) gets the paper's */
+    char bb[64] = "";
+    if (tc_h5_has_attr(in, "/", "backbone")) err = tc_h5_get_attr_str(in, "/", "backbone", bb, sizeof bb);
+    err = tc_agree(comm, err);
+    if (err) goto cleanup;
+    double p_auto;
+    int cut_auto;
+    tc_tail_default_rules(bb[0] ? bb : NULL, &p_auto, &cut_auto);
+    if (!strcmp(tail_p_s, "auto")) tail_p = p_auto;
+    tail_cut = !strcmp(cut_s, "auto") ? cut_auto : tc_tail_cut_parse(cut_s);
+  }
   has_paths = tc_h5_exists(in, "paths");
   tc_block_range(N, rank, size, &lo, &hi);
   X = tc_malloc((size_t)(hi > lo ? hi - lo : 1) * (size_t)E * sizeof(float), "embeddings");
@@ -316,6 +339,10 @@ TcErr tc_cmd_tailsample(MPI_Comm comm, int argc, char **argv) {
   po.mode = !strcmp(mode, "memory") ? TC_TAIL_MODE_MEMORY
             : !strcmp(mode, "stream") ? TC_TAIL_MODE_STREAM : TC_TAIL_MODE_AUTO;
   po.panel_rows = panel_rows;
+  po.embed_norm = tc_tail_norm_parse(norm_s);
+  po.tail_cut = tail_cut;
+  tc_log(2, "tailsample: tail-p %g, tail-cut %s, embed-norm %s", tail_p, tc_tail_cut_name(tail_cut),
+         tc_tail_norm_name(po.embed_norm));
   TcPTailStats st;
   err = tc_ptailsample_run(comm, X, N, E, lo, hi, &po, &res, &st);
   if (err) goto cleanup;
@@ -354,7 +381,8 @@ TcErr tc_cmd_tailsample(MPI_Comm comm, int argc, char **argv) {
   err = tc_h5_create(comm, out_path, "tail", &out);
   err = tc_agree(comm, err);
   if (err) goto cleanup;
-  err = write_tail_(out, res, lo, hi, has_paths ? paths_local : NULL, features, tail_p, st.streamed, rank);
+  err = write_tail_(out, res, lo, hi, has_paths ? paths_local : NULL, features, tail_p, po.embed_norm,
+                    st.streamed, rank);
   if (!err && tc_fault_injected(comm, "tailwrite"))
     err = tc_err_set(TC_ERR_IO, "%s: injected failure (TC_FAIL_AT=tailwrite)", out_path);
   err = tc_agree(comm, err);

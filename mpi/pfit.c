@@ -25,6 +25,7 @@
 #include "plof.h"
 #include "proj.h"
 #include "ptailsample.h"
+#include "tailsampler.h"
 #include "rng.h"
 
 #ifndef TC_VERSION
@@ -39,8 +40,19 @@ TcErr tc_pfit_check(const TcFitOpts *o) {
            "--coreset-ratio %g is impossible: it must be in (0, 1]", o->coreset_ratio);
   TC_CHECK(o->lof_keep > 0 && o->lof_keep <= 1, TC_ERR_USAGE,
            "--lof-keep %g is impossible: it must be in (0, 1]", o->lof_keep);
-  TC_CHECK(o->tail_p > 0 && o->tail_p <= 1, TC_ERR_USAGE,
-           "--tail-p %g is impossible: it must be in (0, 1]", o->tail_p);
+  if (o->tail_p_s && strcmp(o->tail_p_s, "auto")) {
+    char *end = NULL;
+    double p = strtod(o->tail_p_s, &end);
+    TC_CHECK(end != o->tail_p_s && !*end && p > 0 && p <= 1, TC_ERR_USAGE,
+             "--tail-p '%s' is impossible: it must be auto or a number in (0, 1]", o->tail_p_s);
+  } else if (!o->tail_p_s) {
+    TC_CHECK(o->tail_p > 0 && o->tail_p <= 1, TC_ERR_USAGE,
+             "--tail-p %g is impossible: it must be in (0, 1]", o->tail_p);
+  }
+  TC_CHECK(!o->tail_cut_s || !strcmp(o->tail_cut_s, "auto") || tc_tail_cut_parse(o->tail_cut_s) >= 0,
+           TC_ERR_USAGE, "--tail-cut '%s' is not auto, %s", o->tail_cut_s, TC_TAIL_CUT_CHOICES);
+  TC_CHECK(tc_tail_norm_parse(o->embed_norm_s) >= 0, TC_ERR_USAGE, "--embed-norm '%s' is not %s",
+           o->embed_norm_s, TC_TAIL_NORM_CHOICES);
   TC_CHECK(o->proj_dim >= 1 && o->proj_dim <= 4096, TC_ERR_USAGE,
            "--proj-dim %lld is out of range (1..4096)", (long long)o->proj_dim);
   TC_CHECK(o->lof_k >= 1 && o->lof_k <= 64, TC_ERR_USAGE, "--lof-k %lld is out of range (1..64)",
@@ -362,6 +374,16 @@ TcErr tc_pfit_run(MPI_Comm comm, const TcFitOpts *o) {
   err = tc_agree(comm, tc_features_open(comm, o->features, &fin, &meta));
   if (err) return err;
   const int64_t N = meta.N, HW = meta.fmap_h * meta.fmap_w, D = meta.D, E = meta.E;
+  /* TailSampler's rules: given, or the defaults of the features' backbone */
+  double tail_p = o->tail_p;
+  int tail_cut = TC_TAIL_CUT_CAP, embed_norm = tc_tail_norm_parse(o->embed_norm_s);
+  {
+    double p_auto;
+    int cut_auto;
+    tc_tail_default_rules(meta.backbone[0] ? meta.backbone : NULL, &p_auto, &cut_auto);
+    if (o->tail_p_s) tail_p = strcmp(o->tail_p_s, "auto") ? strtod(o->tail_p_s, NULL) : p_auto;
+    tail_cut = !o->tail_cut_s || !strcmp(o->tail_cut_s, "auto") ? cut_auto : tc_tail_cut_parse(o->tail_cut_s);
+  }
   int64_t lo, hi;
   tc_block_range(N, rank, size, &lo, &hi);
   const int64_t nl = hi - lo, npl = nl * HW;
@@ -408,7 +430,9 @@ TcErr tc_pfit_run(MPI_Comm comm, const TcFitOpts *o) {
   if (use_tail) {
     TcPTailOpts to;
     tc_ptailsample_defaults(&to);
-    to.tail_p = o->tail_p;
+    to.tail_p = tail_p;
+    to.tail_cut = tail_cut;
+    to.embed_norm = embed_norm;
     to.mem_per_rank = o->mem_per_rank;
     err = tc_ptailsample_run(comm, emb, N, E, lo, hi, &to, &tres, NULL);
     if (err) goto cleanup;
@@ -588,7 +612,9 @@ TcErr tc_pfit_run(MPI_Comm comm, const TcFitOpts *o) {
     W_(tc_h5_set_attr_i64(fout, "/", "proj_dim", o->proj_dim));
     W_(tc_h5_set_attr_i64(fout, "/", "lof_k", o->lof_k));
     W_(tc_h5_set_attr_f64(fout, "/", "lof_keep", o->lof_keep));
-    W_(tc_h5_set_attr_f64(fout, "/", "tail_p", o->tail_p));
+    W_(tc_h5_set_attr_f64(fout, "/", "tail_p", tail_p));
+    W_(tc_h5_set_attr_str(fout, "/", "tail_cut", tc_tail_cut_name(tail_cut)));
+    W_(tc_h5_set_attr_str(fout, "/", "embed_norm", tc_tail_norm_name(embed_norm)));
     W_(tc_h5_set_attr_str(fout, "/", "tail_aug", o->tail_aug));
     char vdesc[4400];
     if (views)

@@ -43,7 +43,10 @@ typedef struct {
   int64_t proj_dim;      /* [128] */
   int64_t lof_k;         /* [6] */
   double lof_keep;       /* [0.85] quantile; keep LOF < it */
-  double tail_p;         /* [0.85] */
+  double tail_p;         /* [auto: tc_tail_default_rules of the features' backbone] */
+  const char *tail_p_s;  /* "auto" or a number, parsed into tail_p by tc_pfit_run */
+  const char *tail_cut_s;/* "auto" | cap | elbow | gap */
+  const char *embed_norm_s; /* none | center */
   const char *tail_aug;  /* [rot15flip] */
   int64_t seed;          /* [0] */
   int64_t mem_per_rank;  /* [2G] */

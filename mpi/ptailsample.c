@@ -24,6 +24,8 @@ void tc_ptailsample_defaults(TcPTailOpts *opts) {
   opts->mem_per_rank = (int64_t)2 << 30;
   opts->mode = TC_TAIL_MODE_AUTO;
   opts->panel_rows = 0;
+  opts->embed_norm = TC_TAIL_NORM_NONE;
+  opts->tail_cut = TC_TAIL_CUT_CAP;
 }
 
 /* global vectors (th, count, kappa, is_tail, r, offsets) and row-step work */
@@ -223,7 +225,7 @@ TcErr tc_ptailsample_run(MPI_Comm comm, const float *X_local, int64_t N, int64_t
   TcErr err = TC_OK;
   TcTailResult *res = NULL;
   int64_t *los = NULL, *his = NULL;
-  float *A = NULL, *Ag = NULL, *S = NULL, *cur = NULL, *nxt = NULL;
+  float *A = NULL, *Ag = NULL, *S = NULL, *cur = NULL, *nxt = NULL, *Xc = NULL;
   int *plan = NULL;
   size_t S_bytes = 0; /* nonzero: S came from tc_malloc_populated */
   double *r_all = NULL;
@@ -255,6 +257,10 @@ TcErr tc_ptailsample_run(MPI_Comm comm, const float *X_local, int64_t N, int64_t
     else if (N < 1 || E < 1)
       err = tc_err_set(TC_ERR_FORMAT, "tailsample: no embeddings (N = %lld, E = %lld)",
                        (long long)N, (long long)E);
+    else if (opts->embed_norm != TC_TAIL_NORM_NONE && opts->embed_norm != TC_TAIL_NORM_CENTER)
+      err = tc_err_set(TC_ERR_USAGE, "tailsample: unknown embedding norm %d", opts->embed_norm);
+    else if (opts->tail_cut < TC_TAIL_CUT_CAP || opts->tail_cut > TC_TAIL_CUT_GAP)
+      err = tc_err_set(TC_ERR_USAGE, "tailsample: unknown tail cut %d", opts->tail_cut);
     else if (!(opts->tail_p >= 0.0 && opts->tail_p <= 1.0))
       err = tc_err_set(TC_ERR_USAGE, "tailsample: --tail-p %g is not in [0, 1]", opts->tail_p);
     else if (N > 16777215)
@@ -305,11 +311,35 @@ TcErr tc_ptailsample_run(MPI_Comm comm, const float *X_local, int64_t N, int64_t
          stream ? "" : " (ScaLAPACK psgemm on one triangle, 1 x P grid, block-cyclic rows)", (double)st.est_bytes / 1048576.0);
   if (stream) tc_log(2, "tailsample: panel rows %lld", (long long)R);
 
+  /* ---- before step 1 (option): centre on the mean of all N embeddings.
+   * The sums are integers, so the allreduce is exact in any order. */
+  if (opts->embed_norm == TC_TAIL_NORM_CENTER) {
+    Xc = tc_malloc((size_t)(nloc > 0 ? nloc : 1) * (size_t)E * sizeof(float), "centred embeddings");
+    int64_t *csum = tc_calloc((size_t)E, sizeof(int64_t), "embedding sums");
+    int64_t bad = -1;
+    if (!Xc || !csum) err = TC_ERR_MEM;
+    else bad = tc_tail_center_sums(X_local, nloc, E, csum);
+    if (bad == -2) err = TC_ERR_MEM;
+    else if (bad >= 0)
+      err = tc_err_set(TC_ERR_FORMAT, "tailsample: embedding of image %lld is not finite",
+                       (long long)(lo + bad));
+    err = tc_agree(comm, err);
+    if (!err) {
+      int rc = MPI_Allreduce(MPI_IN_PLACE, csum, (int)E, MPI_INT64_T, MPI_SUM, comm);
+      err = tc_mpi_check(rc, "tailsample: allreduce embedding sums");
+    }
+    if (!err) tc_tail_center_apply(X_local, nloc, E, csum, N, Xc);
+    free(csum);
+    if (err) goto cleanup;
+    X_local = Xc;
+  }
+
   /* ---- step 1: quantise local rows (in memory mode straight into their
    * slot for the Gram's cyclic deal), allgather inverse norms. The
    * finiteness check rides on quantisation's sum of squares. */
   int64_t nb = 0, gn = 0;
   TC_CALL_GOTO(err, tc_tail_result_create(N, &res), agree);
+  res->cut = opts->tail_cut;
   r_all = tc_malloc((size_t)N * sizeof(double), "inverse norms");
   if (stream) {
     A = tc_malloc_aligned((size_t)(nloc > 0 ? nloc : 1) * (size_t)E * sizeof(float), "quantised rows");
@@ -450,6 +480,7 @@ cleanup:
   free(cur);
   free(nxt);
   free(r_all);
+  free(Xc);
   (void)rank;
   return err;
 }

@@ -24,6 +24,8 @@ typedef struct {
   int64_t mem_per_rank; /* bytes a rank may use for TailSampler [2G] */
   TcTailMode mode;      /* auto: memory when it fits in mem_per_rank, else stream */
   int64_t panel_rows;   /* streaming panel height, 0 = the largest that fits */
+  int embed_norm;       /* TcTailNorm applied before step 1 [NONE: the paper] */
+  int tail_cut;         /* TcTailCut of step 6 [CAP: the paper] */
 } TcPTailOpts;
 
 typedef struct {

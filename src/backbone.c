@@ -206,7 +206,11 @@ const char *tc_backbone_default_taps(const char *name) {
 
 const char *tc_backbone_default_embed_tap(const char *name) {
   if (!strcmp(name, "resnet18") || !strcmp(name, "wrn50")) return "layer4";
-  if (!strcmp(name, "mobilenetv2")) return "out_relu";
+  /* not DESIGN 3.2's out_relu: blocks 11-16 of the nsfwjs weights are
+   * fine-tuned for NSFW classes and their averages merge product classes;
+   * the spatial standard deviation of the last frozen ImageNet map keeps
+   * them apart (measured on real photographs: DECISIONS.md) */
+  if (!strcmp(name, "mobilenetv2")) return "block_10_project_BN:std";
   return NULL;
 }
 
@@ -247,30 +251,50 @@ static TcErr find_map_(TcBackbone *bb, const char *name, int *idx) {
   return TC_OK;
 }
 
-/* Add the global average of each map in the comma-separated list (NULL/"" =
- * the last map) as the embedding. */
+/* Add the global pool of each map in the comma-separated list (NULL/"" =
+ * the backbone's default) as the embedding: NAME or NAME:avg is the
+ * average over positions, NAME:std the standard deviation. */
 static TcErr add_embedding_(TcBackbone *bb, const char *embed_tap) {
-  int last = tc_net_count(bb->net) - 1;
+  const char *def = tc_backbone_default_embed_tap(bb->name);
+  char defmap[96] = "";
+  if (def) snprintf(defmap, sizeof defmap, "%.*s", (int)strcspn(def, ":"), def);
+  /* a truncated network (width- and depth-reduced test weights) may lack
+   * the default map: then the average of its last map, DESIGN 3.2's rule */
+  if (!def || (tc_net_find(bb->net, defmap) < 0 && preact_of_(bb->net, defmap) < 0))
+    def = tc_net_op(bb->net, tc_net_count(bb->net) - 1)->name;
   char buf[256];
-  snprintf(buf, sizeof buf, "%s", embed_tap && embed_tap[0] ? embed_tap : tc_net_op(bb->net, last)->name);
+  snprintf(buf, sizeof buf, "%s", embed_tap && embed_tap[0] ? embed_tap : def);
   TC_CHECK(!embed_tap || strlen(embed_tap) < sizeof buf, TC_ERR_USAGE, "embedding tap list too long: '%s'",
            embed_tap);
-  int src[TC_BACKBONE_MAX_TAPS];
+  int src[TC_BACKBONE_MAX_TAPS], is_std[TC_BACKBONE_MAX_TAPS];
   bb->n_embed = 0;
   bb->embed_dim = 0;
   bb->embed_tap[0] = 0;
   for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
     TC_CHECK(bb->n_embed < TC_BACKBONE_MAX_TAPS, TC_ERR_USAGE, "at most %d embedding taps (got '%s')",
              TC_BACKBONE_MAX_TAPS, embed_tap);
+    char *colon = strchr(t, ':');
+    int sd = 0;
+    if (colon) {
+      TC_CHECK(!strcmp(colon + 1, "std") || !strcmp(colon + 1, "avg"), TC_ERR_USAGE,
+               "embedding tap '%s': the pooling after ':' is avg or std", t);
+      sd = !strcmp(colon + 1, "std");
+      *colon = 0;
+    }
     int idx;
     TC_CALL(find_map_(bb, t, &idx));
-    TC_CHECK(idx >= 0 && tc_net_op(bb->net, idx)->kind != TC_OP_GAP, TC_ERR_USAGE,
-             "backbone %s has no map called '%s' (embedding tap; default %s)", bb->name, t,
-             tc_backbone_default_embed_tap(bb->name));
+    TC_CHECK(idx >= 0 && tc_net_op(bb->net, idx)->kind != TC_OP_GAP &&
+                 tc_net_op(bb->net, idx)->kind != TC_OP_GSP,
+             TC_ERR_USAGE, "backbone %s has no map called '%s' (embedding tap; default %s)", bb->name, t,
+             def);
+    is_std[bb->n_embed] = sd;
     src[bb->n_embed++] = idx;
     bb->embed_dim += tc_net_op(bb->net, idx)->cout;
     if (bb->embed_tap[0]) strncat(bb->embed_tap, ",", sizeof bb->embed_tap - strlen(bb->embed_tap) - 1);
     strncat(bb->embed_tap, t, sizeof bb->embed_tap - strlen(bb->embed_tap) - 1);
+    /* the record names the pooling only when it is not the average, so
+     * files written before std pooling existed read the same */
+    if (sd) strncat(bb->embed_tap, ":std", sizeof bb->embed_tap - strlen(bb->embed_tap) - 1);
   }
   TC_CHECK(bb->n_embed > 0, TC_ERR_USAGE, "no embedding tap given");
   /* the pooling ops come after every map, so the patch taps never name them */
@@ -278,7 +302,8 @@ static TcErr add_embedding_(TcBackbone *bb, const char *embed_tap) {
     char opname[64];
     if (k == 0) snprintf(opname, sizeof opname, "embedding");
     else snprintf(opname, sizeof opname, "embedding%d", k);
-    TC_CALL(tc_net_add_gap(bb->net, opname, src[k], &bb->embed_ops[k]));
+    if (is_std[k]) TC_CALL(tc_net_add_gsp(bb->net, opname, src[k], &bb->embed_ops[k]));
+    else TC_CALL(tc_net_add_gap(bb->net, opname, src[k], &bb->embed_ops[k]));
     TC_CALL(tc_net_request(bb->net, bb->embed_ops[k]));
   }
   bb->embed_op = bb->embed_ops[0];
@@ -342,7 +367,8 @@ TcErr tc_backbone_load_embed(const char *name, const char *path, const char *tap
     TC_CHECK_GOTO(err, bb->ntaps < TC_BACKBONE_MAX_TAPS, TC_ERR_USAGE, cleanup,
                   "at most %d taps (got '%s')", TC_BACKBONE_MAX_TAPS, taps);
     int idx = tc_net_find(bb->net, t);
-    TC_CHECK_GOTO(err, idx >= 0 && tc_net_op(bb->net, idx)->kind != TC_OP_GAP, TC_ERR_USAGE, cleanup,
+    TC_CHECK_GOTO(err, idx >= 0 && tc_net_op(bb->net, idx)->kind != TC_OP_GAP &&
+                           tc_net_op(bb->net, idx)->kind != TC_OP_GSP, TC_ERR_USAGE, cleanup,
                   "backbone %s has no map called '%s' (defaults: %s)", name, t, deftaps);
     bb->tap_op[bb->ntaps++] = idx;
     TC_CALL_GOTO(err, tc_net_request(bb->net, idx), cleanup);

@@ -15,8 +15,10 @@
  *                    layers). Maps carry Keras layer names: Conv1_relu,
  *                    block_N_expand_relu, block_N_depthwise_relu,
  *                    block_N_project_BN, block_N_add, out_relu. Default taps
- *                    block_5_add,block_10_project_BN; embedding = average of
- *                    out_relu (1280).
+ *                    block_5_add,block_10_project_BN; embedding = standard
+ *                    deviation over positions of block_10_project_BN (96;
+ *                    DESIGN 3.2 says the average of out_relu, see
+ *                    DECISIONS.md "TailSampler on real photographs").
  * The global embedding is the average of the last map by default (layer4 /
  * out_relu, DESIGN 3.2); tc_backbone_load_embed picks any map(s) instead.
  * Channel counts are read from the weight shapes, so width-reduced variants
@@ -73,15 +75,18 @@ const char *tc_backbone_default_taps(const char *name);
  * backbone, missing or mis-shaped tensor), TC_ERR_USAGE (unknown tap). */
 TcErr tc_backbone_load(const char *name, const char *path, const char *taps, TcBackbone **out);
 
-/* Default embedding tap of a backbone ("layer4" / "out_relu": the last map
- * of the full network), NULL for an unknown name. Local. */
+/* Default embedding tap of a backbone ("layer4": the last map of the full
+ * network; "block_10_project_BN:std" for mobilenetv2), NULL for an unknown
+ * name. Local. */
 const char *tc_backbone_default_embed_tap(const char *name);
 
 /* tc_backbone_load with a choice of global embedding: embed_tap = comma-
- * separated map names (at most TC_BACKBONE_MAX_TAPS; NULL or "" = the last
- * map of the network, i.e. the default above with full weights); the
- * embedding is the global average of each, concatenated in the given order,
- * E = the sum of their channels. bb->embed_tap records the names used.
+ * separated map names (at most TC_BACKBONE_MAX_TAPS; NULL or "" = the
+ * default above, or the last map of a network that lacks it); NAME or
+ * NAME:avg pools the map by its average over positions, NAME:std by its
+ * standard deviation; the pools are concatenated in the given order (not
+ * normalised per part), E = the sum of their channels. bb->embed_tap
+ * records the names used (":std" kept, ":avg" dropped).
  * Errors as tc_backbone_load (TC_ERR_USAGE for an unknown map). Local. */
 TcErr tc_backbone_load_embed(const char *name, const char *path, const char *taps,
                              const char *embed_tap, TcBackbone **out);

@@ -176,6 +176,12 @@ TcErr tc_net_add_gap(TcNet *net, const char *name, int in, int *idx) {
   return TC_OK;
 }
 
+TcErr tc_net_add_gsp(TcNet *net, const char *name, int in, int *idx) {
+  TcOp *o;
+  TC_CALL(new_op_(net, TC_OP_GSP, name, in, &o, idx));
+  return TC_OK;
+}
+
 TcErr tc_net_fold_bn(TcNet *net, int idx, const float *gamma, const float *beta,
                      const float *mean, const float *var, double eps) {
   TC_CHECK(idx >= 0 && idx < net->nops, TC_ERR_INTERNAL, "fold_bn: bad op %d", idx);
@@ -439,7 +445,7 @@ TcErr tc_net_forward(TcNet *net, const float *x, int h, int w) {
     if (o->kind == TC_OP_CONV || o->kind == TC_OP_DWCONV || o->kind == TC_OP_MAXPOOL) {
       tc_cnn_out_size(ih, o->kh, o->stride, o->pad_mode, o->pad_t, o->pad_b, &oh, &pt);
       tc_cnn_out_size(iw, o->kw, o->stride, o->pad_mode, o->pad_l, o->pad_r, &ow, &pl);
-    } else if (o->kind == TC_OP_GAP) {
+    } else if (o->kind == TC_OP_GAP || o->kind == TC_OP_GSP) {
       oh = ow = 1;
     } else if (o->kind == TC_OP_ADD) {
       int bh = o->in1 < 0 ? h : net->oh[o->in1], bw = o->in1 < 0 ? w : net->ow[o->in1];
@@ -480,6 +486,19 @@ TcErr tc_net_forward(TcNet *net, const float *x, int h, int w) {
           const float *xc = in + (size_t)c * ih * iw;
           for (size_t k = 0; k < (size_t)ih * iw; k++) acc += xc[k];
           y[c] = (float)(acc / ((double)ih * iw));
+        }
+        break;
+      case TC_OP_GSP:
+        for (int c = 0; c < ic; c++) {
+          const float *xc = in + (size_t)c * ih * iw;
+          size_t n = (size_t)ih * iw;
+          double acc = 0, dev = 0;
+          for (size_t k = 0; k < n; k++) acc += xc[k];
+          double mean = acc / (double)n;
+          /* two passes: the one-pass E[x^2] - E[x]^2 cancels badly on maps
+           * with a large mean */
+          for (size_t k = 0; k < n; k++) dev += ((double)xc[k] - mean) * ((double)xc[k] - mean);
+          y[c] = (float)sqrt(dev / (double)n);
         }
         break;
     }

@@ -29,7 +29,7 @@ typedef enum { TC_ACT_NONE = 0, TC_ACT_RELU, TC_ACT_RELU6 } TcAct;
  * ZeroPadding2D(correct_pad) + 'valid' (bottom/right only on even inputs). */
 typedef enum { TC_PAD_EXPLICIT = 0, TC_PAD_TF_SAME } TcPadMode;
 
-typedef enum { TC_OP_CONV = 0, TC_OP_DWCONV, TC_OP_MAXPOOL, TC_OP_ADD, TC_OP_GAP } TcOpKind;
+typedef enum { TC_OP_CONV = 0, TC_OP_DWCONV, TC_OP_MAXPOOL, TC_OP_ADD, TC_OP_GAP, TC_OP_GSP } TcOpKind;
 
 /* One operation. Inputs are indices of earlier operations, -1 = the image. */
 typedef struct {
@@ -69,6 +69,9 @@ TcErr tc_net_add_maxpool(TcNet *net, const char *name, int in, int k, int stride
 TcErr tc_net_add_add(TcNet *net, const char *name, int a, int b, TcAct act, int *idx);
 /* Global average pool: [C x h x w] -> [C x 1 x 1]. */
 TcErr tc_net_add_gap(TcNet *net, const char *name, int in, int *idx);
+/* Global standard-deviation pool: [C x h x w] -> [C x 1 x 1], per channel
+ * sqrt(mean over positions of (x - mean)^2), two passes in double. */
+TcErr tc_net_add_gsp(TcNet *net, const char *name, int in, int *idx);
 
 /* Fold inference BatchNorm into the last op (a conv): y = gamma*(x-mean)/
  * sqrt(var+eps) + beta, computed in double. Each of gamma, beta, mean, var

@@ -14,6 +14,90 @@
 #include <immintrin.h>
 #endif
 
+/* ---- options: names ---------------------------------------------------- */
+
+int tc_tail_norm_parse(const char *s) {
+  if (!s || !strcmp(s, "none")) return TC_TAIL_NORM_NONE;
+  if (!strcmp(s, "center")) return TC_TAIL_NORM_CENTER;
+  return -1;
+}
+
+const char *tc_tail_norm_name(int norm) { return norm == TC_TAIL_NORM_CENTER ? "center" : "none"; }
+
+int tc_tail_cut_parse(const char *s) {
+  if (!s || !strcmp(s, "cap")) return TC_TAIL_CUT_CAP;
+  if (!strcmp(s, "elbow")) return TC_TAIL_CUT_ELBOW;
+  if (!strcmp(s, "gap")) return TC_TAIL_CUT_GAP;
+  return -1;
+}
+
+const char *tc_tail_cut_name(int cut) {
+  return cut == TC_TAIL_CUT_ELBOW ? "elbow" : cut == TC_TAIL_CUT_GAP ? "gap" : "cap";
+}
+
+void tc_tail_default_rules(const char *backbone, double *p, int *cut) {
+  /* with the std-pooled frozen map, the half-angle set H of a row is
+   * already its class: trimming its farthest 15% (p = 0.85) drops real
+   * classmates (a class of 4 counts 3) */
+  int mnv2 = backbone && !strcmp(backbone, "mobilenetv2");
+  *p = mnv2 ? 1.0 : 0.85;
+  *cut = mnv2 ? TC_TAIL_CUT_GAP : TC_TAIL_CUT_CAP;
+}
+
+/* ---- before step 1: centring (option) ---------------------------------- */
+
+/* The normalised row i rounded to the 2^-20 grid, as integers in q [E];
+ * returns 0 when the row is not finite. */
+static int center_row_(const float *x, int64_t E, int64_t *q) {
+  double ss = 0.0;
+  for (int64_t k = 0; k < E; k++) ss += (double)x[k] * (double)x[k];
+  if (!isfinite(ss)) return 0;
+  double inv = ss > 0.0 ? 1.0 / sqrt(ss) : 0.0;
+  for (int64_t k = 0; k < E; k++) {
+    double v = rint((double)x[k] * inv * TC_TAIL_CENTER_SCALE);
+    /* |x_k| <= ||x||, but the product may round a hair above 1 */
+    if (v > TC_TAIL_CENTER_SCALE) v = TC_TAIL_CENTER_SCALE;
+    if (v < -TC_TAIL_CENTER_SCALE) v = -TC_TAIL_CENTER_SCALE;
+    q[k] = (int64_t)v;
+  }
+  return 1;
+}
+
+int64_t tc_tail_center_sums(const float *X, int64_t n, int64_t E, int64_t *sum) {
+  int64_t bad = -1;
+  int64_t *q = malloc((size_t)(E > 0 ? E : 1) * sizeof(int64_t));
+  if (!q) return -2;
+  for (int64_t i = 0; i < n; i++) {
+    if (!center_row_(X + i * E, E, q)) {
+      if (bad < 0) bad = i;
+      continue;
+    }
+    for (int64_t k = 0; k < E; k++) sum[k] += q[k];
+  }
+  free(q);
+  return bad;
+}
+
+void tc_tail_center_apply(const float *X, int64_t n, int64_t E, const int64_t *sum, int64_t N,
+                          float *Y) {
+  int64_t *q = malloc((size_t)(E > 0 ? E : 1) * sizeof(int64_t));
+  for (int64_t i = 0; i < n; i++) {
+    /* a non-finite row was refused by tc_tail_center_sums; keep it NaN so
+     * step 1's finiteness check still names it if a caller skipped that */
+    if (!q || !center_row_(X + i * E, E, q)) {
+      for (int64_t k = 0; k < E; k++) Y[i * E + k] = NAN;
+      continue;
+    }
+    for (int64_t k = 0; k < E; k++) {
+      /* sum_k is an integer below 2^53 and the division is correctly
+       * rounded, so the mean is the same double everywhere */
+      double mean = (double)sum[k] / (double)N;
+      Y[i * E + k] = (float)(((double)q[k] - mean) / TC_TAIL_CENTER_SCALE);
+    }
+  }
+  free(q);
+}
+
 /* ---- step 1: normalise, fixed-point quantise, scale ------------------- */
 
 int64_t tc_tail_quantise(const float *X, int64_t n, int64_t E, float *A, double *r) {
@@ -355,6 +439,19 @@ void tc_tail_kmax(const int64_t *eta, int64_t neta, int64_t *k_elbow, int64_t *k
   *k_max = *k_elbow < *k_cap ? *k_elbow : *k_cap;
 }
 
+int64_t tc_tail_kmax_rule(int cut, const int64_t *eta, int64_t neta, int64_t k_elbow,
+                          int64_t k_cap) {
+  int64_t paper = k_elbow < k_cap ? k_elbow : k_cap;
+  if (cut == TC_TAIL_CUT_ELBOW) return k_elbow;
+  if (cut != TC_TAIL_CUT_GAP || neta < 2) return paper;
+  /* eta_t / eta_{t+1} > eta_b / eta_{b+1}  <=>  eta_t eta_{b+1} > eta_b eta_{t+1}
+   * (all >= 1; products of image counts below 2^24 fit int64) */
+  int64_t b = 0;
+  for (int64_t t = 1; t + 1 < neta; t++)
+    if (eta[t] * eta[b + 1] > eta[b] * eta[t + 1]) b = t;
+  return 2 * eta[b] >= 3 * eta[b + 1] ? eta[b + 1] : paper;
+}
+
 /* ---- results ----------------------------------------------------------- */
 
 TcErr tc_tail_result_create(int64_t N, TcTailResult **out) {
@@ -396,6 +493,7 @@ TcErr tc_tail_finish(TcTailResult *r) {
   r->elbow_dist = tc_malloc((size_t)r->neta * sizeof(double), "elbow distances");
   if (!r->elbow_dist) return TC_ERR_MEM;
   tc_tail_kmax(r->eta, r->neta, &r->k_elbow, &r->k_cap, &r->k_max, r->elbow_dist);
+  r->k_max = tc_tail_kmax_rule(r->cut, r->eta, r->neta, r->k_elbow, r->k_cap);
   for (int64_t j = 0; j < r->N; j++) r->is_tail[j] = r->kappa[j] <= r->k_max; /* step 7 */
   return TC_OK;
 }
@@ -417,11 +515,41 @@ static TcErr gram_panel_(const float *A, const double *r, int64_t N, int64_t E, 
 }
 
 TcErr tc_tail_run(const float *X, int64_t N, int64_t E, double p, TcTailResult **out) {
+  return tc_tail_run_opts(X, N, E, p, TC_TAIL_NORM_NONE, TC_TAIL_CUT_CAP, out);
+}
+
+TcErr tc_tail_run_opts(const float *X, int64_t N, int64_t E, double p, int norm, int cut,
+                       TcTailResult **out) {
   *out = NULL;
   TC_CHECK(N >= 1 && E >= 1, TC_ERR_USAGE, "tailsampler: need N >= 1 and E >= 1");
   TC_CHECK(p >= 0.0 && p <= 1.0, TC_ERR_USAGE, "tailsampler: tail-p %g not in [0, 1]", p);
+  TC_CHECK(norm == TC_TAIL_NORM_NONE || norm == TC_TAIL_NORM_CENTER, TC_ERR_USAGE,
+           "tailsampler: unknown embedding norm %d", norm);
+  TC_CHECK(cut >= TC_TAIL_CUT_CAP && cut <= TC_TAIL_CUT_GAP, TC_ERR_USAGE,
+           "tailsampler: unknown tail cut %d", cut);
   TcErr err = TC_OK;
   TcTailResult *r = NULL;
+  float *Xc = NULL;
+  int64_t *csum = NULL;
+  if (norm == TC_TAIL_NORM_CENTER) {
+    Xc = tc_malloc((size_t)N * (size_t)E * sizeof(float), "centred embeddings");
+    csum = tc_calloc((size_t)E, sizeof(int64_t), "embedding sums");
+    if (!Xc || !csum) {
+      free(Xc);
+      free(csum);
+      return TC_ERR_MEM;
+    }
+    int64_t bad = tc_tail_center_sums(X, N, E, csum);
+    if (bad != -1) {
+      free(Xc);
+      free(csum);
+      if (bad == -2) return TC_ERR_MEM;
+      return tc_err_set(TC_ERR_FORMAT, "tailsampler: embedding of image %lld is not finite", (long long)bad);
+    }
+    tc_tail_center_apply(X, N, E, csum, N, Xc);
+    free(csum);
+    X = Xc;
+  }
   float *A = tc_malloc_aligned((size_t)N * (size_t)E * sizeof(float), "quantised embeddings");
   double *rn = tc_malloc((size_t)N * sizeof(double), "inverse norms");
   int64_t R = N < 256 ? N : 256;
@@ -431,6 +559,7 @@ TcErr tc_tail_run(const float *X, int64_t N, int64_t E, double p, TcTailResult *
     goto cleanup;
   }
   TC_CALL_GOTO(err, tc_tail_result_create(N, &r), cleanup);
+  r->cut = cut;
   int64_t bad = tc_tail_quantise(X, N, E, A, rn);
   if (bad >= 0) {
     err = tc_err_set(TC_ERR_FORMAT, "tailsampler: embedding of image %lld is not finite", (long long)bad);
@@ -456,6 +585,7 @@ TcErr tc_tail_run(const float *X, int64_t N, int64_t E, double p, TcTailResult *
   r = NULL;
 cleanup:
   tc_tail_result_destroy(&r);
+  free(Xc);
   free(A);
   free(rn);
   free(panel);

@@ -26,6 +26,57 @@
 /* Fixed-point grid of the quantised embeddings: components are k / 2048. */
 #define TC_TAIL_FIXED_SCALE 2048.0
 
+/* What happens to the embeddings before step 1 (an option, not DESIGN 3.6):
+ *   NONE    the paper: the embeddings as they are;
+ *   CENTER  each embedding is normalised, rounded to the 2^-20 grid, and the
+ *           mean of those over the N images is subtracted. Post-ReLU global
+ *           averages share one large common direction (every cosine of the
+ *           raw embeddings is high), which hides the class structure from
+ *           the cosine; the mean is that direction. The sum of the rounded
+ *           components is an int64, exact in any order, so the mean, and S
+ *           after it, are the same bits on any rank count. */
+typedef enum { TC_TAIL_NORM_NONE = 0, TC_TAIL_NORM_CENTER = 1 } TcTailNorm;
+#define TC_TAIL_NORM_CHOICES "none|center"
+#define TC_TAIL_CENTER_SCALE 1048576.0 /* 2^20 */
+
+/* How K_max is chosen from eta (step 6; an option, not DESIGN 3.6):
+ *   CAP    the paper: min(K_elbow, K_cap);
+ *   ELBOW  K_elbow alone, ignoring the 15% cap;
+ *   GAP    the natural break: t = the first index with the largest ratio
+ *          eta_t / eta_{t+1} of consecutive cardinalities (descending eta);
+ *          K_max = eta_{t+1} when that ratio is at least 3/2, else the
+ *          paper's rule (no clear break, e.g. classes of similar sizes).
+ *          The 15% cap bounds the tail by image count, which on a pareto
+ *          set sits below several tail classes; a break in the sizes
+ *          separates few-shot classes from the rest whatever their count.
+ *          Ratios are compared on exact int64 cross products. */
+typedef enum { TC_TAIL_CUT_CAP = 0, TC_TAIL_CUT_ELBOW = 1, TC_TAIL_CUT_GAP = 2 } TcTailCut;
+#define TC_TAIL_CUT_CHOICES "cap|elbow|gap"
+
+/* The rules a backbone's features get when the user does not choose
+ * (--tail-p auto, --tail-cut auto): mobilenetv2 p = 1, GAP (measured with
+ * its default embedding block_10_project_BN:std, DECISIONS.md); any other
+ * or unknown backbone (NULL) the paper's p = 0.85, CAP. Local. */
+void tc_tail_default_rules(const char *backbone, double *p, int *cut);
+
+/* Parse / name the choices above; parse returns -1 for an unknown name. */
+int tc_tail_norm_parse(const char *s);
+const char *tc_tail_norm_name(int norm);
+int tc_tail_cut_parse(const char *s);
+const char *tc_tail_cut_name(int cut);
+
+/* CENTER, first half: add the rounded normalised components of rows X
+ * [n x E] to sum [E] (int64, units of 2^-20; caller zeroes it). Returns the
+ * first row holding an inf or NaN, or -1. Local; sums of several row blocks
+ * (any split, any order, e.g. an MPI_SUM allreduce) are the same integers. */
+int64_t tc_tail_center_sums(const float *X, int64_t n, int64_t E, int64_t *sum);
+
+/* CENTER, second half: Y [n x E] = rounded normalised X minus the mean
+ * sum / N, in float. Each element depends only on its own row and the global
+ * sum, so any row split gives the same bits. Y may equal X. Local. */
+void tc_tail_center_apply(const float *X, int64_t n, int64_t E, const int64_t *sum, int64_t N,
+                          float *Y);
+
 /* Normalise each row of X and round it to the 2^-11 grid (half to even).
  * Local. X [n x E] (input, row-major); A [n x E] (output, exact multiples of
  * 2^-11); r [n] (output) = 1 / ||A row|| in double, 0 for a zero row.
@@ -96,6 +147,7 @@ typedef struct {
   int64_t *eta;      /* [neta] class cardinalities, descending (step 5) */
   double *elbow_dist;/* [neta] distance of each (t, eta_t) to the elbow line */
   int64_t k_elbow, k_cap, k_max;
+  int cut;           /* TcTailCut used by tc_tail_finish (0 = the paper's) */
 } TcTailResult;
 
 /* Allocate a result for N images with th, count, kappa, is_tail (zeroed).
@@ -104,14 +156,25 @@ TcErr tc_tail_result_create(int64_t N, TcTailResult **out);
 /* NULL-safe; sets *r = NULL. */
 void tc_tail_result_destroy(TcTailResult **r);
 
-/* Steps 5-7 once r->kappa is complete: eta, elbow data, K values, is_tail.
- * Local (every rank calls it on the same global kappa, same answer). */
+/* K_max of rule cut (TcTailCut) from eta (descending, neta >= 1), K_elbow
+ * and K_cap (tc_tail_kmax). Local. */
+int64_t tc_tail_kmax_rule(int cut, const int64_t *eta, int64_t neta, int64_t k_elbow,
+                          int64_t k_cap);
+
+/* Steps 5-7 once r->kappa is complete: eta, elbow data, K values (K_max by
+ * rule r->cut), is_tail. Local (every rank calls it on the same global
+ * kappa, same answer). */
 TcErr tc_tail_finish(TcTailResult *r);
 
 /* DESIGN 3.6 steps 1-7 in one process: X [N x E] embeddings (input). The
  * Gram is computed in row panels with sgemm, never N x N at once.
  * *out is created here (tc_tail_result_destroy). */
 TcErr tc_tail_run(const float *X, int64_t N, int64_t E, double p, TcTailResult **out);
+
+/* tc_tail_run with the options above: norm (TcTailNorm) applied to X first,
+ * K_max by rule cut (TcTailCut). tc_tail_run is norm NONE, cut CAP. */
+TcErr tc_tail_run_opts(const float *X, int64_t N, int64_t E, double p, int norm, int cut,
+                       TcTailResult **out);
 
 /* The paper's Table 5 measures, from the true labels (evaluation only). */
 typedef struct {

@@ -36,20 +36,24 @@ for np in 2 3 4; do
   check "$np ranks: features/embeddings/paths identical to 1 rank" same "$TMP/f1.h5" "$TMP/f$np.h5"
 done
 
-# --embed-tap: the global embedding is another map's average (default out_relu)
+# --embed-tap: the global embedding is another map's pool (default: the
+# standard deviation of block_10_project_BN for mobilenetv2, DECISIONS.md)
 attr() { h5dump -a "$2" "$1" 2>/dev/null | grep '(0)' | sed 's/.*(0): *//; s/"//g'; }
-check "default embed_tap attribute = out_relu" test "$(attr "$TMP/f1.h5" embed_tap)" = out_relu
+check "default embed_tap attribute = block_10_project_BN:std" test "$(attr "$TMP/f1.h5" embed_tap)" = block_10_project_BN:std
 E0=$(attr "$TMP/f1.h5" E)
+check "default embedding: E = 96" test "$E0" = 96
+tc_run 2 extract --data "$TMP/data" "${OPTS[@]}" --embed-tap block_10_project_BN:std --out "$TMP/d2.h5"
+check "explicit --embed-tap block_10_project_BN:std == the default" same "$TMP/f1.h5" "$TMP/d2.h5"
 for np in 1 3; do
-  tc_run $np extract --data "$TMP/data" "${OPTS[@]}" --embed-tap block_10_project_BN --out "$TMP/e$np.h5"
-  check "--embed-tap block_10_project_BN on $np rank(s): exit 0" test $? = 0
+  tc_run $np extract --data "$TMP/data" "${OPTS[@]}" --embed-tap out_relu --out "$TMP/e$np.h5"
+  check "--embed-tap out_relu on $np rank(s): exit 0" test $? = 0
   tc_run $np extract --data "$TMP/data" "${OPTS[@]}" --embed-tap block_5_add,Conv_1_bn --out "$TMP/c$np.h5"
   check "--embed-tap block_5_add,Conv_1_bn on $np rank(s): exit 0" test $? = 0
 done
 E1=$(attr "$TMP/e1.h5" E); E2=$(attr "$TMP/c1.h5" E)
 check "--embed-tap: E changes ($E0 -> $E1)" sh -c "[ -n '$E1' ] && [ '$E1' != '$E0' ]"
 check "--embed-tap: /embeddings is [7 x E]" sh -c "h5ls '$TMP/e1.h5/embeddings' | grep -q '{7, $E1}'"
-check "--embed-tap: recorded as attribute embed_tap" test "$(attr "$TMP/e1.h5" embed_tap)" = block_10_project_BN
+check "--embed-tap: recorded as attribute embed_tap" test "$(attr "$TMP/e1.h5" embed_tap)" = out_relu
 check "--embed-tap list: recorded in order" test "$(attr "$TMP/c1.h5" embed_tap)" = block_5_add,Conv_1_bn
 check "--embed-tap list: E = sum of the maps' channels ($E2)" sh -c "[ -n '$E2' ] && [ '$E2' -gt '$E0' ]"
 check "--embed-tap: patch features unchanged" h5diff -q "$TMP/f1.h5" "$TMP/e1.h5" /features /features

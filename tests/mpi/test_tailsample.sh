@@ -66,6 +66,41 @@ tc_run 4 tailsample --features "$F" --out "$TMP/s4.h5" --mode stream --panel-row
 dump "$TMP/s4.h5" tail >"$TMP/s4.txt"
 check "4 ranks, stream with 1-row panels == memory" cmp -s "$TMP/ref.txt" "$TMP/s4.txt"
 
+# options beyond DESIGN 3.6 (centring before the Gram, other K_max rules,
+# p = 1): still the same bits for 1-4 ranks, in memory and streaming
+for opt in "--embed-norm center" "--tail-cut gap --tail-p 1" "--embed-norm center --tail-cut elbow"; do
+  tag=$(echo "$opt" | tr -dc 'a-z0-9')
+  tc_run 1 tailsample --features "$F" --out "$TMP/o1_$tag.h5" --mode memory $opt --quiet
+  check "$opt: 1 rank, memory: exit 0" test $? = 0
+  dump "$TMP/o1_$tag.h5" tail >"$TMP/o1_$tag.txt"
+  for np in 2 3 4; do
+    tc_run $np tailsample --features "$F" --out "$TMP/o${np}_$tag.h5" --mode memory $opt --quiet
+    dump "$TMP/o${np}_$tag.h5" tail >"$TMP/o${np}_$tag.txt"
+    check "$opt: $np ranks, memory == 1 rank" cmp -s "$TMP/o1_$tag.txt" "$TMP/o${np}_$tag.txt"
+  done
+  for np in 1 3; do
+    tc_run $np tailsample --features "$F" --out "$TMP/os${np}_$tag.h5" --mode stream --panel-rows 13 $opt --quiet
+    dump "$TMP/os${np}_$tag.h5" tail >"$TMP/os${np}_$tag.txt"
+    check "$opt: $np ranks, stream == memory" cmp -s "$TMP/o1_$tag.txt" "$TMP/os${np}_$tag.txt"
+  done
+done
+check "centring changes the result on this set" sh -c "! cmp -s '$TMP/ref.txt' '$TMP/o1_embednormcenter.txt'"
+check "tail.h5 records the rules" sh -c "h5dump -a /tail/tail_cut '$TMP/o1_tailcutgaptailp1.h5' | grep -q gap && h5dump -a /tail/embed_norm '$TMP/o1_embednormcenter.h5' | grep -q center"
+# auto rules follow the features' backbone: mobilenetv2 gets p = 1 and gap,
+# a file without the attribute (all of the above) the paper's rules
+cp "$F" "$TMP/mnv2.h5"
+"$BUILD/tests/tools/views_check" set-attr "$TMP/mnv2.h5" backbone mobilenetv2 >/dev/null || fail "set backbone attribute"
+tc_run 2 tailsample --features "$TMP/mnv2.h5" --out "$TMP/auto.h5" --quiet
+dump "$TMP/auto.h5" tail >"$TMP/auto.txt"
+check "auto on mobilenetv2 features == --tail-p 1 --tail-cut gap" cmp -s "$TMP/o1_tailcutgaptailp1.txt" "$TMP/auto.txt"
+tc_run 2 tailsample --features "$TMP/mnv2.h5" --out "$TMP/paper.h5" --tail-p 0.85 --tail-cut cap --quiet
+dump "$TMP/paper.h5" tail >"$TMP/paper.txt"
+check "explicit paper rules on mobilenetv2 features == the paper's result" cmp -s "$TMP/ref.txt" "$TMP/paper.txt"
+tc_run 2 tailsample --features "$F" --out "$TMP/x7.h5" --tail-p 1.5 2>"$TMP/x7.err"
+check "--tail-p 1.5: exit 2" test $? = 2
+tc_run 2 tailsample --features "$F" --out "$TMP/x8.h5" --tail-cut nope 2>"$TMP/x8.err"
+check "--tail-cut nope: exit 2" test $? = 2
+
 # the golden NumPy fixture through the whole command, uneven 3-rank blocks
 dump "$GOLD/tailsampler_step_k4.h5" expected >"$TMP/gold.txt"
 tc_run 3 tailsample --features "$GOLD/tailsampler_step_k4.h5" --out "$TMP/g3.h5" \

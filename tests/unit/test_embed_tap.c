@@ -1,9 +1,12 @@
 /* test_embed_tap.c - the choice of global embedding (tc_backbone_load_embed,
- * `extract --embed-tap`): default = average of the last map (out_relu),
- * any named map instead, a comma-separated list concatenated, Keras'
- * pre-activation BatchNorm outputs (Conv_1_bn = out_relu before ReLU6), and
- * patch taps untouched by the choice. Uses a tiny MobileNetV2-layout network
+ * `extract --embed-tap`): default = block_10_project_BN:std, or the average
+ * of the last map (out_relu) in a network without block 10 (this one), any
+ * named map instead, NAME:std (standard deviation over positions), a
+ * comma-separated list concatenated, Keras' pre-activation BatchNorm
+ * outputs (Conv_1_bn = out_relu before ReLU6), and patch taps untouched by
+ * the choice. Uses a tiny MobileNetV2-layout network
  * with random weights written here (no fixture needed). */
+#include <math.h>
 #include <mpi.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -67,6 +70,17 @@ static int write_weights_(const char *path) {
   return ok;
 }
 
+/* standard deviation over positions, computed as plainly as possible */
+static void gsp_(const float *m, int c, int hw, float *out) {
+  for (int k = 0; k < c; k++) {
+    double a = 0, d = 0;
+    for (int i = 0; i < hw; i++) a += m[(size_t)k * hw + i];
+    a /= hw;
+    for (int i = 0; i < hw; i++) d += (m[(size_t)k * hw + i] - a) * (m[(size_t)k * hw + i] - a);
+    out[k] = (float)sqrt(d / hw);
+  }
+}
+
 static void gap_(const float *m, int c, int hw, float *out) {
   for (int k = 0; k < c; k++) {
     double a = 0;
@@ -84,15 +98,15 @@ int main(int argc, char **argv) {
   float *x = malloc(3 * H * W * sizeof(float));
   for (int i = 0; i < 3 * H * W; i++) x[i] = rnd_();
 
-  /* default: out_relu, E = 10 */
+  /* default: block_10_project_BN:std, which this network lacks: out_relu, E = 10 */
   TcBackbone *ref = NULL;
   CHECK(tc_backbone_load("mobilenetv2", path, "expanded_conv_project_BN,out_relu", &ref) == TC_OK);
   CHECK(ref && !strcmp(ref->embed_tap, "out_relu"));
   CHECK(ref && ref->embed_dim == 10 && ref->n_embed == 1);
-  CHECK(!strcmp(tc_backbone_default_embed_tap("mobilenetv2"), "out_relu"));
+  CHECK(!strcmp(tc_backbone_default_embed_tap("mobilenetv2"), "block_10_project_BN:std"));
   CHECK(!strcmp(tc_backbone_default_embed_tap("wrn50"), "layer4"));
   CHECK(tc_backbone_default_embed_tap("vgg") == NULL);
-  float e_out[10], e_proj[4];
+  float e_out[10], e_proj[4], s_out[10];
   int c0, h0, w0, c1, h1, w1;
   const float *proj0 = NULL, *out0 = NULL;
   float *proj_copy = NULL, *out_copy = NULL;
@@ -106,6 +120,7 @@ int main(int argc, char **argv) {
     memcpy(out_copy, out0, (size_t)c1 * h1 * w1 * sizeof(float));
     gap_(proj0, c0, h0 * w0, e_proj);
     gap_(out0, c1, h1 * w1, e_out);
+    gsp_(out0, c1, h1 * w1, s_out);
     CHECK(!memcmp(tc_backbone_embedding(ref), e_out, sizeof e_out));
   } else CHECK(0);
 
@@ -114,7 +129,8 @@ int main(int argc, char **argv) {
     const char *embed;
     int E;
   } cases[] = {{"out_relu", 10}, {"expanded_conv_project_BN", 4}, {"expanded_conv_project_BN,out_relu", 14},
-               {"Conv_1_bn", 10}, {"block_1_expand_BN,Conv_1_bn", 22}};
+               {"Conv_1_bn", 10}, {"block_1_expand_BN,Conv_1_bn", 22}, {"out_relu:std", 10},
+               {"expanded_conv_project_BN:avg", 4}, {"expanded_conv_project_BN,out_relu:std", 14}};
   for (size_t k = 0; k < sizeof cases / sizeof cases[0] && proj_copy; k++) {
     TcBackbone *bb = NULL;
     /* patch taps first the same two maps, plus Conv_1_bn when it exists */
@@ -123,7 +139,12 @@ int main(int argc, char **argv) {
     TcErr e = tc_backbone_load_embed("mobilenetv2", path, taps, cases[k].embed, &bb);
     CHECK_MSG(e == TC_OK, "%s: %s", cases[k].embed, tc_err_message());
     if (e) continue;
-    CHECK_MSG(!strcmp(bb->embed_tap, cases[k].embed), "recorded '%s'", bb->embed_tap);
+    /* ":avg" is the plain average and is recorded without the suffix */
+    char want[96];
+    snprintf(want, sizeof want, "%s", cases[k].embed);
+    char *avg = strstr(want, ":avg");
+    if (avg) *avg = 0;
+    CHECK_MSG(!strcmp(bb->embed_tap, want), "recorded '%s'", bb->embed_tap);
     CHECK_INT(bb->embed_dim, cases[k].E);
     CHECK(tc_backbone_forward(bb, x, H, W) == TC_OK);
     int c, h, w;
@@ -134,7 +155,11 @@ int main(int argc, char **argv) {
               cases[k].embed);
     const float *emb = tc_backbone_embedding(bb);
     if (!strcmp(cases[k].embed, "out_relu")) CHECK(!memcmp(emb, e_out, sizeof e_out));
-    if (!strcmp(cases[k].embed, "expanded_conv_project_BN")) CHECK(!memcmp(emb, e_proj, sizeof e_proj));
+    if (!strcmp(want, "expanded_conv_project_BN")) CHECK(!memcmp(emb, e_proj, sizeof e_proj));
+    /* the two-pass double standard deviation, same order: equal bits */
+    if (!strcmp(cases[k].embed, "out_relu:std")) CHECK(!memcmp(emb, s_out, sizeof s_out));
+    if (!strcmp(cases[k].embed, "expanded_conv_project_BN,out_relu:std"))
+      CHECK(!memcmp(emb, e_proj, sizeof e_proj) && !memcmp(emb + 4, s_out, sizeof s_out));
     if (!strcmp(cases[k].embed, "expanded_conv_project_BN,out_relu"))
       CHECK(!memcmp(emb, e_proj, sizeof e_proj) && !memcmp(emb + 4, e_out, sizeof e_out));
     if (strstr(cases[k].embed, "Conv_1_bn")) {
@@ -158,7 +183,8 @@ int main(int argc, char **argv) {
   }
 
   /* errors: unknown map, a pooling op, too many, empty list */
-  const char *bad[] = {"nosuch", "embedding", "out_relu,nosuch", "out_relu,out_relu,out_relu,out_relu,out_relu", ","};
+  const char *bad[] = {"nosuch", "embedding", "out_relu,nosuch", "out_relu,out_relu,out_relu,out_relu,out_relu", ",",
+                       "out_relu:max", "embedding:std", "out_relu:"};
   for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
     TcBackbone *bb = NULL;
     TcErr e = tc_backbone_load_embed("mobilenetv2", path, "out_relu", bad[k], &bb);

@@ -201,6 +201,131 @@ static void test_kmax_(void) {
   CHECK_NEAR(dist[0], 0.0, 1e-12);
 }
 
+/* ---- options beyond DESIGN 3.6: K_max rules and centring -------------- */
+
+static void cut_(const int64_t *eta, int64_t n, int64_t want_cap, int64_t want_elbow, int64_t want_gap,
+                 int line) {
+  int64_t ke, kc, km;
+  tc_tail_kmax(eta, n, &ke, &kc, &km, NULL);
+  int64_t c = tc_tail_kmax_rule(TC_TAIL_CUT_CAP, eta, n, ke, kc);
+  int64_t e = tc_tail_kmax_rule(TC_TAIL_CUT_ELBOW, eta, n, ke, kc);
+  int64_t g = tc_tail_kmax_rule(TC_TAIL_CUT_GAP, eta, n, ke, kc);
+  CHECK_MSG(c == want_cap && c == km && e == want_elbow && g == want_gap,
+            "cut case at line %d: cap %lld elbow %lld gap %lld (want %lld %lld %lld)", line, (long long)c,
+            (long long)e, (long long)g, (long long)want_cap, (long long)want_elbow, (long long)want_gap);
+}
+#define CUT(e, wc, we, wg) cut_(e, (int64_t)(sizeof e / sizeof e[0]), wc, we, wg, __LINE__)
+
+static void test_cut_rules_(void) {
+  /* pareto-like: elbow dx 7, dy -65, numerators |-65 t - 7 (e_t - 70)| =
+   * 0 131 171 190 160 116 65 0 -> t = 3 (15); cap: total 181, n15 = 27,
+   * ascending sums 5 10 17 27 (<= 27) 37 -> k = 4 -> eta[4] = 10; gap:
+   * ratios 70/42 42/27 27/15 15/10 10/7 7/5 5/5, largest 27/15 = 1.8 >= 1.5
+   * -> 15. The paper's cap keeps the class of 15 out of the tail. */
+  int64_t p1[] = {70, 42, 27, 15, 10, 7, 5, 5};
+  CUT(p1, 10, 15, 15);
+  /* no clear break: ratios 10/9 9/8 8/7, largest 8/7 < 3/2 -> the paper's
+   * rule; elbow: every point on the line -> eta_0 = 10; cap: total 34,
+   * n15 = 5 < 7 -> k = 0 -> eta[min(4, 3)] = 7 */
+  int64_t p2[] = {10, 9, 8, 7};
+  CUT(p2, 7, 10, 7);
+  /* step: the drop after the head classes, 50/5 = 10 -> 5 */
+  int64_t p3[] = {50, 5, 4, 3, 2, 1};
+  CUT(p3, 3, 5, 5);
+  /* equal ratios 2, 2, 2: the first wins -> 4 */
+  int64_t p4[] = {8, 4, 2, 1};
+  int64_t ke, kc, km;
+  tc_tail_kmax(p4, 4, &ke, &kc, &km, NULL);
+  CHECK_INT(tc_tail_kmax_rule(TC_TAIL_CUT_GAP, p4, 4, ke, kc), 4);
+  /* exactly 3/2 counts as a break (2 * 9 >= 3 * 6) -> 6 */
+  int64_t p5[] = {9, 6, 5};
+  tc_tail_kmax(p5, 3, &ke, &kc, &km, NULL);
+  CHECK_INT(tc_tail_kmax_rule(TC_TAIL_CUT_GAP, p5, 3, ke, kc), 6);
+  /* one class: no ratio -> the paper's rule (7) */
+  int64_t p6[] = {7};
+  CUT(p6, 7, 7, 7);
+  /* flat: ratio 1 -> paper (4) */
+  int64_t p7[] = {4, 4, 4};
+  CUT(p7, 4, 4, 4);
+  /* names */
+  CHECK_INT(tc_tail_cut_parse("gap"), TC_TAIL_CUT_GAP);
+  CHECK_INT(tc_tail_cut_parse("cap"), TC_TAIL_CUT_CAP);
+  CHECK_INT(tc_tail_cut_parse("elbow"), TC_TAIL_CUT_ELBOW);
+  CHECK_INT(tc_tail_cut_parse("nope"), -1);
+  CHECK(!strcmp(tc_tail_cut_name(TC_TAIL_CUT_GAP), "gap"));
+  CHECK_INT(tc_tail_norm_parse("center"), TC_TAIL_NORM_CENTER);
+  CHECK_INT(tc_tail_norm_parse("whiten"), -1);
+  /* auto rules: mobilenetv2 p = 1 and gap, anything else the paper's */
+  double p;
+  int c;
+  tc_tail_default_rules("mobilenetv2", &p, &c);
+  CHECK(p == 1.0 && c == TC_TAIL_CUT_GAP);
+  tc_tail_default_rules("wrn50", &p, &c);
+  CHECK(p == 0.85 && c == TC_TAIL_CUT_CAP);
+  tc_tail_default_rules(NULL, &p, &c);
+  CHECK(p == 0.85 && c == TC_TAIL_CUT_CAP);
+}
+
+static void test_center_(void) {
+  /* rows (3,4), (4,3), (0,5): normalised (.6,.8), (.8,.6), (0,1); on the
+   * 2^-20 grid 0.6 -> rint(629145.6) = 629146, 0.8 -> rint(838860.8) =
+   * 838861, 1 -> 1048576. Sums: 1468007 and 2516583; means 489335.666...
+   * and 838861 exactly. */
+  float X[3 * 2] = {3, 4, 4, 3, 0, 5}, Y[3 * 2];
+  int64_t sum[2] = {0, 0}, part[2] = {0, 0};
+  CHECK_INT(tc_tail_center_sums(X, 3, 2, sum), -1);
+  CHECK(sum[0] == 1468007 && sum[1] == 2516583);
+  /* any split of the rows gives the same integers */
+  CHECK_INT(tc_tail_center_sums(X + 4, 1, 2, part), -1);
+  CHECK_INT(tc_tail_center_sums(X, 2, 2, part), -1);
+  CHECK(part[0] == sum[0] && part[1] == sum[1]);
+  tc_tail_center_apply(X, 3, 2, sum, 3, Y);
+  CHECK(Y[1] == 0.0f);                                      /* 838861 - 838861 */
+  CHECK(Y[3] == (float)(-209715.0 / 1048576.0));            /* 629146 - 838861 */
+  CHECK(Y[5] == (float)(209715.0 / 1048576.0));             /* 1048576 - 838861 */
+  CHECK(Y[0] == (float)((629146.0 - 1468007.0 / 3.0) / 1048576.0));
+  CHECK_NEAR(Y[0], 0.1333333, 1e-6);
+  CHECK_NEAR(Y[2], 0.3333333, 1e-6);
+  CHECK_NEAR(Y[4], -0.4666667, 1e-6);
+  /* row by row equals all at once */
+  float Y1[2];
+  tc_tail_center_apply(X + 2, 1, 2, sum, 3, Y1);
+  CHECK(!memcmp(Y1, Y + 2, sizeof Y1));
+  /* a non-finite row is reported, its sums skipped */
+  float B[2 * 2] = {1, 0, NAN, 1};
+  int64_t bs[2] = {0, 0};
+  CHECK_INT(tc_tail_center_sums(B, 2, 2, bs), 1);
+  CHECK(bs[0] == 1048576 && bs[1] == 0);
+  /* the whole run with centring = the plain run on the centred rows; here
+   * the centred rows (0.13,0), (0.33,-0.2), (-0.47,0.2) separate row 2 */
+  TcTailResult *a = NULL, *b = NULL;
+  CHECK_INT(tc_tail_run_opts(X, 3, 2, 0.85, TC_TAIL_NORM_CENTER, TC_TAIL_CUT_CAP, &a), TC_OK);
+  CHECK_INT(tc_tail_run(Y, 3, 2, 0.85, &b), TC_OK);
+  if (a && b) {
+    CHECK(!memcmp(a->th, b->th, 3 * sizeof(float)));
+    CHECK(!memcmp(a->count, b->count, 3 * sizeof(int64_t)));
+    CHECK(!memcmp(a->kappa, b->kappa, 3 * sizeof(int64_t)));
+    CHECK(a->k_max == b->k_max);
+  }
+  tc_tail_result_destroy(&a);
+  tc_tail_result_destroy(&b);
+  /* a NaN embedding is named under centring too */
+  CHECK(tc_tail_run_opts(B, 2, 2, 0.85, TC_TAIL_NORM_CENTER, TC_TAIL_CUT_CAP, &a) == TC_ERR_FORMAT);
+  tc_err_clear();
+  CHECK(tc_tail_run_opts(X, 3, 2, 0.85, 7, TC_TAIL_CUT_CAP, &a) == TC_ERR_USAGE);
+  tc_err_clear();
+  /* the gap rule through the whole run: the tiny pipeline's eta = [3, 1]
+   * has the ratio 3 -> K_max = 1, as the paper's cap there */
+  float T[4 * 2] = {2, 0, 1, 0, 5, 0, 0, 3};
+  CHECK_INT(tc_tail_run_opts(T, 4, 2, 1.0, TC_TAIL_NORM_NONE, TC_TAIL_CUT_GAP, &a), TC_OK);
+  if (a) {
+    CHECK_INT(a->cut, TC_TAIL_CUT_GAP);
+    CHECK_INT(a->k_max, 1);
+    CHECK(!a->is_tail[0] && a->is_tail[3]);
+  }
+  tc_tail_result_destroy(&a);
+}
+
 static void test_pipeline_tiny_(void) {
   /* three identical embeddings and one orthogonal: rows 0-2 have th = 1 and
    * count 3, row 3 th = 1 and count 1; kappa = 3 3 3 1; eta = [3, 1];
@@ -635,6 +760,8 @@ int main(int argc, char **argv) {
   test_cardinalities_();
   test_kmax_();
   test_pipeline_tiny_();
+  test_cut_rules_();
+  test_center_();
   test_gram_exact_();
   test_transpose_();
   test_diagnostics_();
