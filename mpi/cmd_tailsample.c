@@ -25,6 +25,8 @@
 
 #include "commands.h"
 #include "context.h"
+#include "checked.h"
+#include "features_io.h"
 #include "h5fmt.h"
 #include "log.h"
 #include "opts.h"
@@ -294,6 +296,18 @@ TcErr tc_cmd_tailsample(MPI_Comm comm, int argc, char **argv) {
     if (N < 1 || E < 1)
       err = tc_err_set(TC_ERR_FORMAT, "%s: /embeddings is empty [%lld x %lld]", features,
                        (long long)N, (long long)E);
+    /* tailsample needs only /embeddings, and files from other tools may carry
+     * nothing else; but a features file whose own sizes are damaged is a
+     * damaged file, refused here as fit and predict refuse it */
+    int64_t attr_E = 0, attr_D = 0;
+    if (!err && tc_h5_has_attr(in, "/", "E")) {
+      err = tc_h5_get_attr_i64_range(in, "/", "E", 1, TC_FEATURES_MAX_SIDE, &attr_E);
+      if (!err && attr_E != E)
+        err = tc_err_set(TC_ERR_FORMAT, "%s: attribute E = %lld but /embeddings has %lld columns", features,
+                         (long long)attr_E, (long long)E);
+    }
+    if (!err && tc_h5_has_attr(in, "/", "D"))
+      err = tc_h5_get_attr_i64_range(in, "/", "D", 1, TC_FEATURES_MAX_SIDE, &attr_D);
     err = tc_agree(comm, err);
     if (err) goto cleanup;
   }
@@ -317,6 +331,13 @@ TcErr tc_cmd_tailsample(MPI_Comm comm, int argc, char **argv) {
   err = tc_agree(comm, err);
   if (err) goto cleanup;
   err = tc_h5_read_rows(in, "embeddings", TC_H5_F32, lo, hi - lo, X);
+  if (!err) {
+    int64_t bad = tc_first_bad_f32(X, (hi - lo) * E, TC_VALUE_ABS_MAX);
+    if (bad >= 0)
+      err = tc_err_set(TC_ERR_FORMAT, "%s: image %lld: /embeddings holds %s at component %lld (values must be "
+                       "finite, |x| <= %g)", features, (long long)(lo + bad / E), tc_value_str(X[bad]),
+                       (long long)(bad % E), (double)TC_VALUE_ABS_MAX);
+  }
   err = tc_agree(comm, err);
   if (err) goto cleanup;
   if (has_paths) {

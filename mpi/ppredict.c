@@ -180,8 +180,11 @@ TcErr tc_ppredict_run(MPI_Comm comm, const TcPredictOptions *opt) {
     if (!err && M <= 0) err = tc_err_set(TC_ERR_FORMAT, "%s: /memory_bank is empty", opt->model);
   }
   int use_weights = strcmp(method, "softpatch") == 0;
-  if (!err && use_weights) {
-    if (!tc_h5_exists(model, "memory_weights"))
+  /* every model carries /memory_weights; only softpatch scores with them,
+   * but damaged weights mean a damaged model, refused for any method */
+  int has_weights = !err && tc_h5_exists(model, "memory_weights");
+  if (!err && (use_weights || has_weights)) {
+    if (!has_weights)
       err = tc_err_set(TC_ERR_FORMAT, "%s: method softpatch but no /memory_weights", opt->model);
     else {
       int64_t want[1] = {M};
@@ -230,7 +233,7 @@ TcErr tc_ppredict_run(MPI_Comm comm, const TcPredictOptions *opt) {
   /* ---- bank placement: the same decision on every rank, no communication */
   int64_t ntiles = (M + tile - 1) / tile;
   int64_t work_common = (int64_t)sizeof(float) * (tc_score_nn_work_floats(HW, tile) + HW + crop * crop) +
-                        (int64_t)sizeof(float) * (use_weights ? M : 0);
+                        (int64_t)sizeof(float) * (has_weights ? M : 0);
   int64_t need_rep = (int64_t)sizeof(float) * (M * D + M + HW * D) +
                      (int64_t)sizeof(TcScoreNN) * HW + work_common;
   int64_t t_lo, t_hi, max_tiles = (ntiles + size - 1) / size;
@@ -274,13 +277,13 @@ TcErr tc_ppredict_run(MPI_Comm comm, const TcPredictOptions *opt) {
   grid = tc_malloc(sizeof(float) * (size_t)HW, "score grid");
   map = tc_malloc(sizeof(float) * (size_t)(crop * crop), "anomaly map");
   have = tc_calloc((size_t)size, sizeof(int), "round flags");
-  if (use_weights) weights = tc_malloc(sizeof(float) * (size_t)M, "memory weights");
-  err = (bank && norms && Q && work && nn && grid && map && have && (!use_weights || weights)) ? TC_OK
+  if (has_weights) weights = tc_malloc(sizeof(float) * (size_t)M, "memory weights");
+  err = (bank && norms && Q && work && nn && grid && map && have && (!has_weights || weights)) ? TC_OK
                                                                                              : TC_ERR_MEM;
   err = tc_agree(comm, err);
   if (err) goto cleanup;
   err = tc_h5_read_rows(model, "memory_bank", TC_H5_F32, b0, Mloc, bank);
-  if (!err && use_weights) err = tc_h5_read_rows(model, "memory_weights", TC_H5_F32, 0, M, weights);
+  if (!err && has_weights) err = tc_h5_read_rows(model, "memory_weights", TC_H5_F32, 0, M, weights);
   if (!err) {
     /* a NaN row has no distance to anything: refused here, naming it, not
      * later as a patch without a neighbour */
@@ -293,9 +296,10 @@ TcErr tc_ppredict_run(MPI_Comm comm, const TcPredictOptions *opt) {
   err = tc_agree(comm, err);
   if (err) goto cleanup;
   tc_score_row_norms(bank, Mloc, D, norms);
-  for (int64_t i = 0; use_weights && i < M; i++)
-    if (!isfinite(weights[i])) {
-      err = tc_err_set(TC_ERR_FORMAT, "%s: /memory_weights[%lld] is not finite", opt->model, (long long)i);
+  for (int64_t i = 0; has_weights && i < M; i++)
+    if (!isfinite(weights[i]) || fabsf(weights[i]) > TC_VALUE_ABS_MAX) {
+      err = tc_err_set(TC_ERR_FORMAT, "%s: /memory_weights[%lld] holds %s (values must be finite, |x| <= %g)",
+                       opt->model, (long long)i, tc_value_str(weights[i]), (double)TC_VALUE_ABS_MAX);
       break;
     }
   err = tc_agree(comm, err);

@@ -9,7 +9,8 @@ timestamp bytes: regenerate only the files whose recipe changed):
   features.h5  fake_features write 8 images, 8x8 patches, D = 4, E = 4, seed 5
   model.h5     fit --method patchcore of features.h5
 Every other file is one hostile edit of them (h5py) or a hand-made image.
-cases.txt lists `FILE COMMAND` lines; COMMAND is one of extract, tailsample,
+cases.txt lists `FILE COMMAND` lines; COMMAND is one of extract, extract-bounded
+(a legal image that may also be accepted within the memory limit), tailsample,
 fit (patchcore), fit-tailedcore (--tail-aug none), predict-features (FILE as --features, model.h5 as --model),
 predict-model (FILE as --model, features.h5 as --features), info. Every case
 must end with exit 2, 3 or 4 and one error line naming FILE.
@@ -127,10 +128,10 @@ def sof_dims(data, w, h):
 def image_cases():
     small = Image.new('RGB', (16, 16), (120, 60, 200))
     return [
-        ('jpeg_1x65500.jpg', jpeg(Image.new('L', (1, 65500), 128), quality=50), ['extract'],
-         '1 x 65500 JPEG, all data present: the resize asks for 12.9 GB'),
-        ('png_999999x16.png', mutate.png_bomb(999999, 16, 0), ['extract'],
-         '999999 x 16 grey PNG, all data present: the resize asks for 12.3 GB'),
+        ('jpeg_1x65500.jpg', jpeg(Image.new('L', (1, 65500), 128), quality=50), ['extract-bounded'],
+         '1 x 65500 JPEG, all data present: the resize asked for 12.9 GB (now: the crop window only, 5 MB)'),
+        ('png_999999x16.png', mutate.png_bomb(999999, 16, 0), ['extract-bounded'],
+         '999999 x 16 grey PNG, all data present: the resize asked for 12.3 GB (now: the crop window only, 66 MB)'),
         ('jpeg_32768_missing.jpg', sof_dims(jpeg(small, quality=90), 32768, 32768), ['extract'],
          'baseline JPEG declaring 32768 x 32768 with 16 x 16 of data (decoded 30-50 s, accepted as grey)'),
         ('jpeg_32768_gray_missing.jpg', sof_dims(jpeg(small.convert('L'), quality=90), 32768, 32768), ['extract'],

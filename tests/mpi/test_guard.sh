@@ -178,7 +178,7 @@ refuse "fit --proj-dim 2^70 (overflow)" 2 "--proj-dim: '1180591620717411303424' 
 refuse "fit --coreset-ratio 1e999" 2 "--coreset-ratio: '1e999' is not a number" 0 \
   fit --features f.h5 --out n2.h5 --coreset-ratio 1e999
 refuse "fit --lof-k 65" 2 "--lof-k 65 is out of range" 0 fit --features f.h5 --out n2.h5 --lof-k 65
-refuse "tailsample --tail-p 2" 2 "--tail-p 2 is not in" 0 tailsample --features f.h5 --out n2.h5 --tail-p 2
+refuse "tailsample --tail-p 2" 2 "--tail-p '2' is not auto or a number in" 0 tailsample --features f.h5 --out n2.h5 --tail-p 2
 check "nothing published by a refused command" sh -c "! ls n1.h5 n2.h5 n3.h5 o.h5 2>/dev/null | grep -q ."
 
 # ---- text inputs: regular files of bounded line length, no hang
