@@ -16,7 +16,4 @@ TcErr tc_cmd_predict(MPI_Comm comm, int argc, char **argv);
 TcErr tc_cmd_eval(MPI_Comm comm, int argc, char **argv);
 TcErr tc_cmd_info(MPI_Comm comm, int argc, char **argv);
 
-/* For commands whose issue has not landed: a plain message, exit 2. */
-TcErr tc_cmd_not_built(const char *name, const char *issue);
-
 #endif

@@ -7,10 +7,8 @@
 #include "commands.h"
 #include "context.h"
 #include "log.h"
+#include "version.h"
 
-#ifndef TC_VERSION
-#define TC_VERSION "0.1.0"
-#endif
 
 typedef struct {
   const char *name;
@@ -39,10 +37,6 @@ static void usage_(FILE *out) {
           "exit status: 0 ok, 1 internal/library error, 2 usage, 3 bad input data, 4 I/O.\n"
           "version %s\n",
           TC_VERSION);
-}
-
-TcErr tc_cmd_not_built(const char *name, const char *issue) {
-  return tc_err_set(TC_ERR_USAGE, "'%s' is not built yet (issue %s)", name, issue);
 }
 
 int main(int argc, char **argv) {

@@ -18,6 +18,7 @@
 #include <unistd.h>
 #include <sys/wait.h>
 
+#include "agree.h"
 #include "log.h"
 #include "checked.h"
 #include "tmpfiles.h"
@@ -87,25 +88,6 @@ static int comm_rank_(MPI_Comm comm) {
   return rank;
 }
 
-/* Agree on an error code across comm (src/ cannot use mpi/context.h; this is
- * the same pattern: max code, message of the lowest failing rank). */
-static TcErr agree_(MPI_Comm comm, TcErr local) {
-  int size = 1, rank = comm_rank_(comm);
-  MPI_Comm_size(comm, &size);
-  int in[2] = {(int)local, local != TC_OK ? -rank : -size}, out[2];
-  MPI_Allreduce(in, out, 2, MPI_INT, MPI_MAX, comm);
-  if (out[0] == TC_OK) return TC_OK;
-  int root = -out[1];
-  char msg[1024];
-  int code = (int)local;
-  if (rank == root) snprintf(msg, sizeof msg, "%s", tc_err_message());
-  MPI_Bcast(msg, sizeof msg, MPI_CHAR, root, comm);
-  MPI_Bcast(&code, 1, MPI_INT, root, comm);
-  tc_err_clear();
-  tc_err_set((TcErr)code, "%s", msg);
-  return (TcErr)code;
-}
-
 /* ---------------------------------------------------------------- write errors
  *
  * With MPI-IO a write error is local: in a collective H5Dwrite only the
@@ -154,7 +136,7 @@ static TcErr check_writable_(const TcH5File *f) {
 
 /* ... and ends here (collective): the same code on every rank. */
 static TcErr agreed_write_(TcH5File *f, TcErr local) {
-  TcErr err = agree_(f->comm, local);
+  TcErr err = tc_agree(f->comm, local);
   if (err) f->failed = 1;
   return err;
 }
@@ -366,7 +348,7 @@ static TcErr check_output_local_(const char *final_path) {
 }
 
 TcErr tc_h5_check_output(MPI_Comm comm, const char *final_path) {
-  return agree_(comm, comm_rank_(comm) == 0 ? check_output_local_(final_path) : TC_OK);
+  return tc_agree_root(comm, comm_rank_(comm) == 0 ? check_output_local_(final_path) : TC_OK);
 }
 
 TcErr tc_h5_create(MPI_Comm comm, const char *final_path, const char *kind, TcH5File **out) {
@@ -384,7 +366,7 @@ TcErr tc_h5_create(MPI_Comm comm, const char *final_path, const char *kind, TcH5
   MPI_Bcast(&tag, 1, MPI_LONG_LONG, 0, comm);
 
   if (rank == 0) err = check_output_local_(final_path);
-  err = agree_(comm, err);
+  err = tc_agree(comm, err);
   if (err) return err;
 
   TcH5File *f = NULL;
@@ -394,7 +376,7 @@ TcErr tc_h5_create(MPI_Comm comm, const char *final_path, const char *kind, TcH5
   snprintf(f->tmp_path, sizeof f->tmp_path, "%s.tmp.%lld", final_path, tag);
   /* a job stopped by Slurm (SIGTERM) removes its temporary file */
   tc_tmpfile_register(f->tmp_path);
-  err = agree_(comm, rank == 0 ? reserve_(f) : TC_OK);
+  err = tc_agree_root(comm, rank == 0 ? reserve_(f) : TC_OK);
   if (err) {
     tc_tmpfile_forget(f->tmp_path);
     free(f);
@@ -412,7 +394,7 @@ TcErr tc_h5_create(MPI_Comm comm, const char *final_path, const char *kind, TcH5
    * only (a full disk) */
   int created[2] = {f->file >= 0, f->file < 0}, any[2]; /* any created, any failed */
   MPI_Allreduce(created, any, 2, MPI_INT, MPI_MAX, comm);
-  err = agree_(comm, err);
+  err = tc_agree(comm, err);
   if (any[1]) {
     if (any[0]) abort_job_(f); /* a file open on some ranks only cannot be closed */
     release_reserve_(f);
@@ -461,7 +443,7 @@ TcErr tc_h5_publish(TcH5File **fp) {
   if (!closed) err = write_failed_(f, errno, "close");
   int all_closed = 0;
   MPI_Allreduce(&closed, &all_closed, 1, MPI_INT, MPI_MIN, comm);
-  err = agree_(comm, err);
+  err = tc_agree(comm, err);
   if (!all_closed) abort_job_(f);
   if (f->rank == 0) {
     if (err) unlink(f->tmp_path);
@@ -471,7 +453,7 @@ TcErr tc_h5_publish(TcH5File **fp) {
       unlink(f->tmp_path);
     }
   }
-  err = agree_(comm, err);
+  err = tc_agree(comm, err);
   tc_tmpfile_forget(f->tmp_path);
   free(f);
   return err;
@@ -517,7 +499,7 @@ TcErr tc_h5_open(MPI_Comm comm, const char *path, const char *expected_kind, TcH
       if (is <= 0) err = tc_err_set(TC_ERR_FORMAT, "%s: not an HDF5 file", path);
     }
   }
-  err = agree_(comm, err);
+  err = tc_agree(comm, err);
   if (err) return err;
 
   TcH5File *f = NULL;
@@ -528,7 +510,7 @@ TcErr tc_h5_open(MPI_Comm comm, const char *path, const char *expected_kind, TcH
   if (f->file < 0) {
     err = tc_err_set(TC_ERR_FORMAT, "%s: cannot open as HDF5: %s", path, h5_reason_());
     free(f);
-    return agree_(comm, err);
+    return tc_agree(comm, err);
   }
   if (!tc_h5_has_attr(f, "/", "tc_kind")) {
     err = tc_err_set(TC_ERR_FORMAT, "%s: an HDF5 file but not a tailedcore file (no tc_kind attribute)%s%s",
@@ -824,7 +806,7 @@ static TcErr write_strings_(TcH5File *f, const char *name, int64_t n_total, int6
   MPI_Allreduce(&local, &width, 1, MPI_LONG_LONG, MPI_MAX, f->comm);
   char *buf = tc_calloc((size_t)(nlocal ? nlocal : 1), (size_t)width, "string rows");
   TcErr err = buf ? TC_OK : TC_ERR_MEM;
-  err = agree_(f->comm, err);
+  err = tc_agree(f->comm, err);
   if (err) {
     free(buf);
     return err;
@@ -1352,5 +1334,5 @@ static TcErr describe_isolated_(TcH5File *f, FILE *out) {
 }
 
 TcErr tc_h5_describe(TcH5File *f, FILE *out) {
-  return agree_(f->comm, f->rank == 0 ? describe_isolated_(f, out) : TC_OK);
+  return tc_agree_root(f->comm, f->rank == 0 ? describe_isolated_(f, out) : TC_OK);
 }
