@@ -4,6 +4,7 @@
 #define TC_CONTEXT_H
 
 #include <mpi.h>
+#include <stdint.h>
 
 #include "agree.h"
 #include "err.h"
@@ -15,6 +16,13 @@ TcErr tc_mpi_check(int rc, const char *what);
  * keep both around. Local. */
 int tc_rank(MPI_Comm comm);
 int tc_size(MPI_Comm comm);
+
+/* Broadcast rank 0's n strings (*strs, n valid on rank 0 only) to every
+ * rank in one buffer, in pieces below MPI's int count. On return every rank
+ * holds *n and a fresh *strs: n + 1 pointers (the last NULL) and the bytes in
+ * one allocation, freed by one free(*strs); rank 0's input array is left to
+ * its owner. Collective on comm; an allocation failure is agreed. */
+TcErr tc_bcast_strings(MPI_Comm comm, int64_t *n, char *const *in, char ***strs);
 
 /* Test hook: TC_FAIL_RANK=r and TC_FAIL_AT=name make rank r report an
  * injected failure at the named point (e.g. "h5write"). Lets tests prove
