@@ -46,13 +46,19 @@ LIB_SRCS  := $(wildcard src/*.c)
 LIB_OBJS  := $(patsubst src/%.c,$(BUILD)/obj/src/%.o,$(LIB_SRCS))
 MPI_SRCS  := $(filter-out mpi/main.c,$(wildcard mpi/*.c))
 MPI_OBJS  := $(patsubst mpi/%.c,$(BUILD)/obj/mpi/%.o,$(MPI_SRCS))
+# gen/ holds the data-set generators (synthetic renderer, long-tail builder,
+# dataset.json writer). Only inputs/ tools and tests link them and only they
+# get -Igen: the detector (src/, mpi/) cannot include a generator header.
+GEN_SRCS  := $(wildcard gen/*.c)
+GEN_OBJS  := $(patsubst gen/%.c,$(BUILD)/obj/gen/%.o,$(GEN_SRCS))
+GEN_CPPFLAGS := -Igen
 TOOL_SRCS := $(wildcard inputs/*.c)
 TOOLS     := $(patsubst inputs/%.c,$(BUILD)/%,$(TOOL_SRCS))
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNITS     := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 TTOOL_SRCS := $(wildcard tests/tools/*.c)
 TTOOLS    := $(patsubst tests/tools/%.c,$(BUILD)/tests/tools/%,$(TTOOL_SRCS))
-HDRS      := $(wildcard src/*.h mpi/*.h inputs/*.h tests/unit/*.h tests/tools/*.h)
+HDRS      := $(wildcard src/*.h mpi/*.h gen/*.h inputs/*.h tests/unit/*.h tests/tools/*.h)
 BENCH_SRCS := $(wildcard bench/*.c)
 BENCHES   := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 
@@ -80,6 +86,10 @@ $(BUILD)/obj/mpi/%.o: mpi/%.c $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(TC_REQUIRED_FLAGS) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
+$(BUILD)/obj/gen/%.o: gen/%.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(TC_REQUIRED_FLAGS) $(CPPFLAGS) $(GEN_CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
 $(BUILD)/libtailedcore.a: $(LIB_OBJS)
 	@rm -f $@
 	$(AR) rcs $@ $^
@@ -88,19 +98,23 @@ $(BUILD)/libtcmpi.a: $(MPI_OBJS)
 	@rm -f $@
 	$(AR) rcs $@ $^
 
+$(BUILD)/libtcgen.a: $(GEN_OBJS)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
 $(BUILD)/tailedcore: mpi/main.c $(BUILD)/libtcmpi.a $(BUILD)/libtailedcore.a $(HDRS)
 	$(CC) $(TC_REQUIRED_FLAGS) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ mpi/main.c $(BUILD)/libtcmpi.a $(BUILD)/libtailedcore.a $(LDLIBS)
 
-$(BUILD)/%: inputs/%.c $(BUILD)/libtailedcore.a $(HDRS)
-	$(CC) $(TC_REQUIRED_FLAGS) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libtailedcore.a $(LDLIBS)
+$(BUILD)/%: inputs/%.c $(BUILD)/libtcgen.a $(BUILD)/libtailedcore.a $(HDRS)
+	$(CC) $(TC_REQUIRED_FLAGS) $(CPPFLAGS) $(GEN_CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libtcgen.a $(BUILD)/libtailedcore.a $(LDLIBS)
 
-$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libtcmpi.a $(BUILD)/libtailedcore.a $(HDRS)
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libtcmpi.a $(BUILD)/libtcgen.a $(BUILD)/libtailedcore.a $(HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(TC_REQUIRED_FLAGS) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libtcmpi.a $(BUILD)/libtailedcore.a $(LDLIBS)
+	$(CC) $(TC_REQUIRED_FLAGS) $(CPPFLAGS) $(GEN_CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libtcmpi.a $(BUILD)/libtcgen.a $(BUILD)/libtailedcore.a $(LDLIBS)
 
-$(BUILD)/tests/tools/%: tests/tools/%.c $(BUILD)/libtcmpi.a $(BUILD)/libtailedcore.a $(HDRS)
+$(BUILD)/tests/tools/%: tests/tools/%.c $(BUILD)/libtcmpi.a $(BUILD)/libtcgen.a $(BUILD)/libtailedcore.a $(HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(TC_REQUIRED_FLAGS) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libtcmpi.a $(BUILD)/libtailedcore.a $(LDLIBS)
+	$(CC) $(TC_REQUIRED_FLAGS) $(CPPFLAGS) $(GEN_CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libtcmpi.a $(BUILD)/libtcgen.a $(BUILD)/libtailedcore.a $(LDLIBS)
 
 # make test: dependencies, build, then every unit binary and every tests/mpi
 # script; the runner prints "N passed, N failed" and fails on any failure.

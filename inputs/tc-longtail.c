@@ -1,7 +1,7 @@
 /* tc-longtail - build a noisy long-tail variant (step_k1, step_k4, pareto)
  * of a pristine MVTec-layout data set, as in DESIGN 4 and the TailedCore
  * paper, or rebuild one exactly from its two manifests. The rules are in
- * src/longtail.h. A serial tool: no MPI.
+ * gen/longtail.h. A serial tool: no MPI.
  *
  * Output OUT/: CLASS/train/good (kept good images + injected defects named
  * TYPE_NAME), CLASS/test and CLASS/ground_truth (all of the source),

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "dataset.h"
+#include "dataset_build.h"
 #include "err.h"
 #include "image.h"
 #include "image_write.h"

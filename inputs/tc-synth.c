@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "dataset.h"
+#include "dataset_build.h"
 #include "err.h"
 #include "image_write.h"
 #include "log.h"

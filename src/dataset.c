@@ -1,5 +1,5 @@
-/* dataset.c - MVTec-layout listing, manifests and dataset.json (see
- * dataset.h). Plain POSIX directory calls; no MPI. */
+/* dataset.c - MVTec-layout listing, manifests and the dataset.json reader
+ * (see dataset.h). Plain POSIX directory calls; no MPI. */
 #include "dataset.h"
 
 #include <ctype.h>
@@ -10,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include "outguard.h"
 
@@ -82,52 +81,6 @@ TcErr tc_dataset_dir_names(const char *dir, char ***names, int64_t *n) {
   *names = v;
   *n = cnt;
   return TC_OK;
-}
-
-TcErr tc_dataset_make_parents(const char *path) {
-  char *p = tc_strfmt("%s", path);
-  TC_CHECK(p, TC_ERR_MEM, "out of memory");
-  size_t L = strlen(p);
-  while (L > 1 && p[L - 1] == '/') p[--L] = '\0';
-  char *last = strrchr(p, '/');
-  TcErr err = TC_OK;
-  if (last && last != p) {
-    *last = '\0';
-    for (char *s = p + 1;; s++) {
-      if (*s != '/' && *s != '\0') continue;
-      char c = *s;
-      *s = '\0';
-      if (mkdir(p, 0777) != 0 && errno != EEXIST) {
-        err = tc_err_set(TC_ERR_IO, "%s: cannot create folder: %s", p, strerror(errno));
-        break;
-      }
-      *s = c;
-      if (!c) break;
-    }
-  }
-  free(p);
-  return err;
-}
-
-void tc_dataset_remove_tree(const char *path) {
-  struct stat st;
-  if (lstat(path, &st) != 0) return;
-  if (S_ISDIR(st.st_mode)) {
-    char **names = NULL;
-    int64_t n = 0;
-    if (tc_dataset_dir_names(path, &names, &n) == TC_OK) {
-      for (int64_t i = 0; i < n; i++) {
-        char *c = tc_strfmt("%s/%s", path, names[i]);
-        if (c) tc_dataset_remove_tree(c);
-        free(c);
-        free(names[i]);
-      }
-      free(names);
-    }
-    rmdir(path);
-  } else {
-    unlink(path);
-  }
 }
 
 static void free_names_(char **v, int64_t n) {
@@ -369,69 +322,6 @@ cleanup:
   fclose(fp);
   if (err != TC_OK) tc_dataset_destroy(&ds);
   *out = ds;
-  return err;
-}
-
-/* ---------- dataset.json: writer ---------- */
-
-static void json_str_(FILE *fp, const char *s) {
-  fputc('"', fp);
-  for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-    if (*p == '"' || *p == '\\') fprintf(fp, "\\%c", *p);
-    else if (*p == '\n') fputs("\\n", fp);
-    else if (*p == '\t') fputs("\\t", fp);
-    else if (*p < 0x20) fprintf(fp, "\\u%04x", *p);
-    else fputc(*p, fp);
-  }
-  fputc('"', fp);
-}
-
-TcErr tc_dataset_info_write(const char *path, const TcDatasetInfo *info) {
-  char *tmp = tc_strfmt("%s.tmp%ld", path, (long)getpid());
-  if (!tmp) return TC_ERR_MEM;
-  FILE *fp = fopen(tmp, "w");
-  if (!fp) {
-    TcErr e = tc_err_set(TC_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
-    free(tmp);
-    return e;
-  }
-  /* One key per line, seed on its own line, so `grep -v '"seed"'` compares
-   * a seeded build with its rebuild from manifests. */
-  fprintf(fp, "{\n  \"format\": \"tailedcore-dataset\",\n  \"version\": 1,\n  \"protocol\": ");
-  json_str_(fp, info->protocol ? info->protocol : "pristine");
-  if (info->has_seed) fprintf(fp, ",\n  \"seed\": %lld", (long long)info->seed);
-  else fprintf(fp, ",\n  \"seed\": null");
-  fprintf(fp, ",\n  \"noise_ratio\": %.17g,\n  \"alpha\": %.17g,\n  \"head_ratio\": %.17g",
-          info->noise_ratio, info->alpha, info->head_ratio);
-  fprintf(fp, ",\n  \"step_k\": %lld,\n  \"n_good\": %lld,\n  \"n_noise\": %lld",
-          (long long)info->step_k, (long long)info->n_good, (long long)info->n_noise);
-  fprintf(fp, ",\n  \"classes\": [");
-  for (int c = 0; c < info->n_classes; c++) {
-    const TcClassInfo *k = &info->classes[c];
-    fprintf(fp, "%s\n    {\"name\": ", c ? "," : "");
-    json_str_(fp, k->name);
-    fprintf(fp,
-            ", \"tail\": %s, \"n_source_train\": %lld, \"n_good\": %lld, \"n_noise\": %lld, "
-            "\"n_test_good\": %lld, \"n_test_anomaly\": %lld,\n     \"noise\": [",
-            k->is_tail ? "true" : "false", (long long)k->n_source_train, (long long)k->n_good,
-            (long long)k->n_noise, (long long)k->n_test_good, (long long)k->n_test_anomaly);
-    for (int64_t i = 0; i < k->n_noise; i++) {
-      fprintf(fp, "%s\n       {\"path\": ", i ? "," : "");
-      json_str_(fp, k->noise[i]);
-      fprintf(fp, ", \"source\": ");
-      json_str_(fp, k->noise_source[i]);
-      fputc('}', fp);
-    }
-    fprintf(fp, "]}");
-  }
-  fprintf(fp, "\n  ]\n}\n");
-  TcErr err = TC_OK;
-  if (ferror(fp)) err = tc_err_set(TC_ERR_IO, "%s: write failed", tmp);
-  if (fclose(fp) != 0 && err == TC_OK) err = tc_err_set(TC_ERR_IO, "%s: write failed", tmp);
-  if (err == TC_OK && rename(tmp, path) != 0)
-    err = tc_err_set(TC_ERR_IO, "%s: cannot rename into place: %s", path, strerror(errno));
-  if (err != TC_OK) unlink(tmp);
-  free(tmp);
   return err;
 }
 

@@ -12,9 +12,10 @@
  * the TailedCore authors publish their splits in. dataset.json describes a
  * (long-tail) build: per class head/tail, counts and the injected noise; it
  * is for evaluation and diagnostics only, never for training (DESIGN 3.7).
- * We write it with a small hand-written writer and read it with a small
- * generic JSON reader (objects, arrays, strings, numbers, true/false/null):
- * JSON so analysis/ scripts can load it with one call.
+ * The builders write it (gen/dataset_build.h: the detector never writes a
+ * data set); here is the small generic JSON reader that eval needs (objects,
+ * arrays, strings, numbers, true/false/null): JSON so analysis/ scripts can
+ * load it with one call.
  *
  * Everything here is Local (no MPI): rank 0 lists and broadcasts. */
 #ifndef TC_DATASET_H
@@ -101,11 +102,7 @@ typedef struct {
   TcClassInfo *classes; /* [n_classes], sorted by name */
 } TcDatasetInfo;
 
-/* Write dataset.json (atomically: temporary name, then rename). Local.
- * Errors: TC_ERR_IO. */
-TcErr tc_dataset_info_write(const char *path, const TcDatasetInfo *info);
-
-/* Read a dataset.json written by tc_dataset_info_write. Local.
+/* Read a dataset.json written by tc_dataset_info_write (gen/). Local.
  *   out (output) new record; free with tc_dataset_info_destroy.
  * Unknown keys are ignored (newer writers stay readable).
  * Errors: TC_ERR_IO (unreadable), TC_ERR_FORMAT (not JSON, a required key
@@ -125,15 +122,5 @@ void tc_dataset_sort_strings(char **s, int64_t n);
  * order. *names is an array of n malloc'd strings; free each and the array.
  * Errors: TC_ERR_IO naming the directory. Local. */
 TcErr tc_dataset_dir_names(const char *dir, char ***names, int64_t *n);
-
-/* rm -rf of path without following symlinks (links in a built data set
- * point into its source). Best effort, for cleaning up temporary trees.
- * Local. */
-void tc_dataset_remove_tree(const char *path);
-
-/* mkdir -p of the folder that will hold `path` (not of path itself), so
- * `--out data/synth` works when data/ does not exist yet. Errors: TC_ERR_IO
- * naming the folder that could not be made. Local. */
-TcErr tc_dataset_make_parents(const char *path);
 
 #endif

@@ -29,6 +29,7 @@
 
 #include "context.h"
 #include "dataset.h"
+#include "dataset_build.h"
 #include "features_io.h"
 #include "image.h"
 #include "image_write.h"

@@ -36,6 +36,7 @@
 #include <stdint.h>
 
 #include "dataset.h"
+#include "dataset_build.h" /* a built set is published with tc_dataset_info_write */
 #include "err.h"
 
 typedef enum { TC_LONGTAIL_STEP, TC_LONGTAIL_PARETO } TcLongtailKind;
