@@ -482,6 +482,10 @@ void tc_h5_abandon(TcH5File **fp) {
   free(f);
 }
 
+TcErr tc_h5_open_local(const char *path, const char *expected_kind, TcH5File **out) {
+  return tc_h5_open(MPI_COMM_SELF, path, expected_kind, out);
+}
+
 TcErr tc_h5_open(MPI_Comm comm, const char *path, const char *expected_kind, TcH5File **out) {
   h5_quiet_();
   *out = NULL;

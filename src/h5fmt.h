@@ -71,6 +71,11 @@ void tc_h5_abandon(TcH5File **f);
  * missing file, a non-HDF5 file, a foreign HDF5 file, a wrong kind. */
 TcErr tc_h5_open(MPI_Comm comm, const char *path, const char *expected_kind, TcH5File **out);
 
+/* tc_h5_open on the calling rank alone (MPI_COMM_SELF), for readers in
+ * serial modules (a weights file every rank reads whole) that must not see
+ * MPI themselves. Local. */
+TcErr tc_h5_open_local(const char *path, const char *expected_kind, TcH5File **out);
+
 /* Close a file opened with tc_h5_open. Collective. NULL-safe. */
 void tc_h5_close(TcH5File **f);
 

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "scalapack.h"
+#include "blas.h"
 
 #ifdef __AVX2__
 #include <immintrin.h>

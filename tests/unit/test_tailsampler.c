@@ -20,7 +20,7 @@
 
 #include "check.h"
 #include "h5fmt.h"
-#include "scalapack.h"
+#include "blas.h"
 #include "tailsampler.h"
 #include "transpose.h"
 

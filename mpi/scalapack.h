@@ -1,5 +1,5 @@
 /* scalapack.h - the one place declaring the BLACS, ScaLAPACK/PBLAS and
- * Fortran BLAS entry points we call (STYLE 8, trap 1: ScaLAPACK ships no C
+ * Fortran BLAS entry points we call (the serial BLAS ones in src/blas.h) (STYLE 8, trap 1: ScaLAPACK ships no C
  * header; PETSc's petscscalapack.h and HPL's hpl_blas.h do the same).
  *
  * Fortran conventions: every argument by address, column-major storage,
@@ -14,6 +14,8 @@
 #define TC_SCALAPACK_H
 
 #include <mpi.h>
+
+#include "blas.h"
 
 /* BLACS: a context from OUR communicator (never Cblacs_get(-1, 0, ...),
  * which is the whole world). */
@@ -34,10 +36,5 @@ void psgemm_(const char *transa, const char *transb, const int *m, const int *n,
              const float *alpha, const float *a, const int *ia, const int *ja, const int *desca,
              const float *b, const int *ib, const int *jb, const int *descb, const float *beta,
              float *c, const int *ic, const int *jc, const int *descc);
-
-/* Serial BLAS level 3 (OpenBLAS). */
-void sgemm_(const char *transa, const char *transb, const int *m, const int *n, const int *k,
-            const float *alpha, const float *a, const int *lda, const float *b, const int *ldb,
-            const float *beta, float *c, const int *ldc);
 
 #endif
