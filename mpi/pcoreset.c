@@ -120,161 +120,229 @@ static int cmp_i64_(const void *a, const void *b) {
   return (x > y) - (x < y);
 }
 
+/* One rank's state of a two-round selection, carried from step to step. */
+typedef struct {
+  MPI_Comm comm;
+  int rank, size;
+  const char *E_local;         /* [n_local x rb] my encoded rows, ordinals [off, off + n_local) */
+  int64_t n_local, off, n_total, m, first;
+  int dim;
+  TcCoresetPrec prec;
+  size_t rb;                   /* bytes of an encoded row */
+  const TcCoresetMode *mode;
+  double over;                 /* oversampling of round 1 (>= 1) */
+  int64_t ns;                  /* number of shards */
+  const char *stage;
+  int64_t *shlo;               /* [size + 1] first shard number of each rank */
+  int *scnt, *sdsp, *rcnt, *rdsp; /* [size] all-to-all counts and displacements */
+  char *sb;                    /* [n_local x rb] my rows in destination-rank order */
+  int64_t *sbo;                /* [n_local] their ordinals */
+  char *c0;                    /* [rb] the first point's encoded row */
+  int64_t nrecv;               /* rows received for my shards */
+  char *rbuf;                  /* [nrecv x rb] */
+  int64_t *rord;               /* [nrecv] their ordinals, ascending */
+  char *S;                     /* one shard's rows */
+  int64_t *ord_s, *pick;       /* their ordinals; round 1's picks in the shard */
+  int64_t nu;                  /* my union's size */
+  char *U;                     /* the union of my shards' picks */
+  int64_t *uo;                 /* their ordinals */
+  int64_t *ui;                 /* round 2's selection in union ordinals */
+} TwoRound;
+
+static void tr_free_(TwoRound *T) {
+  free(T->scnt); free(T->sdsp); free(T->rcnt); free(T->rdsp);
+  free(T->sbo); free(T->shlo); free(T->rord); free(T->pick); free(T->uo); free(T->ui); free(T->ord_s);
+  free(T->sb); free(T->rbuf); free(T->S); free(T->U); free(T->c0);
+}
+
+/* The send side's buffers and the shard blocks: shard j lives on the rank
+ * whose block of shard numbers holds it. Returns the agreed code. */
+static TcErr tr_start_(TwoRound *T) {
+  const int size = T->size;
+  const int64_t n1 = T->n_local > 0 ? T->n_local : 1;
+  TcErr err = TC_OK;
+  T->shlo = tc_malloc((size_t)(size + 1) * sizeof(int64_t), "shard blocks");
+  T->scnt = tc_calloc((size_t)size, sizeof(int), "all-to-all counts");
+  T->sdsp = tc_calloc((size_t)size, sizeof(int), "all-to-all counts");
+  T->rcnt = tc_calloc((size_t)size, sizeof(int), "all-to-all counts");
+  T->rdsp = tc_calloc((size_t)size, sizeof(int), "all-to-all counts");
+  T->sb = tc_malloc_aligned((size_t)n1 * T->rb, "shard send rows");
+  T->sbo = tc_malloc((size_t)n1 * sizeof(int64_t), "shard send ordinals");
+  T->c0 = tc_calloc(1, T->rb, "first point");
+  if (!T->shlo || !T->scnt || !T->sdsp || !T->rcnt || !T->rdsp || !T->sb || !T->sbo || !T->c0) err = TC_ERR_MEM;
+  if (!err && T->n_local > INT_MAX)
+    err = tc_err_set(TC_ERR_USAGE, "two-round coreset: %lld points on one rank is too many for MPI counts: "
+                     "run more ranks", (long long)T->n_local);
+  err = tc_agree(T->comm, err);
+  if (err) return err;
+  for (int r = 0; r <= size; r++) {
+    int64_t lo, hi;
+    tc_block_range(T->ns, r < size ? r : size - 1, size, &lo, &hi);
+    T->shlo[r] = r < size ? lo : hi;
+  }
+  return TC_OK;
+}
+
+/* Every rank gets the first point's encoded row from its owner (a sum with
+ * zeros is exact only for floats, so move bytes with a max over unsigned
+ * chars: every other rank offers zeros). Collective. */
+static TcErr tr_first_point_(TwoRound *T) {
+  if (T->first >= T->off && T->first < T->off + T->n_local)
+    memcpy(T->c0, T->E_local + (T->first - T->off) * T->rb, T->rb);
+  TC_CALL(tc_mpi_check(MPI_Allreduce(MPI_IN_PLACE, T->c0, (int)T->rb, MPI_UNSIGNED_CHAR, MPI_MAX, T->comm),
+                       "first point"));
+  return TC_OK;
+}
+
+/* The rank that holds the shard of my row i. */
+static int tr_dest_(const TwoRound *T, int64_t i) {
+  const int64_t j = (T->off + i) % T->ns;
+  int dest = 0;
+  while (dest + 1 < T->size && j >= T->shlo[dest + 1]) dest++;
+  return dest;
+}
+
+/* Counting sort of my rows by destination rank, ordinal order kept. Local. */
+static void tr_sort_by_dest_(TwoRound *T) {
+  for (int64_t i = 0; i < T->n_local; i++) T->scnt[tr_dest_(T, i)]++;
+  for (int r = 1; r < T->size; r++) T->sdsp[r] = T->sdsp[r - 1] + T->scnt[r - 1];
+  int *fill = tc_calloc((size_t)T->size, sizeof(int), "fill");
+  if (!fill) tc_abort(T->comm, TC_ERR_MEM, "two-round coreset");
+  for (int64_t i = 0; i < T->n_local; i++) {
+    const int dest = tr_dest_(T, i);
+    const int64_t at = T->sdsp[dest] + fill[dest]++;
+    memcpy(T->sb + at * T->rb, T->E_local + i * T->rb, T->rb);
+    T->sbo[at] = T->off + i;
+  }
+  free(fill);
+}
+
+/* The receive side and round 1's buffers, sized by the all-to-all of counts.
+ * Returns the agreed code. */
+static TcErr tr_alloc_recv_(TwoRound *T) {
+  TC_CALL(tc_mpi_check(MPI_Alltoall(T->scnt, 1, MPI_INT, T->rcnt, 1, MPI_INT, T->comm), "shard counts"));
+  for (int r = 0; r < T->size; r++) T->nrecv += T->rcnt[r];
+  for (int r = 1; r < T->size; r++) T->rdsp[r] = T->rdsp[r - 1] + T->rcnt[r - 1];
+  TcErr err = TC_OK;
+  if (T->nrecv > INT_MAX) err = tc_err_set(TC_ERR_USAGE, "two-round coreset: %lld points on one rank is too many "
+                                           "for MPI counts: run more ranks", (long long)T->nrecv);
+  const int64_t ns = T->ns, n_total = T->n_total;
+  int64_t ucap = 1;
+  for (int64_t j = T->shlo[T->rank]; j < T->shlo[T->rank + 1]; j++)
+    ucap += tc_coreset_shard_k(n_total, T->m, (n_total - j + ns - 1) / ns, T->over);
+  const int64_t maxlen = (n_total + ns - 1) / ns, nrecv1 = T->nrecv > 0 ? T->nrecv : 1;
+  T->rbuf = tc_malloc_aligned((size_t)nrecv1 * T->rb, "shard rows");
+  T->rord = tc_malloc((size_t)nrecv1 * sizeof(int64_t), "shard ordinals");
+  T->S = tc_malloc_aligned((size_t)maxlen * T->rb, "shard");
+  T->pick = tc_malloc((size_t)(maxlen + 1) * sizeof(int64_t), "shard picks");
+  T->ord_s = tc_malloc((size_t)(maxlen > 0 ? maxlen : 1) * sizeof(int64_t), "shard ordinals");
+  T->U = tc_malloc_aligned((size_t)ucap * T->rb, "two-round union");
+  T->uo = tc_malloc((size_t)ucap * sizeof(int64_t), "two-round union ordinals");
+  if (!err && (!T->rbuf || !T->rord || !T->S || !T->pick || !T->ord_s || !T->U || !T->uo)) err = TC_ERR_MEM;
+  return tc_agree(T->comm, err);
+}
+
+/* Move every row to the rank of its shard. Collective; an MPI failure
+ * aborts (the ranks are inside the exchange). */
+static void tr_exchange_(TwoRound *T) {
+  MPI_Datatype row = MPI_DATATYPE_NULL;
+  if (MPI_Type_contiguous((int)T->rb, MPI_BYTE, &row) != MPI_SUCCESS || MPI_Type_commit(&row) != MPI_SUCCESS)
+    tc_abort(T->comm, TC_ERR_MPI, "two-round coreset datatype");
+  if (MPI_Alltoallv(T->sb, T->scnt, T->sdsp, row, T->rbuf, T->rcnt, T->rdsp, row, T->comm) != MPI_SUCCESS ||
+      MPI_Alltoallv(T->sbo, T->scnt, T->sdsp, MPI_INT64_T, T->rord, T->rcnt, T->rdsp, MPI_INT64_T, T->comm) !=
+          MPI_SUCCESS)
+    tc_abort(T->comm, TC_ERR_MPI, "two-round coreset exchange");
+  MPI_Type_free(&row);
+  free(T->sb); T->sb = NULL;
+  free(T->sbo); T->sbo = NULL;
+}
+
+/* Round 1, no communication: the received rows are in ascending ordinal
+ * order (rank r sends only ordinals below rank r+1's), so a stable pass per
+ * shard gives each shard its rows in ordinal order; each shard's picks (and
+ * the first point) join my union in ordinal order. */
+static void tr_round1_(TwoRound *T) {
+  const size_t rb = T->rb;
+  const int64_t ns = T->ns;
+  double t0 = tc_now();
+  for (int64_t j = T->shlo[T->rank]; j < T->shlo[T->rank + 1]; j++) {
+    int64_t len = 0;
+    for (int64_t i = 0; i < T->nrecv; i++)
+      if (T->rord[i] % ns == j) {
+        memcpy(T->S + len * rb, T->rbuf + i * rb, rb);
+        T->ord_s[len++] = T->rord[i];
+      }
+    if (len == 0) continue;
+    const int64_t k = tc_coreset_shard_k(T->n_total, T->m, len, T->over);
+    TcErr e = tc_coreset_select_enc(T->S, len, T->dim, T->prec, T->mode->pruned, T->c0, 0, k, T->pick);
+    if (e) tc_abort(T->comm, e, "two-round coreset, round 1");
+    int64_t kk = k;
+    if (T->first % ns == j) T->pick[kk++] = (T->first - j) / ns;
+    qsort(T->pick, (size_t)kk, sizeof(int64_t), cmp_i64_);
+    for (int64_t r = 0; r < kk; r++) {
+      if (r > 0 && T->pick[r] == T->pick[r - 1]) continue;
+      memcpy(T->U + T->nu * rb, T->S + T->pick[r] * rb, rb);
+      T->uo[T->nu++] = T->ord_s[T->pick[r]];
+    }
+  }
+  tc_log(2, "%s: round 1 on rank %d: %lld shard(s), %lld picks in %.2fs", T->stage ? T->stage : "coreset", T->rank,
+         (long long)(T->shlo[T->rank + 1] - T->shlo[T->rank]), (long long)T->nu, tc_now() - t0);
+  free(T->rbuf); T->rbuf = NULL;
+  free(T->S); T->S = NULL;
+}
+
+/* Round 2: the exact loop over the union, ordinals (shard, ordinal); the
+ * selection mapped back to the points' ordinals into idx [*m_got].
+ * Returns the agreed code. */
+static TcErr tr_round2_(TwoRound *T, int64_t *idx, int64_t *m_got) {
+  int64_t uoff = 0, ntot = 0, ufirst = -1;
+  MPI_Exscan(&T->nu, &uoff, 1, MPI_INT64_T, MPI_SUM, T->comm);
+  if (T->rank == 0) uoff = 0;
+  MPI_Allreduce(&T->nu, &ntot, 1, MPI_INT64_T, MPI_SUM, T->comm);
+  for (int64_t i = 0; i < T->nu; i++)
+    if (T->uo[i] == T->first) ufirst = uoff + i;
+  MPI_Allreduce(MPI_IN_PLACE, &ufirst, 1, MPI_INT64_T, MPI_MAX, T->comm);
+  const int64_t mm = T->m < ntot ? T->m : ntot;
+  tc_log(1, "%s: two-round: %lld shard(s) of ~%lld, union %lld -> %lld", T->stage ? T->stage : "coreset",
+         (long long)T->ns, (long long)((T->n_total + T->ns - 1) / T->ns), (long long)ntot, (long long)mm);
+  T->ui = tc_malloc((size_t)mm * sizeof(int64_t), "two-round selection");
+  TcErr err = tc_agree(T->comm, T->ui ? TC_OK : TC_ERR_MEM);
+  if (!err)
+    err = loop_(T->comm, T->U, T->nu, uoff, ntot, T->dim, T->prec, mm, ufirst, T->mode->pruned, T->ui, T->stage);
+  if (err) return err;
+  for (int64_t t = 0; t < mm; t++)
+    idx[t] = T->ui[t] >= uoff && T->ui[t] < uoff + T->nu ? T->uo[T->ui[t] - uoff] : -1;
+  TC_CALL(tc_mpi_check(MPI_Allreduce(MPI_IN_PLACE, idx, (int)mm, MPI_INT64_T, MPI_MAX, T->comm),
+                       "two-round indices"));
+  *m_got = mm;
+  return TC_OK;
+}
+
 /* Two-round selection over encoded rows (see coreset.h). Shards are dealt in
  * contiguous blocks of shard numbers; one all-to-all moves every row to the
  * rank of its shard, round 1 runs without communication, round 2 is loop_
  * over the union in (shard, ordinal) order, which is rank-blocked because
- * the shards are. */
+ * the shards are. Every step that can fail returns an agreed code. */
 static TcErr tworound_(MPI_Comm comm, const char *E_local, int64_t n_local, int64_t off, int64_t n_total,
                        int dim, TcCoresetPrec prec, const TcCoresetMode *mode, int64_t m, int64_t first,
                        int64_t *idx, int64_t *m_got, const char *stage) {
-  const int rank = tc_rank(comm), size = tc_size(comm);
-  const size_t rb = tc_coreset_row_bytes(prec, dim);
-  const int64_t ns = tc_coreset_nshards(n_total, mode->shard);
-  const double over = mode->oversample >= 1.0 ? mode->oversample : 1.0;
-  TcErr err = TC_OK;
-  int *scnt = NULL, *sdsp = NULL, *rcnt = NULL, *rdsp = NULL;
-  int64_t *sbo = NULL, *shlo = NULL, *rord = NULL, *pick = NULL, *uo = NULL, *ui = NULL, *ord_s = NULL;
-  char *sb = NULL, *rbuf = NULL, *S = NULL, *U = NULL, *c0 = NULL;
-  MPI_Datatype row = MPI_DATATYPE_NULL;
-  int64_t nrecv = 0, nu = 0;
-
-  /* shard j lives on the rank whose block of shard numbers holds it */
-  shlo = tc_malloc((size_t)(size + 1) * sizeof(int64_t), "shard blocks");
-  scnt = tc_calloc((size_t)size, sizeof(int), "all-to-all counts");
-  sdsp = tc_calloc((size_t)size, sizeof(int), "all-to-all counts");
-  rcnt = tc_calloc((size_t)size, sizeof(int), "all-to-all counts");
-  rdsp = tc_calloc((size_t)size, sizeof(int), "all-to-all counts");
-  sb = tc_malloc_aligned((size_t)(n_local > 0 ? n_local : 1) * rb, "shard send rows");
-  sbo = tc_malloc((size_t)(n_local > 0 ? n_local : 1) * sizeof(int64_t), "shard send ordinals");
-  c0 = tc_calloc(1, rb, "first point");
-  if (!shlo || !scnt || !sdsp || !rcnt || !rdsp || !sb || !sbo || !c0) err = TC_ERR_MEM;
-  if (!err && n_local > INT_MAX) err = tc_err_set(TC_ERR_USAGE, "two-round coreset: %lld points on one rank "
-                                                  "is too many for MPI counts: run more ranks", (long long)n_local);
-  err = tc_agree(comm, err);
-  if (err) goto cleanup;
-  for (int r = 0; r <= size; r++) {
-    int64_t lo, hi;
-    tc_block_range(ns, r < size ? r : size - 1, size, &lo, &hi);
-    shlo[r] = r < size ? lo : hi;
+  TwoRound T = {.comm = comm, .rank = tc_rank(comm), .size = tc_size(comm), .E_local = E_local,
+                .n_local = n_local, .off = off, .n_total = n_total, .m = m, .first = first, .dim = dim,
+                .prec = prec, .rb = tc_coreset_row_bytes(prec, dim), .mode = mode,
+                .over = mode->oversample >= 1.0 ? mode->oversample : 1.0,
+                .ns = tc_coreset_nshards(n_total, mode->shard), .stage = stage};
+  TcErr err = tr_start_(&T);
+  if (!err) err = tr_first_point_(&T);
+  if (!err) {
+    tr_sort_by_dest_(&T);
+    err = tr_alloc_recv_(&T);
   }
-  /* the first point's encoded row, from its owner (a sum with zeros is exact
-   * only for floats, so move bytes with a max over unsigned chars: every
-   * other rank offers zeros) */
-  if (first >= off && first < off + n_local) memcpy(c0, E_local + (first - off) * rb, rb);
-  TC_CALL_GOTO(err, tc_mpi_check(MPI_Allreduce(MPI_IN_PLACE, c0, (int)rb, MPI_UNSIGNED_CHAR, MPI_MAX, comm),
-                                 "first point"), cleanup);
-
-  /* counting sort of my rows by destination rank, ordinal order kept */
-  {
-    int dest = 0;
-    for (int64_t i = 0; i < n_local; i++) {
-      const int64_t j = (off + i) % ns;
-      dest = 0;
-      while (dest + 1 < size && j >= shlo[dest + 1]) dest++;
-      scnt[dest]++;
-    }
-    for (int r = 1; r < size; r++) sdsp[r] = sdsp[r - 1] + scnt[r - 1];
-    int *fill = tc_calloc((size_t)size, sizeof(int), "fill");
-    if (!fill) tc_abort(comm, TC_ERR_MEM, "two-round coreset");
-    for (int64_t i = 0; i < n_local; i++) {
-      const int64_t j = (off + i) % ns;
-      dest = 0;
-      while (dest + 1 < size && j >= shlo[dest + 1]) dest++;
-      const int64_t at = sdsp[dest] + fill[dest]++;
-      memcpy(sb + at * rb, E_local + i * rb, rb);
-      sbo[at] = off + i;
-    }
-    free(fill);
+  if (!err) {
+    tr_exchange_(&T);
+    tr_round1_(&T);
+    err = tr_round2_(&T, idx, m_got);
   }
-  TC_CALL_GOTO(err, tc_mpi_check(MPI_Alltoall(scnt, 1, MPI_INT, rcnt, 1, MPI_INT, comm), "shard counts"), cleanup);
-  for (int r = 0; r < size; r++) nrecv += rcnt[r];
-  for (int r = 1; r < size; r++) rdsp[r] = rdsp[r - 1] + rcnt[r - 1];
-  if (nrecv > INT_MAX) err = tc_err_set(TC_ERR_USAGE, "two-round coreset: %lld points on one rank is too many "
-                                        "for MPI counts: run more ranks", (long long)nrecv);
-  {
-    const int64_t my_ns = shlo[rank + 1] - shlo[rank];
-    int64_t ucap = 1;
-    for (int64_t j = shlo[rank]; j < shlo[rank + 1]; j++)
-      ucap += tc_coreset_shard_k(n_total, m, (n_total - j + ns - 1) / ns, over);
-    const int64_t maxlen = (n_total + ns - 1) / ns;
-    rbuf = tc_malloc_aligned((size_t)(nrecv > 0 ? nrecv : 1) * rb, "shard rows");
-    rord = tc_malloc((size_t)(nrecv > 0 ? nrecv : 1) * sizeof(int64_t), "shard ordinals");
-    S = tc_malloc_aligned((size_t)maxlen * rb, "shard");
-    pick = tc_malloc((size_t)(maxlen + 1) * sizeof(int64_t), "shard picks");
-    ord_s = tc_malloc((size_t)(maxlen > 0 ? maxlen : 1) * sizeof(int64_t), "shard ordinals");
-    U = tc_malloc_aligned((size_t)ucap * rb, "two-round union");
-    uo = tc_malloc((size_t)ucap * sizeof(int64_t), "two-round union ordinals");
-    if (!err && (!rbuf || !rord || !S || !pick || !ord_s || !U || !uo)) err = TC_ERR_MEM;
-    (void)my_ns;
-  }
-  err = tc_agree(comm, err);
-  if (err) goto cleanup;
-  if (MPI_Type_contiguous((int)rb, MPI_BYTE, &row) != MPI_SUCCESS || MPI_Type_commit(&row) != MPI_SUCCESS)
-    tc_abort(comm, TC_ERR_MPI, "two-round coreset datatype");
-  if (MPI_Alltoallv(sb, scnt, sdsp, row, rbuf, rcnt, rdsp, row, comm) != MPI_SUCCESS ||
-      MPI_Alltoallv(sbo, scnt, sdsp, MPI_INT64_T, rord, rcnt, rdsp, MPI_INT64_T, comm) != MPI_SUCCESS)
-    tc_abort(comm, TC_ERR_MPI, "two-round coreset exchange");
-  free(sb); sb = NULL;
-  free(sbo); sbo = NULL;
-
-  /* round 1, no communication: the received rows are in ascending ordinal
-   * order (rank r sends only ordinals below rank r+1's), so a stable pass per
-   * shard gives each shard its rows in ordinal order */
-  {
-    double t0 = tc_now();
-    for (int64_t j = shlo[rank]; j < shlo[rank + 1]; j++) {
-      int64_t len = 0;
-      for (int64_t i = 0; i < nrecv; i++)
-        if (rord[i] % ns == j) {
-          memcpy(S + len * rb, rbuf + i * rb, rb);
-          ord_s[len++] = rord[i];
-        }
-      if (len == 0) continue;
-      const int64_t k = tc_coreset_shard_k(n_total, m, len, over);
-      TcErr e = tc_coreset_select_enc(S, len, dim, prec, mode->pruned, c0, 0, k, pick);
-      if (e) tc_abort(comm, e, "two-round coreset, round 1");
-      int64_t kk = k;
-      if (first % ns == j) pick[kk++] = (first - j) / ns;
-      qsort(pick, (size_t)kk, sizeof(int64_t), cmp_i64_);
-      for (int64_t r = 0; r < kk; r++) {
-        if (r > 0 && pick[r] == pick[r - 1]) continue;
-        memcpy(U + nu * rb, S + pick[r] * rb, rb);
-        uo[nu++] = ord_s[pick[r]];
-      }
-    }
-    tc_log(2, "%s: round 1 on rank %d: %lld shard(s), %lld picks in %.2fs", stage ? stage : "coreset", rank,
-           (long long)(shlo[rank + 1] - shlo[rank]), (long long)nu, tc_now() - t0);
-  }
-  free(rbuf); rbuf = NULL;
-  free(S); S = NULL;
-
-  /* round 2: the exact loop over the union, ordinals (shard, ordinal) */
-  {
-    int64_t uoff = 0, ntot = 0, ufirst = -1;
-    MPI_Exscan(&nu, &uoff, 1, MPI_INT64_T, MPI_SUM, comm);
-    if (rank == 0) uoff = 0;
-    MPI_Allreduce(&nu, &ntot, 1, MPI_INT64_T, MPI_SUM, comm);
-    for (int64_t i = 0; i < nu; i++)
-      if (uo[i] == first) ufirst = uoff + i;
-    MPI_Allreduce(MPI_IN_PLACE, &ufirst, 1, MPI_INT64_T, MPI_MAX, comm);
-    const int64_t mm = m < ntot ? m : ntot;
-    tc_log(1, "%s: two-round: %lld shard(s) of ~%lld, union %lld -> %lld", stage ? stage : "coreset",
-           (long long)ns, (long long)((n_total + ns - 1) / ns), (long long)ntot, (long long)mm);
-    ui = tc_malloc((size_t)mm * sizeof(int64_t), "two-round selection");
-    err = tc_agree(comm, ui ? TC_OK : TC_ERR_MEM);
-    if (!err) err = loop_(comm, U, nu, uoff, ntot, dim, prec, mm, ufirst, mode->pruned, ui, stage);
-    if (err) goto cleanup;
-    for (int64_t t = 0; t < mm; t++) idx[t] = ui[t] >= uoff && ui[t] < uoff + nu ? uo[ui[t] - uoff] : -1;
-    TC_CALL_GOTO(err, tc_mpi_check(MPI_Allreduce(MPI_IN_PLACE, idx, (int)mm, MPI_INT64_T, MPI_MAX, comm),
-                                   "two-round indices"), cleanup);
-    *m_got = mm;
-  }
-cleanup:
-  if (row != MPI_DATATYPE_NULL) MPI_Type_free(&row);
-  free(scnt); free(sdsp); free(rcnt); free(rdsp);
-  free(sbo); free(shlo); free(rord); free(pick); free(uo); free(ui); free(ord_s);
-  free(sb); free(rbuf); free(S); free(U); free(c0);
+  tr_free_(&T);
   return err;
 }
 

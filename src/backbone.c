@@ -198,20 +198,44 @@ static TcErr build_mobilenetv2_(Loader *L) {
   return TC_OK;
 }
 
-const char *tc_backbone_default_taps(const char *name) {
-  if (!strcmp(name, "resnet18") || !strcmp(name, "wrn50")) return "layer2,layer3";
-  if (!strcmp(name, "mobilenetv2")) return "block_5_add,block_10_project_BN";
+/* Everything that depends on which backbone it is: adding one is adding an
+ * entry here (and its name to TC_BACKBONE_CHOICES). */
+typedef struct {
+  const char *name;
+  const char *layout;            /* the weights file's layout attribute */
+  TcNorm norm;                   /* input scaling the weights expect */
+  int default_dim;               /* D of DESIGN 3.2 */
+  const char *default_taps;      /* patch feature maps */
+  const char *default_embed_tap; /* maps pooled into the global embedding */
+  TcErr (*build)(Loader *L);
+} BackboneSpec;
+
+static const BackboneSpec backbones_[] = {
+    /* D = 2 x 288 keeps every value distinct (see embed.h). The embedding is
+     * not DESIGN 3.2's out_relu: blocks 11-16 of the nsfwjs weights are
+     * fine-tuned for NSFW classes and their averages merge product classes;
+     * the spatial standard deviation of the last frozen ImageNet map keeps
+     * them apart (measured on real photographs: DECISIONS.md) */
+    {"mobilenetv2", "keras", TC_NORM_KERAS, 576, "block_5_add,block_10_project_BN", "block_10_project_BN:std",
+     build_mobilenetv2_},
+    {"resnet18", "torchvision", TC_NORM_IMAGENET, 1024, "layer2,layer3", "layer4", build_resnet_},
+    {"wrn50", "torchvision", TC_NORM_IMAGENET, 1024, "layer2,layer3", "layer4", build_resnet_},
+};
+
+static const BackboneSpec *spec_of_(const char *name) {
+  for (size_t k = 0; k < sizeof backbones_ / sizeof backbones_[0]; k++)
+    if (!strcmp(name, backbones_[k].name)) return &backbones_[k];
   return NULL;
 }
 
+const char *tc_backbone_default_taps(const char *name) {
+  const BackboneSpec *spec = spec_of_(name);
+  return spec ? spec->default_taps : NULL;
+}
+
 const char *tc_backbone_default_embed_tap(const char *name) {
-  if (!strcmp(name, "resnet18") || !strcmp(name, "wrn50")) return "layer4";
-  /* not DESIGN 3.2's out_relu: blocks 11-16 of the nsfwjs weights are
-   * fine-tuned for NSFW classes and their averages merge product classes;
-   * the spatial standard deviation of the last frozen ImageNet map keeps
-   * them apart (measured on real photographs: DECISIONS.md) */
-  if (!strcmp(name, "mobilenetv2")) return "block_10_project_BN:std";
-  return NULL;
+  const BackboneSpec *spec = spec_of_(name);
+  return spec ? spec->default_embed_tap : NULL;
 }
 
 TcErr tc_backbone_load(const char *name, const char *path, const char *taps, TcBackbone **out) {
@@ -314,68 +338,70 @@ static TcErr add_embedding_(TcBackbone *bb, const char *embed_tap) {
   return TC_OK;
 }
 
+/* The root attributes of the weights file: it must be for this backbone;
+ * the rest is recorded in bb. */
+static TcErr read_attrs_(TcH5File *f, const char *path, const char *name, TcBackbone *bb) {
+  char attr[64];
+  TC_CALL(tc_h5_get_attr_str(f, "/", "backbone", attr, sizeof attr));
+  TC_CHECK(!strcmp(attr, name), TC_ERR_FORMAT, "%s: weights are for backbone '%s', not '%s'", path, attr, name);
+  TC_CALL(tc_h5_get_attr_str(f, "/", "layout", bb->layout, sizeof bb->layout));
+  /* 0 would divide a zero running variance by zero */
+  TC_CALL(tc_h5_get_attr_f64_range(f, "/", "bn_eps", 1e-12, 1.0, &bb->bn_eps));
+  if (tc_h5_has_attr(f, "/", "sha256")) TC_CALL(tc_h5_get_attr_str(f, "/", "sha256", bb->sha256, sizeof bb->sha256));
+  if (tc_h5_has_attr(f, "/", "source")) {
+    /* informational: a long source is shortened, not refused */
+    char src[4096];
+    TC_CALL(tc_h5_get_attr_str(f, "/", "source", src, sizeof src));
+    snprintf(bb->source, sizeof bb->source, "%.*s", (int)sizeof bb->source - 1, src);
+  }
+  return TC_OK;
+}
+
+/* Request the comma-separated patch maps taps (deftaps named in the
+ * message for an unknown one). */
+static TcErr add_taps_(TcBackbone *bb, const char *taps, const char *deftaps) {
+  char buf[256];
+  snprintf(buf, sizeof buf, "%s", taps);
+  bb->taps[0] = 0;
+  for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+    TC_CHECK(bb->ntaps < TC_BACKBONE_MAX_TAPS, TC_ERR_USAGE, "at most %d taps (got '%s')", TC_BACKBONE_MAX_TAPS,
+             taps);
+    int idx = tc_net_find(bb->net, t);
+    TC_CHECK(idx >= 0 && tc_net_op(bb->net, idx)->kind != TC_OP_GAP && tc_net_op(bb->net, idx)->kind != TC_OP_GSP,
+             TC_ERR_USAGE, "backbone %s has no map called '%s' (defaults: %s)", bb->name, t, deftaps);
+    bb->tap_op[bb->ntaps++] = idx;
+    TC_CALL(tc_net_request(bb->net, idx));
+    if (bb->taps[0]) strncat(bb->taps, ",", sizeof bb->taps - strlen(bb->taps) - 1);
+    strncat(bb->taps, t, sizeof bb->taps - strlen(bb->taps) - 1);
+  }
+  TC_CHECK(bb->ntaps > 0, TC_ERR_USAGE, "no taps given");
+  return TC_OK;
+}
+
 TcErr tc_backbone_load_embed(const char *name, const char *path, const char *taps,
                              const char *embed_tap, TcBackbone **out) {
   *out = NULL;
-  const char *deftaps = tc_backbone_default_taps(name);
-  TC_CHECK(deftaps, TC_ERR_USAGE, "unknown backbone '%s' (choose %s)", name, TC_BACKBONE_CHOICES);
-  if (!taps || !taps[0]) taps = deftaps;
+  const BackboneSpec *spec = spec_of_(name);
+  TC_CHECK(spec, TC_ERR_USAGE, "unknown backbone '%s' (choose %s)", name, TC_BACKBONE_CHOICES);
+  if (!taps || !taps[0]) taps = spec->default_taps;
   TcErr err = TC_OK;
   TcBackbone *bb = tc_calloc(1, sizeof *bb, "backbone");
   if (!bb) return TC_ERR_MEM;
   Loader L = {0};
   snprintf(bb->name, sizeof bb->name, "%s", name);
   TC_CALL_GOTO(err, tc_h5_open(MPI_COMM_SELF, path, "weights", &L.f), cleanup);
-  char attr[64];
-  TC_CALL_GOTO(err, tc_h5_get_attr_str(L.f, "/", "backbone", attr, sizeof attr), cleanup);
-  TC_CHECK_GOTO(err, !strcmp(attr, name), TC_ERR_FORMAT, cleanup,
-                "%s: weights are for backbone '%s', not '%s'", path, attr, name);
-  TC_CALL_GOTO(err, tc_h5_get_attr_str(L.f, "/", "layout", bb->layout, sizeof bb->layout), cleanup);
-  /* 0 would divide a zero running variance by zero */
-  TC_CALL_GOTO(err, tc_h5_get_attr_f64_range(L.f, "/", "bn_eps", 1e-12, 1.0, &bb->bn_eps), cleanup);
-  if (tc_h5_has_attr(L.f, "/", "sha256"))
-    TC_CALL_GOTO(err, tc_h5_get_attr_str(L.f, "/", "sha256", bb->sha256, sizeof bb->sha256), cleanup);
-  if (tc_h5_has_attr(L.f, "/", "source")) {
-    /* informational: a long source is shortened, not refused */
-    char src[4096];
-    TC_CALL_GOTO(err, tc_h5_get_attr_str(L.f, "/", "source", src, sizeof src), cleanup);
-    snprintf(bb->source, sizeof bb->source, "%.*s", (int)sizeof bb->source - 1, src);
-  }
+  TC_CALL_GOTO(err, read_attrs_(L.f, path, name, bb), cleanup);
   L.eps = bb->bn_eps;
   TC_CALL_GOTO(err, tc_net_create(3, &L.net), cleanup);
   bb->net = L.net;
-  if (!strcmp(name, "mobilenetv2")) {
-    TC_CHECK_GOTO(err, !strcmp(bb->layout, "keras"), TC_ERR_FORMAT, cleanup,
-                  "%s: mobilenetv2 needs layout 'keras', file says '%s'", path, bb->layout);
-    bb->norm = TC_NORM_KERAS;
-    bb->default_dim = 576; /* see embed.h: 2 x 288 keeps every value distinct */
-    TC_CALL_GOTO(err, build_mobilenetv2_(&L), cleanup);
-  } else {
-    TC_CHECK_GOTO(err, !strcmp(bb->layout, "torchvision"), TC_ERR_FORMAT, cleanup,
-                  "%s: %s needs layout 'torchvision', file says '%s'", path, name, bb->layout);
-    bb->norm = TC_NORM_IMAGENET;
-    bb->default_dim = 1024;
-    TC_CALL_GOTO(err, build_resnet_(&L), cleanup);
-  }
+  TC_CHECK_GOTO(err, !strcmp(bb->layout, spec->layout), TC_ERR_FORMAT, cleanup,
+                "%s: %s needs layout '%s', file says '%s'", path, name, spec->layout, bb->layout);
+  bb->norm = spec->norm;
+  bb->default_dim = spec->default_dim;
+  TC_CALL_GOTO(err, spec->build(&L), cleanup);
   /* embedding: global average of the last map, or of the maps asked for */
   TC_CALL_GOTO(err, add_embedding_(bb, embed_tap), cleanup);
-  /* taps */
-  char buf[256];
-  snprintf(buf, sizeof buf, "%s", taps);
-  bb->taps[0] = 0;
-  for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-    TC_CHECK_GOTO(err, bb->ntaps < TC_BACKBONE_MAX_TAPS, TC_ERR_USAGE, cleanup,
-                  "at most %d taps (got '%s')", TC_BACKBONE_MAX_TAPS, taps);
-    int idx = tc_net_find(bb->net, t);
-    TC_CHECK_GOTO(err, idx >= 0 && tc_net_op(bb->net, idx)->kind != TC_OP_GAP &&
-                           tc_net_op(bb->net, idx)->kind != TC_OP_GSP, TC_ERR_USAGE, cleanup,
-                  "backbone %s has no map called '%s' (defaults: %s)", name, t, deftaps);
-    bb->tap_op[bb->ntaps++] = idx;
-    TC_CALL_GOTO(err, tc_net_request(bb->net, idx), cleanup);
-    if (bb->taps[0]) strncat(bb->taps, ",", sizeof bb->taps - strlen(bb->taps) - 1);
-    strncat(bb->taps, t, sizeof bb->taps - strlen(bb->taps) - 1);
-  }
-  TC_CHECK_GOTO(err, bb->ntaps > 0, TC_ERR_USAGE, cleanup, "no taps given");
+  TC_CALL_GOTO(err, add_taps_(bb, taps, spec->default_taps), cleanup);
 cleanup:
   tc_h5_close(&L.f);
   if (err) tc_backbone_destroy(&bb);

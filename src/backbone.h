@@ -59,7 +59,9 @@ typedef struct {
   TcNet *net;
 } TcBackbone;
 
-/* Names accepted by tc_backbone_load: "resnet18|wrn50|mobilenetv2". */
+/* Names accepted by tc_backbone_load: the names of the backbone table in
+ * backbone.c (a literal for option tables; test_extractor checks that each
+ * has its table entry). */
 #define TC_BACKBONE_CHOICES "mobilenetv2|resnet18|wrn50"
 
 /* Default taps of a backbone ("layer2,layer3" / "block_5_add,

@@ -120,10 +120,168 @@ static void put_block_(const TiffLayout *L, const uint8_t *block, size_t row_byt
   }
 }
 
+/* The tags of the first IFD that decide how it decodes. */
+typedef struct {
+  uint32_t w, h;
+  uint16_t bits, spp, photometric, planar, sampleformat, compression;
+} TiffTags;
+
+/* Read the tags (libtiff's defaults where absent; a missing photometric
+ * interpretation guessed from the samples, tolerant like PIL) and refuse
+ * sizes and sample formats we do not decode, before any allocation. */
+static TcErr read_tags_(TIFF *tif, const char *path, TiffTags *t) {
+  *t = (TiffTags){.bits = 1, .spp = 1, .planar = PLANARCONFIG_CONTIG, .sampleformat = SAMPLEFORMAT_UINT,
+                  .compression = COMPRESSION_NONE};
+  TC_CHECK(TIFFGetField(tif, TIFFTAG_IMAGEWIDTH, &t->w) && TIFFGetField(tif, TIFFTAG_IMAGELENGTH, &t->h),
+           TC_ERR_FORMAT, "%s: TIFF without image size: %s", path, tiff_detail_());
+  TIFFGetFieldDefaulted(tif, TIFFTAG_BITSPERSAMPLE, &t->bits);
+  TIFFGetFieldDefaulted(tif, TIFFTAG_SAMPLESPERPIXEL, &t->spp);
+  TIFFGetFieldDefaulted(tif, TIFFTAG_PLANARCONFIG, &t->planar);
+  TIFFGetFieldDefaulted(tif, TIFFTAG_SAMPLEFORMAT, &t->sampleformat);
+  TIFFGetFieldDefaulted(tif, TIFFTAG_COMPRESSION, &t->compression);
+  if (!TIFFGetField(tif, TIFFTAG_PHOTOMETRIC, &t->photometric))
+    t->photometric = t->spp >= 3 ? PHOTOMETRIC_RGB : PHOTOMETRIC_MINISBLACK;
+
+  TC_CALL(tc_image_check_size(path, "TIFF", t->w, t->h));
+  TC_CHECK(t->w <= MAX_SIDE && t->h <= MAX_SIDE, TC_ERR_FORMAT, "%s: unsupported TIFF size %ux%u", path, t->w,
+           t->h);
+  TC_CHECK(t->sampleformat == SAMPLEFORMAT_UINT || t->sampleformat == SAMPLEFORMAT_VOID, TC_ERR_FORMAT,
+           "%s: unsupported TIFF sample format %u (%s); only unsigned integer samples are read", path,
+           t->sampleformat,
+           t->sampleformat == SAMPLEFORMAT_IEEEFP ? "floating point" :
+           t->sampleformat == SAMPLEFORMAT_INT ? "signed integer" : "other");
+  TC_CHECK(t->spp >= 1, TC_ERR_FORMAT, "%s: TIFF with 0 samples per pixel", path);
+  return TC_OK;
+}
+
+/* The colormap of a palette TIFF as 8-bit RGB lookup tables. */
+static TcErr read_palette_(TIFF *tif, const char *path, const TiffTags *t, TiffLayout *L) {
+  L->kind = KIND_PALETTE;
+  TC_CHECK(t->spp == 1 && (t->bits == 1 || t->bits == 2 || t->bits == 4 || t->bits == 8), TC_ERR_FORMAT,
+           "%s: unsupported TIFF: %u-bit palette with %u samples (supported: 1-8 bit, 1 sample)", path, t->bits,
+           t->spp);
+  uint16_t *r = NULL, *g = NULL, *b = NULL;
+  TC_CHECK(TIFFGetField(tif, TIFFTAG_COLORMAP, &r, &g, &b) && r && g && b, TC_ERR_FORMAT,
+           "%s: palette TIFF without a colormap", path);
+  L->ncolors = 1 << t->bits;
+  /* Some writers store 8-bit colormaps; libtiff's own heuristic: if no
+   * entry exceeds 255 the map is 8-bit. */
+  int is8 = 1;
+  for (int i = 0; i < L->ncolors; i++)
+    if (r[i] > 255 || g[i] > 255 || b[i] > 255) is8 = 0;
+  /* Colormap entries are 16-bit but writers store v * 256 (PIL) or
+   * v * 257; the high byte is v for both, and is what libtiff and PIL
+   * use. Rounding v * 256 * 255 / 65535 would turn 255 into 254. */
+  for (int i = 0; i < L->ncolors; i++) {
+    L->lut[0][i] = is8 ? (uint8_t)r[i] : (uint8_t)(r[i] >> 8);
+    L->lut[1][i] = is8 ? (uint8_t)g[i] : (uint8_t)(g[i] >> 8);
+    L->lut[2][i] = is8 ? (uint8_t)b[i] : (uint8_t)(b[i] >> 8);
+  }
+  return TC_OK;
+}
+
+/* How the samples map to gray or RGB pixels; the kinds we do not decode
+ * refused with their name. */
+static TcErr layout_of_(TIFF *tif, const char *path, const TiffTags *t, TiffLayout *L) {
+  const uint16_t bits = t->bits, spp = t->spp, photometric = t->photometric;
+  L->bits = bits;
+  L->spp = spp;
+  L->separate = t->planar == PLANARCONFIG_SEPARATE && spp > 1;
+  switch (photometric) {
+  case PHOTOMETRIC_MINISBLACK:
+  case PHOTOMETRIC_MINISWHITE:
+    L->kind = KIND_GRAY;
+    L->invert = photometric == PHOTOMETRIC_MINISWHITE;
+    TC_CHECK(bits == 1 || bits == 2 || bits == 4 || bits == 8 || bits == 16, TC_ERR_FORMAT,
+             "%s: unsupported TIFF depth: %u-bit gray (supported: 1, 2, 4, 8, 16)", path, bits);
+    if (bits < 8)
+      for (uint32_t v = 0; v < (1u << bits); v++) L->gray_lut[v] = (uint8_t)(v * 255u / ((1u << bits) - 1u));
+    return TC_OK;
+  case PHOTOMETRIC_YCBCR:
+    TC_CHECK(t->compression == COMPRESSION_JPEG, TC_ERR_FORMAT,
+             "%s: unsupported TIFF: YCbCr without JPEG compression", path);
+    /* libtiff's JPEG codec upsamples and converts to RGB for us. */
+    TC_CHECK(TIFFSetField(tif, TIFFTAG_JPEGCOLORMODE, JPEGCOLORMODE_RGB), TC_ERR_FORMAT,
+             "%s: cannot decode YCbCr JPEG TIFF: %s", path, tiff_detail_());
+    /* fall through */
+  case PHOTOMETRIC_RGB:
+    L->kind = KIND_RGB;
+    TC_CHECK(spp >= 3, TC_ERR_FORMAT, "%s: unsupported TIFF: RGB with %u samples per pixel", path, spp);
+    TC_CHECK(bits == 8 || bits == 16, TC_ERR_FORMAT,
+             "%s: unsupported TIFF depth: %u-bit RGB (supported: 8, 16)", path, bits);
+    return TC_OK;
+  case PHOTOMETRIC_PALETTE:
+    return read_palette_(tif, path, t, L);
+  default:
+    return tc_err_set(TC_ERR_FORMAT, "%s: unsupported TIFF photometric interpretation %u (%s)", path, photometric,
+                      photometric == PHOTOMETRIC_SEPARATED ? "CMYK" :
+                      photometric == PHOTOMETRIC_CIELAB || photometric == PHOTOMETRIC_ICCLAB ||
+                              photometric == PHOTOMETRIC_ITULAB ? "Lab" :
+                      photometric == PHOTOMETRIC_MASK ? "transparency mask" : "not gray, RGB or palette");
+  }
+}
+
+/* Decode a tiled image tile by tile into out (allocated, out->w x out->h). */
+static TcErr decode_tiles_(TIFF *tif, const char *path, const TiffLayout *L, TcImage *out) {
+  const uint32_t w = (uint32_t)out->w, h = (uint32_t)out->h;
+  const int nplanes = L->separate ? L->spp : 1;
+  uint32_t tw = 0, th = 0;
+  TC_CHECK(TIFFGetField(tif, TIFFTAG_TILEWIDTH, &tw) && TIFFGetField(tif, TIFFTAG_TILELENGTH, &th) && tw > 0 &&
+               th > 0,
+           TC_ERR_FORMAT, "%s: tiled TIFF without tile size", path);
+  tmsize_t tsize = TIFFTileSize(tif), trow = TIFFTileRowSize(tif);
+  TC_CHECK(tsize > 0 && trow > 0 && (uint64_t)trow * th <= (uint64_t)tsize, TC_ERR_FORMAT,
+           "%s: bad TIFF tile layout: %s", path, tiff_detail_());
+  uint8_t *buf = tc_malloc((size_t)tsize, "TIFF tile buffer");
+  if (!buf) return TC_ERR_MEM;
+  TcErr err = TC_OK;
+  for (int p = 0; p < nplanes; p++)
+    for (uint32_t ty = 0; ty < h; ty += th)
+      for (uint32_t tx = 0; tx < w; tx += tw) {
+        uint32_t t = TIFFComputeTile(tif, tx, ty, 0, (uint16_t)p);
+        tmsize_t n = TIFFReadEncodedTile(tif, t, buf, tsize);
+        TC_CHECK_GOTO(err, n == tsize, TC_ERR_FORMAT, cleanup,
+                      "%s: TIFF tile %u unreadable (truncated or corrupt): %s", path, t,
+                      n < 0 ? tiff_detail_() : "short tile");
+        int bw = (int)(tx + tw <= w ? tw : w - tx), bh = (int)(ty + th <= h ? th : h - ty);
+        put_block_(L, buf, (size_t)trow, (int)tx, (int)ty, bw, bh, p, out);
+      }
+cleanup:
+  free(buf);
+  return err;
+}
+
+/* Decode a stripped image strip by strip into out (allocated). */
+static TcErr decode_strips_(TIFF *tif, const char *path, const TiffLayout *L, TcImage *out) {
+  const uint32_t w = (uint32_t)out->w, h = (uint32_t)out->h;
+  const int nplanes = L->separate ? L->spp : 1;
+  uint32_t rps = 0;
+  TIFFGetFieldDefaulted(tif, TIFFTAG_ROWSPERSTRIP, &rps);
+  if (rps == 0 || rps > h) rps = h;
+  tmsize_t ssize = TIFFStripSize(tif), srow = TIFFScanlineSize(tif);
+  TC_CHECK(ssize > 0 && srow > 0, TC_ERR_FORMAT, "%s: bad TIFF strip layout: %s", path, tiff_detail_());
+  uint8_t *buf = tc_malloc((size_t)ssize, "TIFF strip buffer");
+  if (!buf) return TC_ERR_MEM;
+  TcErr err = TC_OK;
+  for (int p = 0; p < nplanes; p++)
+    for (uint32_t y = 0; y < h; y += rps) {
+      uint32_t rows = y + rps <= h ? rps : h - y;
+      uint32_t s = TIFFComputeStrip(tif, y, (uint16_t)p);
+      tmsize_t want = srow * (tmsize_t)rows;
+      tmsize_t n = TIFFReadEncodedStrip(tif, s, buf, ssize);
+      TC_CHECK_GOTO(err, n >= want, TC_ERR_FORMAT, cleanup,
+                    "%s: TIFF strip %u unreadable (truncated or corrupt): %s", path, s,
+                    n < 0 ? tiff_detail_() : "short strip");
+      put_block_(L, buf, (size_t)srow, 0, (int)y, (int)w, (int)rows, p, out);
+    }
+cleanup:
+  free(buf);
+  return err;
+}
+
 TcErr tc_image_read_tiff(const char *path, TcImage *out) {
   TcErr err = TC_OK;
   TIFF *tif = NULL;
-  uint8_t *buf = NULL;
   TiffLayout *L = NULL;
   memset(out, 0, sizeof *out);
   /* Ours for the duration of this call only, then the caller's again, so
@@ -137,147 +295,19 @@ TcErr tc_image_read_tiff(const char *path, TcImage *out) {
                 tiff_detail_());
   L = tc_calloc(1, sizeof *L, "TIFF layout");
   if (!L) { err = TC_ERR_MEM; goto cleanup; }
+  TiffTags t;
+  TC_CALL_GOTO(err, read_tags_(tif, path, &t), cleanup);
+  TC_CALL_GOTO(err, layout_of_(tif, path, &t, L), cleanup);
 
-  uint32_t w = 0, h = 0;
-  uint16_t bits = 1, spp = 1, photometric = 0, planar = PLANARCONFIG_CONTIG,
-           sampleformat = SAMPLEFORMAT_UINT, compression = COMPRESSION_NONE;
-  TC_CHECK_GOTO(err, TIFFGetField(tif, TIFFTAG_IMAGEWIDTH, &w) && TIFFGetField(tif, TIFFTAG_IMAGELENGTH, &h),
-                TC_ERR_FORMAT, cleanup, "%s: TIFF without image size: %s", path, tiff_detail_());
-  TIFFGetFieldDefaulted(tif, TIFFTAG_BITSPERSAMPLE, &bits);
-  TIFFGetFieldDefaulted(tif, TIFFTAG_SAMPLESPERPIXEL, &spp);
-  TIFFGetFieldDefaulted(tif, TIFFTAG_PLANARCONFIG, &planar);
-  TIFFGetFieldDefaulted(tif, TIFFTAG_SAMPLEFORMAT, &sampleformat);
-  TIFFGetFieldDefaulted(tif, TIFFTAG_COMPRESSION, &compression);
-  if (!TIFFGetField(tif, TIFFTAG_PHOTOMETRIC, &photometric))
-    photometric = spp >= 3 ? PHOTOMETRIC_RGB : PHOTOMETRIC_MINISBLACK; /* tolerant, like PIL */
-
-  TC_CALL_GOTO(err, tc_image_check_size(path, "TIFF", w, h), cleanup);
-  TC_CHECK_GOTO(err, w <= MAX_SIDE && h <= MAX_SIDE, TC_ERR_FORMAT, cleanup,
-                "%s: unsupported TIFF size %ux%u", path, w, h);
-  TC_CHECK_GOTO(err, sampleformat == SAMPLEFORMAT_UINT || sampleformat == SAMPLEFORMAT_VOID,
-                TC_ERR_FORMAT, cleanup,
-                "%s: unsupported TIFF sample format %u (%s); only unsigned integer samples are read",
-                path, sampleformat,
-                sampleformat == SAMPLEFORMAT_IEEEFP ? "floating point" :
-                sampleformat == SAMPLEFORMAT_INT ? "signed integer" : "other");
-  TC_CHECK_GOTO(err, spp >= 1, TC_ERR_FORMAT, cleanup, "%s: TIFF with 0 samples per pixel", path);
-  L->bits = bits;
-  L->spp = spp;
-  L->separate = planar == PLANARCONFIG_SEPARATE && spp > 1;
-
-  switch (photometric) {
-  case PHOTOMETRIC_MINISBLACK:
-  case PHOTOMETRIC_MINISWHITE:
-    L->kind = KIND_GRAY;
-    L->invert = photometric == PHOTOMETRIC_MINISWHITE;
-    TC_CHECK_GOTO(err, bits == 1 || bits == 2 || bits == 4 || bits == 8 || bits == 16,
-                  TC_ERR_FORMAT, cleanup,
-                  "%s: unsupported TIFF depth: %u-bit gray (supported: 1, 2, 4, 8, 16)", path, bits);
-    if (bits < 8)
-      for (uint32_t v = 0; v < (1u << bits); v++)
-        L->gray_lut[v] = (uint8_t)(v * 255u / ((1u << bits) - 1u));
-    break;
-  case PHOTOMETRIC_YCBCR:
-    TC_CHECK_GOTO(err, compression == COMPRESSION_JPEG, TC_ERR_FORMAT, cleanup,
-                  "%s: unsupported TIFF: YCbCr without JPEG compression", path);
-    /* libtiff's JPEG codec upsamples and converts to RGB for us. */
-    TC_CHECK_GOTO(err, TIFFSetField(tif, TIFFTAG_JPEGCOLORMODE, JPEGCOLORMODE_RGB), TC_ERR_FORMAT,
-                  cleanup, "%s: cannot decode YCbCr JPEG TIFF: %s", path, tiff_detail_());
-    /* fall through */
-  case PHOTOMETRIC_RGB:
-    L->kind = KIND_RGB;
-    TC_CHECK_GOTO(err, spp >= 3, TC_ERR_FORMAT, cleanup,
-                  "%s: unsupported TIFF: RGB with %u samples per pixel", path, spp);
-    TC_CHECK_GOTO(err, bits == 8 || bits == 16, TC_ERR_FORMAT, cleanup,
-                  "%s: unsupported TIFF depth: %u-bit RGB (supported: 8, 16)", path, bits);
-    break;
-  case PHOTOMETRIC_PALETTE: {
-    L->kind = KIND_PALETTE;
-    TC_CHECK_GOTO(err, spp == 1 && (bits == 1 || bits == 2 || bits == 4 || bits == 8),
-                  TC_ERR_FORMAT, cleanup,
-                  "%s: unsupported TIFF: %u-bit palette with %u samples (supported: 1-8 bit, 1 sample)",
-                  path, bits, spp);
-    uint16_t *r = NULL, *g = NULL, *b = NULL;
-    TC_CHECK_GOTO(err, TIFFGetField(tif, TIFFTAG_COLORMAP, &r, &g, &b) && r && g && b,
-                  TC_ERR_FORMAT, cleanup, "%s: palette TIFF without a colormap", path);
-    L->ncolors = 1 << bits;
-    /* Some writers store 8-bit colormaps; libtiff's own heuristic: if no
-     * entry exceeds 255 the map is 8-bit. */
-    int is8 = 1;
-    for (int i = 0; i < L->ncolors; i++)
-      if (r[i] > 255 || g[i] > 255 || b[i] > 255) is8 = 0;
-    /* Colormap entries are 16-bit but writers store v * 256 (PIL) or
-     * v * 257; the high byte is v for both, and is what libtiff and PIL
-     * use. Rounding v * 256 * 255 / 65535 would turn 255 into 254. */
-    for (int i = 0; i < L->ncolors; i++) {
-      L->lut[0][i] = is8 ? (uint8_t)r[i] : (uint8_t)(r[i] >> 8);
-      L->lut[1][i] = is8 ? (uint8_t)g[i] : (uint8_t)(g[i] >> 8);
-      L->lut[2][i] = is8 ? (uint8_t)b[i] : (uint8_t)(b[i] >> 8);
-    }
-    break;
-  }
-  default:
-    err = tc_err_set(TC_ERR_FORMAT, "%s: unsupported TIFF photometric interpretation %u (%s)", path,
-                     photometric,
-                     photometric == PHOTOMETRIC_SEPARATED ? "CMYK" :
-                     photometric == PHOTOMETRIC_CIELAB || photometric == PHOTOMETRIC_ICCLAB ||
-                             photometric == PHOTOMETRIC_ITULAB ? "Lab" :
-                     photometric == PHOTOMETRIC_MASK ? "transparency mask" : "not gray, RGB or palette");
-    goto cleanup;
-  }
-
-  out->w = (int)w;
-  out->h = (int)h;
+  out->w = (int)t.w;
+  out->h = (int)t.h;
   out->c = L->kind == KIND_GRAY ? 1 : 3;
-  out->rgb = tc_malloc((size_t)w * h * (size_t)out->c, "TIFF pixels");
+  out->rgb = tc_malloc((size_t)t.w * t.h * (size_t)out->c, "TIFF pixels");
   if (!out->rgb) { err = TC_ERR_MEM; goto cleanup; }
-
-  int nplanes = L->separate ? spp : 1;
-  if (TIFFIsTiled(tif)) {
-    uint32_t tw = 0, th = 0;
-    TC_CHECK_GOTO(err, TIFFGetField(tif, TIFFTAG_TILEWIDTH, &tw) &&
-                           TIFFGetField(tif, TIFFTAG_TILELENGTH, &th) && tw > 0 && th > 0,
-                  TC_ERR_FORMAT, cleanup, "%s: tiled TIFF without tile size", path);
-    tmsize_t tsize = TIFFTileSize(tif), trow = TIFFTileRowSize(tif);
-    TC_CHECK_GOTO(err, tsize > 0 && trow > 0 && (uint64_t)trow * th <= (uint64_t)tsize,
-                  TC_ERR_FORMAT, cleanup, "%s: bad TIFF tile layout: %s", path, tiff_detail_());
-    buf = tc_malloc((size_t)tsize, "TIFF tile buffer");
-    if (!buf) { err = TC_ERR_MEM; goto cleanup; }
-    for (int p = 0; p < nplanes; p++)
-      for (uint32_t ty = 0; ty < h; ty += th)
-        for (uint32_t tx = 0; tx < w; tx += tw) {
-          uint32_t t = TIFFComputeTile(tif, tx, ty, 0, (uint16_t)p);
-          tmsize_t n = TIFFReadEncodedTile(tif, t, buf, tsize);
-          TC_CHECK_GOTO(err, n == tsize, TC_ERR_FORMAT, cleanup,
-                        "%s: TIFF tile %u unreadable (truncated or corrupt): %s", path, t,
-                        n < 0 ? tiff_detail_() : "short tile");
-          int bw = (int)(tx + tw <= w ? tw : w - tx), bh = (int)(ty + th <= h ? th : h - ty);
-          put_block_(L, buf, (size_t)trow, (int)tx, (int)ty, bw, bh, p, out);
-        }
-  } else {
-    uint32_t rps = 0;
-    TIFFGetFieldDefaulted(tif, TIFFTAG_ROWSPERSTRIP, &rps);
-    if (rps == 0 || rps > h) rps = h;
-    tmsize_t ssize = TIFFStripSize(tif), srow = TIFFScanlineSize(tif);
-    TC_CHECK_GOTO(err, ssize > 0 && srow > 0, TC_ERR_FORMAT, cleanup,
-                  "%s: bad TIFF strip layout: %s", path, tiff_detail_());
-    buf = tc_malloc((size_t)ssize, "TIFF strip buffer");
-    if (!buf) { err = TC_ERR_MEM; goto cleanup; }
-    for (int p = 0; p < nplanes; p++)
-      for (uint32_t y = 0; y < h; y += rps) {
-        uint32_t rows = y + rps <= h ? rps : h - y;
-        uint32_t s = TIFFComputeStrip(tif, y, (uint16_t)p);
-        tmsize_t want = srow * (tmsize_t)rows;
-        tmsize_t n = TIFFReadEncodedStrip(tif, s, buf, ssize);
-        TC_CHECK_GOTO(err, n >= want, TC_ERR_FORMAT, cleanup,
-                      "%s: TIFF strip %u unreadable (truncated or corrupt): %s", path, s,
-                      n < 0 ? tiff_detail_() : "short strip");
-        put_block_(L, buf, (size_t)srow, 0, (int)y, (int)w, (int)rows, p, out);
-      }
-  }
+  if (TIFFIsTiled(tif)) TC_CALL_GOTO(err, decode_tiles_(tif, path, L, out), cleanup);
+  else TC_CALL_GOTO(err, decode_strips_(tif, path, L, out), cleanup);
 
 cleanup:
-  free(buf);
   free(L);
   if (tif) TIFFClose(tif);
   TIFFSetErrorHandler(old_err);
