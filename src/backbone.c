@@ -4,7 +4,6 @@
 #include "backbone.h"
 
 #include <float.h>
-#include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -389,7 +388,7 @@ TcErr tc_backbone_load_embed(const char *name, const char *path, const char *tap
   if (!bb) return TC_ERR_MEM;
   Loader L = {0};
   snprintf(bb->name, sizeof bb->name, "%s", name);
-  TC_CALL_GOTO(err, tc_h5_open(MPI_COMM_SELF, path, "weights", &L.f), cleanup);
+  TC_CALL_GOTO(err, tc_h5_open_local(path, "weights", &L.f), cleanup);
   TC_CALL_GOTO(err, read_attrs_(L.f, path, name, bb), cleanup);
   L.eps = bb->bn_eps;
   TC_CALL_GOTO(err, tc_net_create(3, &L.net), cleanup);
