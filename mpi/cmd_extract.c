@@ -93,51 +93,6 @@ static TcErr build_list_(const char *data, const char *list, const char *split, 
   return TC_OK;
 }
 
-/* Broadcast n strings from rank 0 (one buffer). Collective. On other ranks
- * allocates *s (n pointers into one block: free (*s)[0]... see free_list_). */
-static TcErr bcast_strings_(MPI_Comm comm, int64_t n, char ***s) {
-  int rank = tc_rank(comm);
-  int64_t bytes = 0;
-  char *buf = NULL;
-  if (rank == 0)
-    for (int64_t i = 0; i < n; i++) bytes += (int64_t)strlen((*s)[i]) + 1;
-  MPI_Bcast(&bytes, 1, MPI_INT64_T, 0, comm);
-  TcErr err = TC_OK;
-  buf = tc_malloc((size_t)(bytes ? bytes : 1), "image list");
-  char **arr = rank == 0 ? NULL : tc_calloc((size_t)(n ? n : 1), sizeof(char *), "image list");
-  if (!buf || (rank != 0 && !arr)) err = TC_ERR_MEM;
-  err = tc_agree(comm, err);
-  if (err) {
-    free(buf);
-    free(arr);
-    return err;
-  }
-  if (rank == 0) {
-    int64_t o = 0;
-    for (int64_t i = 0; i < n; i++) {
-      size_t l = strlen((*s)[i]) + 1;
-      memcpy(buf + o, (*s)[i], l);
-      o += (int64_t)l;
-    }
-  }
-  /* MPI counts are int: send in pieces */
-  for (int64_t o = 0; o < bytes; o += 1 << 30) {
-    int c = (int)(bytes - o < (1 << 30) ? bytes - o : (1 << 30));
-    MPI_Bcast(buf + o, c, MPI_CHAR, 0, comm);
-  }
-  if (rank == 0) {
-    free(buf);
-    return TC_OK;
-  }
-  int64_t o = 0;
-  for (int64_t i = 0; i < n; i++) {
-    arr[i] = buf + o;
-    o += (int64_t)strlen(buf + o) + 1;
-  }
-  *s = arr;
-  return TC_OK;
-}
-
 /* Rank 0: no image of the list may be the output (the features would
  * replace it). One stat per image when out exists, else name compares. */
 static TcErr guard_images_(const char *out, int64_t n, char **paths) {
@@ -149,12 +104,9 @@ static TcErr guard_images_(const char *out, int64_t n, char **paths) {
   return err;
 }
 
-static void free_list_(int rank, int64_t n, char **s) {
-  if (!s) return;
-  if (rank == 0)
-    for (int64_t i = 0; i < n; i++) free(s[i]);
-  else if (n > 0)
-    free(s[0]); /* the broadcast buffer */
+/* rank 0's own list (build_list_: one allocation per string) */
+static void free_list_(int64_t n, char **s) {
+  for (int64_t i = 0; s && i < n; i++) free(s[i]);
   free(s);
 }
 
@@ -222,22 +174,20 @@ TcErr tc_cmd_extract(MPI_Comm comm, int argc, char **argv) {
   if (rank == 0) err = build_list_(data, list, split, &n, &paths, &names);
   if (rank == 0 && !err) err = guard_images_(out, n, paths);
   err = tc_agree_root(comm, err);
-  if (err) {
-    free_list_(rank, n, paths);
-    free_list_(rank, n, names);
-    return err;
-  }
-  MPI_Bcast(&n, 1, MPI_INT64_T, 0, comm);
-  err = bcast_strings_(comm, n, &paths);
-  if (!err) err = bcast_strings_(comm, n, &names);
+  char **all_paths = NULL, **all_names = NULL;
+  int64_t n_names = n;
+  if (!err) err = tc_bcast_strings(comm, &n, paths, &all_paths);
+  if (!err) err = tc_bcast_strings(comm, &n_names, names, &all_names);
+  free_list_(n, paths);
+  free_list_(n, names);
   if (!err) {
     tc_log(1, "extract: %lld images, backbone %s (%s), %d rank(s)", (long long)n, backbone, weights,
            tc_size(comm));
     TcExtractConfig cfg = {backbone, weights, taps, (int)dim, (int)resize, (int)crop, skip_bad, (int)batch};
-    err = tc_pextract_run(comm, &cfg, embed_tap, n, (const char *const *)paths, (const char *const *)names, out,
-                          mem_per_rank);
+    err = tc_pextract_run(comm, &cfg, embed_tap, n, (const char *const *)all_paths,
+                          (const char *const *)all_names, out, mem_per_rank);
   }
-  free_list_(rank, n, paths);
-  free_list_(rank, n, names);
+  free(all_paths);
+  free(all_names);
   return err;
 }
