@@ -8,6 +8,7 @@
 
 #include "backbone.h"
 #include "commands.h"
+#include "common_opts.h"
 #include "context.h"
 #include "dataset.h"
 #include "image.h"
@@ -122,7 +123,7 @@ TcErr tc_cmd_extract(MPI_Comm comm, int argc, char **argv) {
       {"list", TC_OPT_STRING, &list, NULL, "text file with one image path per line (instead of listing --data)", NULL, 0},
       {"split", TC_OPT_CHOICE, &split, "train", "which split of --data to list", "train|test", 0},
       {"backbone", TC_OPT_CHOICE, &backbone, "mobilenetv2", "feature backbone (DESIGN 3.2)", TC_BACKBONE_CHOICES, 0},
-      {"weights", TC_OPT_STRING, &weights, "weights/mobilenetv2.h5", "weights file of the backbone (analysis/get_default_weights.sh makes the default)", NULL, 0},
+      tc_opt_weights(&weights, TC_WEIGHTS_DEFAULT, "weights file of the backbone (analysis/get_default_weights.sh makes the default)"),
       {"out", TC_OPT_STRING, &out, NULL, "features file to write (published atomically)", NULL, 1},
       {"dim", TC_OPT_INT, &dim, "0", "patch feature dimension D (0: backbone default, 1024 resnets, 576 mobilenetv2), 0..2^20", NULL, 0},
       {"resize", TC_OPT_INT, &resize, "256", "shorter side after the antialiased bilinear resize, --crop..4096", NULL, 0},
@@ -131,7 +132,7 @@ TcErr tc_cmd_extract(MPI_Comm comm, int argc, char **argv) {
       {"embed-tap", TC_OPT_STRING, &embed_tap, "", "feature map(s) pooled into the embedding for TailSampler: NAME (average over positions) or NAME:std (standard deviation over positions); a comma-separated list concatenates them (not normalised per part). Default: layer4 for wrn50/resnet18, block_10_project_BN:std for mobilenetv2 (DESIGN 3.2 says out_relu; DECISIONS.md). Recorded as attribute embed_tap", NULL, 0},
       {"skip-bad-images", TC_OPT_FLAG, &skip_bad, NULL, "skip unreadable images (recorded in /skipped and the log) instead of stopping", NULL, 0},
       {"batch", TC_OPT_INT, &batch, "8", "images per rank between collective writes (memory: batch x HW x D floats), 1..4096", NULL, 0},
-      {"mem-per-rank", TC_OPT_SIZE, &mem_per_rank, "2G", "memory a rank may use: the decoded crops (crop x crop x 3 bytes per image) are kept between the check and the extraction when they fit, else (or with 0) images are decoded twice; 0..1P", NULL, 0},
+      tc_opt_mem_per_rank(&mem_per_rank, "memory a rank may use: the decoded crops (crop x crop x 3 bytes per image) are kept between the check and the extraction when they fit, else (or with 0) images are decoded twice; 0..1P"),
       {"max-pixels", TC_OPT_INT, &max_pixels, "89478485", "refuse images declaring more pixels than this, before decoding (decompression bombs; the default is PIL's MAX_IMAGE_PIXELS)", NULL, 0},
   };
   int nopts = (int)(sizeof opts / sizeof opts[0]);
@@ -157,7 +158,6 @@ TcErr tc_cmd_extract(MPI_Comm comm, int argc, char **argv) {
   if (!err && (crop < 1 || resize < crop || resize > TC_RESIZE_MAX))
     err = tc_err_set(TC_ERR_USAGE, "extract: need 1 <= --crop (%lld) <= --resize (%lld) <= %d", (long long)crop,
                      (long long)resize, TC_RESIZE_MAX);
-  if (!err && mem_per_rank < 0) err = tc_err_set(TC_ERR_USAGE, "extract: --mem-per-rank must be >= 0");
   if (!err && (batch < 1 || batch > 4096)) err = tc_err_set(TC_ERR_USAGE, "extract: --batch must be in 1..4096");
   err = tc_agree(comm, err);
   if (err) return err;
