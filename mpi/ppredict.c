@@ -22,6 +22,7 @@
 #include "dataset.h"
 #include "partition.h"
 #include "pextract.h"
+#include "scores_io.h"
 
 static void nn_min_op_(void *invec, void *inoutvec, int *len, MPI_Datatype *dt) {
   (void)dt;
@@ -142,102 +143,181 @@ static TcErr list_images_(MPI_Comm comm, const TcPredictOptions *opt, int64_t *T
   return TC_OK;
 }
 
-TcErr tc_ppredict_run(MPI_Comm comm, const TcPredictOptions *opt) {
-  int rank = tc_rank(comm), size = tc_size(comm);
-  TcErr err = TC_OK;
-  TcH5File *model = NULL, *feat = NULL, *out = NULL;
-  TcExtractor *ex = NULL;
-  char **names = NULL; /* image mode: ROOT-relative names of all T images */
-  TcFeaturesMeta mm, fm;
-  char method[64] = "", bank_mode_name[16] = "";
-  float *bank = NULL, *norms = NULL, *weights = NULL, *Q = NULL, *work = NULL;
-  float *grid = NULL, *map = NULL;
-  TcScoreNN *nn = NULL;
-  char **paths = NULL;
-  int *have = NULL;
-  memset(&mm, 0, sizeof mm);
-  memset(&fm, 0, sizeof fm);
+/* ---- the model file: every read of model.h5 is in these two functions */
 
-  /* ---- inputs: model, then features; everything checked before the output exists */
-  err = tc_h5_check_output(comm, opt->out);
-  if (err) goto cleanup;
-  err = tc_agree(comm, tc_h5_open(comm, opt->model, "model", &model));
-  if (err) goto cleanup;
-  err = tc_features_meta_read_attrs(model, &mm);
-  if (!err) err = tc_h5_get_attr_str(model, "/", "method", method, sizeof method);
+/* model.h5 opened and checked, before any row of it is read. */
+typedef struct {
+  TcH5File *h5;
+  TcFeaturesMeta meta; /* the feature attributes the model was fit on */
+  char method[64];
+  int64_t M;       /* memory bank rows */
+  int has_weights; /* /memory_weights is there (then float32 [M]) */
+} Model_;
+
+/* Open the model, read its feature attributes and method, check the shapes
+ * of /memory_bank [M, D] (M >= 1) and of /memory_weights [M] when present.
+ * Collective; the error is agreed. model->h5 is closed by the caller. */
+static TcErr load_model_(MPI_Comm comm, const char *path, Model_ *model) {
+  TcErr err = tc_agree(comm, tc_h5_open(comm, path, "model", &model->h5));
+  if (err) return err;
+  err = tc_features_meta_read_attrs(model->h5, &model->meta);
+  if (!err) err = tc_h5_get_attr_str(model->h5, "/", "method", model->method, sizeof model->method);
   err = tc_agree(comm, err);
-  if (err) goto cleanup;
-  int64_t M = 0, D = mm.D;
-  {
-    int nd = 0;
-    int64_t dims[4] = {0};
-    err = tc_h5_dims(model, "memory_bank", &nd, dims);
-    if (!err) {
-      int64_t want[2] = {-1, mm.D};
-      err = tc_h5_expect(model, "memory_bank", TC_H5_F32, 2, want);
-    }
-    if (!err) M = dims[0];
-    if (!err && M <= 0) err = tc_err_set(TC_ERR_FORMAT, "%s: /memory_bank is empty", opt->model);
+  if (err) return err;
+  int nd = 0;
+  int64_t dims[4] = {0};
+  err = tc_h5_dims(model->h5, "memory_bank", &nd, dims);
+  if (!err) {
+    int64_t want[2] = {-1, model->meta.D};
+    err = tc_h5_expect(model->h5, "memory_bank", TC_H5_F32, 2, want);
   }
-  int use_weights = strcmp(method, "softpatch") == 0;
+  if (!err) model->M = dims[0];
+  if (!err && model->M <= 0) err = tc_err_set(TC_ERR_FORMAT, "%s: /memory_bank is empty", path);
   /* every model carries /memory_weights; only softpatch scores with them,
    * but damaged weights mean a damaged model, refused for any method */
-  int has_weights = !err && tc_h5_exists(model, "memory_weights");
-  if (!err && (use_weights || has_weights)) {
-    if (!has_weights)
-      err = tc_err_set(TC_ERR_FORMAT, "%s: method softpatch but no /memory_weights", opt->model);
-    else {
-      int64_t want[1] = {M};
-      err = tc_h5_expect(model, "memory_weights", TC_H5_F32, 1, want);
+  model->has_weights = !err && tc_h5_exists(model->h5, "memory_weights");
+  if (!err && model->has_weights) {
+    int64_t want[1] = {model->M};
+    err = tc_h5_expect(model->h5, "memory_weights", TC_H5_F32, 1, want);
+  }
+  return tc_agree(comm, err);
+}
+
+/* Read this rank's bank rows [b0, b0 + Mloc) into bank [Mloc x D] and, when
+ * the model has them, all M weights; refuse a value that is not finite or
+ * over TC_VALUE_ABS_MAX, naming where it is. Collective; errors agreed. */
+static TcErr load_model_rows_(MPI_Comm comm, const char *path, const Model_ *model, int64_t b0, int64_t Mloc,
+                              float *bank, float *weights) {
+  const int64_t D = model->meta.D;
+  TcErr err = tc_h5_read_rows(model->h5, "memory_bank", TC_H5_F32, b0, Mloc, bank);
+  if (!err && model->has_weights)
+    err = tc_h5_read_rows(model->h5, "memory_weights", TC_H5_F32, 0, model->M, weights);
+  if (!err) {
+    /* a NaN row has no distance to anything: refused here, naming it, not
+     * later as a patch without a neighbour */
+    int64_t bad = tc_first_bad_f32(bank, Mloc * D, TC_VALUE_ABS_MAX);
+    if (bad >= 0)
+      err = tc_err_set(TC_ERR_FORMAT, "%s: /memory_bank row %lld holds %s at column %lld (values must be finite, "
+                       "|x| <= %g)", path, (long long)(b0 + bad / D), tc_value_str(bank[bad]),
+                       (long long)(bad % D), (double)TC_VALUE_ABS_MAX);
+  }
+  err = tc_agree(comm, err);
+  if (err) return err;
+  for (int64_t i = 0; model->has_weights && i < model->M; i++)
+    if (!isfinite(weights[i]) || fabsf(weights[i]) > TC_VALUE_ABS_MAX) {
+      err = tc_err_set(TC_ERR_FORMAT, "%s: /memory_weights[%lld] holds %s (values must be finite, |x| <= %g)",
+                       path, (long long)i, tc_value_str(weights[i]), (double)TC_VALUE_ABS_MAX);
+      break;
     }
-  }
-  err = tc_agree(comm, err);
-  if (err) goto cleanup;
+  return tc_agree(comm, err);
+}
 
-  if (opt->features) {
-    err = tc_agree(comm, tc_features_open(comm, opt->features, &feat, &fm));
-    if (err) goto cleanup;
-    err = meta_match_(&mm, opt->model, &fm, opt->features);
-    if (!err && fm.N <= 0) err = tc_err_set(TC_ERR_FORMAT, "%s: no images", opt->features);
-  } else {
-    /* extract the test images exactly as the model's features were: same
-     * backbone, taps, D and geometry; the weights file must be the one
-     * whose checksum the model records */
-    int64_t T0 = 0;
-    err = list_images_(comm, opt, &T0, &names);
-    if (err) goto cleanup;
-    TcExtractConfig cfg = {mm.backbone, opt->weights, mm.taps, (int)mm.D, (int)mm.resize, (int)mm.crop, 0, 1};
-    err = tc_extractor_create(&cfg, &ex);
-    if (!err && strcmp(ex->bb->sha256, mm.weights_sha256) != 0)
-      err = tc_err_set(TC_ERR_FORMAT,
-                       "%s: weights checksum %.16s... differs from the model's %.16s... (%s): pass the "
-                       "--weights the model was trained with",
-                       opt->weights, ex->bb->sha256, mm.weights_sha256, opt->model);
-    if (!err && (ex->D != mm.D || ex->fmap_h != mm.fmap_h || ex->fmap_w != mm.fmap_w))
-      err = tc_err_set(TC_ERR_FORMAT, "%s: the extractor gives D %d on %dx%d, the model has D %lld on %lldx%lld",
-                       opt->weights, ex->D, ex->fmap_h, ex->fmap_w, (long long)mm.D, (long long)mm.fmap_h,
-                       (long long)mm.fmap_w);
-    fm = mm;
-    fm.N = T0;
-    if (!err && T0 <= 0) err = tc_err_set(TC_ERR_FORMAT, "%s: no test images", opt->data_root);
-  }
-  err = tc_agree(comm, err);
-  if (err) goto cleanup;
+/* ---- one predict run */
 
-  const int64_t T = fm.N, HW = fm.fmap_h * fm.fmap_w, crop = fm.crop;
-  const int64_t tile = TC_SCORE_TILE_ROWS;
-  int64_t lo, hi;
-  tc_block_range(T, rank, size, &lo, &hi);
-  const int64_t nlocal = hi - lo, rounds = (T + size - 1) / size;
+/* Everything a run holds; predict_free_ releases it on every path. */
+typedef struct {
+  MPI_Comm comm;
+  int rank, size;
+  const TcPredictOptions *opt;
+  Model_ model;
+  int use_weights;      /* softpatch: a patch's distance times its neighbour's weight */
+  TcH5File *feat;       /* features mode: the test features */
+  TcExtractor *ex;      /* image mode: the extractor configured as the model's features */
+  char **names;         /* image mode: ROOT-relative names of all T images */
+  TcFeaturesMeta fm;    /* the test features' attributes, N = T */
+  int64_t T, HW, D, crop;
+  int64_t lo, nlocal, rounds; /* this rank's block [lo, lo + nlocal); lock-step rounds */
+  int split;            /* bank split over the ranks by tiles */
+  int64_t b0, Mloc;     /* this rank's bank rows [b0, b0 + Mloc) */
+  int64_t nq;           /* query rows scored per round on this rank */
+  const char *bank_mode_name;
+  float *bank, *norms, *weights, *Q, *work, *grid, *map;
+  TcScoreNN *nn;
+  int *have;            /* split: which ranks have an image this round */
+  char **paths;         /* features mode: this rank's test paths */
+  TcH5File *out;
+} Predict_;
 
-  /* ---- bank placement: the same decision on every rank, no communication */
+static void predict_free_(Predict_ *s) {
+  tc_h5_abandon(&s->out);
+  tc_h5_close(&s->feat);
+  tc_h5_close(&s->model.h5);
+  tc_extractor_destroy(&s->ex);
+  free(s->names);
+  free(s->paths);
+  free(s->have);
+  free(s->map);
+  free(s->grid);
+  free(s->nn);
+  free(s->work);
+  free(s->Q);
+  free(s->weights);
+  free(s->norms);
+  free(s->bank);
+}
+
+/* The method's use of the weights: softpatch scores with them, so its model
+ * must have them. Collective; the error is agreed. */
+static TcErr check_method_(Predict_ *s) {
+  TcErr err = TC_OK;
+  s->use_weights = strcmp(s->model.method, "softpatch") == 0;
+  if (s->use_weights && !s->model.has_weights)
+    err = tc_err_set(TC_ERR_FORMAT, "%s: method softpatch but no /memory_weights", s->opt->model);
+  return tc_agree(s->comm, err);
+}
+
+/* Image mode: extract the test images exactly as the model's features
+ * were: same backbone, taps, D and geometry; the weights file must be the
+ * one whose checksum the model records. Collective; the error is agreed. */
+static TcErr open_extractor_(Predict_ *s) {
+  const TcPredictOptions *opt = s->opt;
+  const TcFeaturesMeta *mm = &s->model.meta;
+  int64_t T0 = 0;
+  TcErr err = list_images_(s->comm, opt, &T0, &s->names);
+  if (err) return err;
+  TcExtractConfig cfg = {mm->backbone, opt->weights, mm->taps, (int)mm->D, (int)mm->resize, (int)mm->crop, 0, 1};
+  err = tc_extractor_create(&cfg, &s->ex);
+  if (!err && strcmp(s->ex->bb->sha256, mm->weights_sha256) != 0)
+    err = tc_err_set(TC_ERR_FORMAT,
+                     "%s: weights checksum %.16s... differs from the model's %.16s... (%s): pass the "
+                     "--weights the model was trained with",
+                     opt->weights, s->ex->bb->sha256, mm->weights_sha256, opt->model);
+  if (!err && (s->ex->D != mm->D || s->ex->fmap_h != mm->fmap_h || s->ex->fmap_w != mm->fmap_w))
+    err = tc_err_set(TC_ERR_FORMAT, "%s: the extractor gives D %d on %dx%d, the model has D %lld on %lldx%lld",
+                     opt->weights, s->ex->D, s->ex->fmap_h, s->ex->fmap_w, (long long)mm->D,
+                     (long long)mm->fmap_h, (long long)mm->fmap_w);
+  s->fm = *mm;
+  s->fm.N = T0;
+  if (!err && T0 <= 0) err = tc_err_set(TC_ERR_FORMAT, "%s: no test images", opt->data_root);
+  return tc_agree(s->comm, err);
+}
+
+/* The test images: a features file that matches the model, or the data
+ * root's images and an extractor. Collective; the error is agreed. */
+static TcErr open_test_source_(Predict_ *s) {
+  const TcPredictOptions *opt = s->opt;
+  if (!opt->features) return open_extractor_(s);
+  TcErr err = tc_agree(s->comm, tc_features_open(s->comm, opt->features, &s->feat, &s->fm));
+  if (err) return err;
+  err = meta_match_(&s->model.meta, opt->model, &s->fm, opt->features);
+  if (!err && s->fm.N <= 0) err = tc_err_set(TC_ERR_FORMAT, "%s: no images", opt->features);
+  return tc_agree(s->comm, err);
+}
+
+/* Bank placement: the same decision on every rank, no communication; then
+ * this rank's slice of the bank. Collective; the error is agreed. */
+static TcErr plan_bank_(Predict_ *s) {
+  const TcPredictOptions *opt = s->opt;
+  const int64_t M = s->model.M, D = s->D, HW = s->HW, crop = s->crop, tile = TC_SCORE_TILE_ROWS;
+  const int size = s->size;
+  TcErr err = TC_OK;
   int64_t ntiles = (M + tile - 1) / tile;
   int64_t work_common = (int64_t)sizeof(float) * (tc_score_nn_work_floats(HW, tile) + HW + crop * crop) +
-                        (int64_t)sizeof(float) * (has_weights ? M : 0);
+                        (int64_t)sizeof(float) * (s->model.has_weights ? M : 0);
   int64_t need_rep = (int64_t)sizeof(float) * (M * D + M + HW * D) +
                      (int64_t)sizeof(TcScoreNN) * HW + work_common;
   int64_t t_lo, t_hi, max_tiles = (ntiles + size - 1) / size;
-  tc_block_range(ntiles, rank, size, &t_lo, &t_hi);
+  tc_block_range(ntiles, s->rank, size, &t_lo, &t_hi);
   int64_t need_split = (int64_t)sizeof(float) * (max_tiles * tile * (D + 1) + size * HW * D) +
                        (int64_t)sizeof(TcScoreNN) * size * HW + work_common;
   int split = opt->bank_mode == TC_BANK_SPLIT ||
@@ -255,164 +335,193 @@ TcErr tc_ppredict_run(MPI_Comm comm, const TcPredictOptions *opt) {
                      "and one rank cannot split it: run on more ranks or raise --mem-per-rank",
                      (long long)M, (long long)D, human_(need_rep, h1, sizeof h1),
                      human_(opt->mem_per_rank, h2, sizeof h2));
-  err = tc_agree(comm, err);
-  if (err) goto cleanup;
+  err = tc_agree(s->comm, err);
+  if (err) return err;
   /* a rank beyond the last tile gets an empty slice at row M (never past it:
    * the collective read checks its range) */
   int64_t b0 = split ? (t_lo * tile < M ? t_lo * tile : M) : 0;
   int64_t b1 = split ? (t_hi * tile < M ? t_hi * tile : M) : M;
   if (b1 < b0) b1 = b0;
-  int64_t Mloc = b1 - b0;
-  int64_t nq = split ? size * HW : HW; /* query rows scored per round on this rank */
-  snprintf(bank_mode_name, sizeof bank_mode_name, "%s", split ? "split" : "replicated");
+  s->split = split;
+  s->b0 = b0;
+  s->Mloc = b1 - b0;
+  s->nq = split ? size * HW : HW;
+  s->bank_mode_name = split ? "split" : "replicated";
   tc_log(1, "predict: %lld test images on %d ranks, memory bank %lld x %lld (%s, %s), method %s",
-         (long long)T, size, (long long)M, (long long)D, bank_mode_name, human_(M * D * 4, h1, sizeof h1),
-         method);
+         (long long)s->T, size, (long long)M, (long long)D, s->bank_mode_name, human_(M * D * 4, h1, sizeof h1),
+         s->model.method);
+  return TC_OK;
+}
 
-  bank = tc_malloc_aligned(sizeof(float) * (size_t)(Mloc > 0 ? Mloc * D : 1), "memory bank");
-  norms = tc_malloc(sizeof(float) * (size_t)(Mloc + 1), "memory bank norms");
-  Q = tc_malloc_aligned(sizeof(float) * (size_t)(nq * D), "query patches");
-  work = tc_malloc_aligned(sizeof(float) * (size_t)tc_score_nn_work_floats(HW, tile), "score workspace");
-  nn = tc_malloc(sizeof(TcScoreNN) * (size_t)nq, "nearest neighbours");
-  grid = tc_malloc(sizeof(float) * (size_t)HW, "score grid");
-  map = tc_malloc(sizeof(float) * (size_t)(crop * crop), "anomaly map");
-  have = tc_calloc((size_t)size, sizeof(int), "round flags");
-  if (has_weights) weights = tc_malloc(sizeof(float) * (size_t)M, "memory weights");
-  err = (bank && norms && Q && work && nn && grid && map && have && (!has_weights || weights)) ? TC_OK
-                                                                                             : TC_ERR_MEM;
-  err = tc_agree(comm, err);
-  if (err) goto cleanup;
-  err = tc_h5_read_rows(model, "memory_bank", TC_H5_F32, b0, Mloc, bank);
-  if (!err && has_weights) err = tc_h5_read_rows(model, "memory_weights", TC_H5_F32, 0, M, weights);
-  if (!err) {
-    /* a NaN row has no distance to anything: refused here, naming it, not
-     * later as a patch without a neighbour */
-    int64_t bad = tc_first_bad_f32(bank, Mloc * D, TC_VALUE_ABS_MAX);
-    if (bad >= 0)
-      err = tc_err_set(TC_ERR_FORMAT, "%s: /memory_bank row %lld holds %s at column %lld (values must be finite, "
-                       "|x| <= %g)", opt->model, (long long)(b0 + bad / D), tc_value_str(bank[bad]),
-                       (long long)(bad % D), (double)TC_VALUE_ABS_MAX);
+/* Every buffer of the scoring loop, and the bank read into its own.
+ * Collective; errors agreed. */
+static TcErr load_bank_(Predict_ *s) {
+  const int64_t M = s->model.M, D = s->D, HW = s->HW, Mloc = s->Mloc;
+  const int has_weights = s->model.has_weights;
+  s->bank = tc_malloc_aligned(sizeof(float) * (size_t)(Mloc > 0 ? Mloc * D : 1), "memory bank");
+  s->norms = tc_malloc(sizeof(float) * (size_t)(Mloc + 1), "memory bank norms");
+  s->Q = tc_malloc_aligned(sizeof(float) * (size_t)(s->nq * D), "query patches");
+  s->work = tc_malloc_aligned(sizeof(float) * (size_t)tc_score_nn_work_floats(HW, TC_SCORE_TILE_ROWS),
+                              "score workspace");
+  s->nn = tc_malloc(sizeof(TcScoreNN) * (size_t)s->nq, "nearest neighbours");
+  s->grid = tc_malloc(sizeof(float) * (size_t)HW, "score grid");
+  s->map = tc_malloc(sizeof(float) * (size_t)(s->crop * s->crop), "anomaly map");
+  s->have = tc_calloc((size_t)s->size, sizeof(int), "round flags");
+  if (has_weights) s->weights = tc_malloc(sizeof(float) * (size_t)M, "memory weights");
+  int ok = s->bank && s->norms && s->Q && s->work && s->nn && s->grid && s->map && s->have &&
+           (!has_weights || s->weights);
+  TcErr err = tc_agree(s->comm, ok ? TC_OK : TC_ERR_MEM);
+  if (err) return err;
+  TC_CALL(load_model_rows_(s->comm, s->opt->model, &s->model, s->b0, Mloc, s->bank, s->weights));
+  tc_score_row_norms(s->bank, Mloc, D, s->norms);
+  return TC_OK;
+}
+
+/* Create scores.h5 with what this run records. Collective; agreed. */
+static TcErr create_output_(Predict_ *s) {
+  const TcPredictOptions *opt = s->opt;
+  TcScoresRun run = {s->T, &s->fm, s->model.method, opt->model, opt->features ? opt->features : opt->data_root,
+                     s->bank_mode_name, opt->sigma, s->model.M};
+  return tc_agree(s->comm, tc_scores_create(s->comm, opt->out, &run, &s->out));
+}
+
+/* This rank's queries of round t: its image's patch features (read, or
+ * extracted), at its own place in Q when the bank is split. A rank without
+ * an image still takes part in the collective read. Collective; agreed. */
+static TcErr load_queries_(Predict_ *s, int64_t t, int mine) {
+  const TcPredictOptions *opt = s->opt;
+  float *myQ = s->split ? s->Q + (int64_t)s->rank * s->HW * s->D : s->Q;
+  TcErr err = TC_OK;
+  if (s->feat) {
+    err = tc_features_read(s->feat, &s->fm, s->lo + t, mine ? 1 : 0, myQ, NULL);
+  } else if (mine) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", opt->data_root, s->names[s->lo + t]);
+    err = tc_extractor_load(s->ex, path);
+    if (!err) err = tc_extractor_run(s->ex, myQ, NULL);
   }
-  err = tc_agree(comm, err);
-  if (err) goto cleanup;
-  tc_score_row_norms(bank, Mloc, D, norms);
-  for (int64_t i = 0; has_weights && i < M; i++)
-    if (!isfinite(weights[i]) || fabsf(weights[i]) > TC_VALUE_ABS_MAX) {
-      err = tc_err_set(TC_ERR_FORMAT, "%s: /memory_weights[%lld] holds %s (values must be finite, |x| <= %g)",
-                       opt->model, (long long)i, tc_value_str(weights[i]), (double)TC_VALUE_ABS_MAX);
-      break;
+  if (!err && mine && t == 1 && tc_fault_injected(s->comm, "predict"))
+    err = tc_err_set(TC_ERR_IO, "%s: injected failure in round %lld", opt->out, (long long)t);
+  return tc_agree(s->comm, err);
+}
+
+/* Split bank: every rank scores every rank's queries of this round against
+ * its slice, and one reduction picks each patch's nearest row over all
+ * slices. Collective; agreed. */
+static TcErr nearest_split_(Predict_ *s, int mine) {
+  const int64_t HW = s->HW, D = s->D;
+  TcErr err = TC_OK;
+  int rc = MPI_Allgather(&mine, 1, MPI_INT, s->have, 1, MPI_INT, s->comm);
+  rc = rc ? rc : MPI_Allgather(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, s->Q, (int)(HW * D), MPI_FLOAT, s->comm);
+  if (rc != MPI_SUCCESS) tc_abort(s->comm, tc_mpi_check(rc, "MPI_Allgather (queries)"), "predict");
+  tc_score_nn_init(s->nn, s->nq);
+  for (int r = 0; r < s->size && !err; r++)
+    if (s->have[r]) {
+      const float *q = s->Q + (int64_t)r * HW * D;
+      TcScoreNN *nn = s->nn + (int64_t)r * HW;
+      err = tc_score_nn(q, HW, s->bank, s->norms, s->Mloc, D, s->b0, TC_SCORE_TILE_ROWS, s->work, nn);
+      if (!err) tc_score_nn_exact(q, HW, s->bank, s->Mloc, D, s->b0, nn);
     }
-  err = tc_agree(comm, err);
-  if (err) goto cleanup;
+  err = tc_agree(s->comm, err);
+  if (err) return err;
+  return tc_agree(s->comm, tc_ppredict_nn_allreduce(s->comm, s->nn, s->nq));
+}
 
-  /* ---- output */
-  err = tc_agree(comm, tc_h5_create(comm, opt->out, "scores", &out));
-  if (err) goto cleanup;
-  {
-    int64_t sd[1] = {T}, md[3] = {T, crop, crop};
-    err = tc_h5_create_dataset(out, "image_scores", TC_H5_F32, 1, sd, 0);
-    if (!err) err = tc_h5_create_dataset(out, "anomaly_maps", TC_H5_F32, 3, md, 1);
-    if (!err) err = tc_features_meta_write_attrs(out, &fm);
-    if (!err) err = tc_h5_set_attr_str(out, "/", "method", method);
-    if (!err) err = tc_h5_set_attr_str(out, "/", "model", opt->model);
-    if (!err) err = tc_h5_set_attr_str(out, "/", "source", opt->features ? opt->features : opt->data_root);
-    if (!err) err = tc_h5_set_attr_str(out, "/", "bank_mode", bank_mode_name);
-    if (!err) err = tc_h5_set_attr_f64(out, "/", "sigma", opt->sigma);
-    if (!err) err = tc_h5_set_attr_i64(out, "/", "memory_rows", M);
-    err = tc_agree(comm, err);
-    if (err) goto cleanup;
+/* Replicated bank: this rank's image against the whole bank. Local. */
+static TcErr nearest_local_(Predict_ *s) {
+  tc_score_nn_init(s->nn, s->HW);
+  TC_CALL(tc_score_nn(s->Q, s->HW, s->bank, s->norms, s->model.M, s->D, 0, TC_SCORE_TILE_ROWS, s->work, s->nn));
+  tc_score_nn_exact(s->Q, s->HW, s->bank, s->model.M, s->D, 0, s->nn);
+  return TC_OK;
+}
+
+/* Patch scores of this rank's image t from its nearest neighbours, its
+ * image score (the max) and its anomaly map into s->map. Local. */
+static TcErr score_image_(Predict_ *s, int64_t t, float *image_score) {
+  const TcScoreNN *my = s->split ? s->nn + (int64_t)s->rank * s->HW : s->nn;
+  for (int64_t p = 0; p < s->HW; p++) {
+    TC_CHECK(my[p].index >= 0, TC_ERR_INTERNAL, "patch %lld of image %lld has no neighbour", (long long)p,
+             (long long)(s->lo + t));
+    /* SoftPatch: the distance scaled by the nearest memory patch's LOF weight */
+    s->grid[p] = s->use_weights ? my[p].dist * s->weights[my[p].index] : my[p].dist;
   }
+  *image_score = tc_score_image(s->grid, s->HW);
+  return tc_score_anomaly_map(s->grid, (int)s->fm.fmap_h, (int)s->fm.fmap_w, (int)s->crop, s->opt->sigma, s->map);
+}
 
+/* Round t: every rank's t-th image (if it has one) scored and written.
+ * Collective; agreed. */
+static TcErr score_round_(Predict_ *s, int64_t t) {
+  const int mine = t < s->nlocal;
+  TcErr err = load_queries_(s, t, mine);
+  if (err) return err;
+  if (s->split) {
+    err = nearest_split_(s, mine);
+    if (err) return err;
+  } else if (mine) {
+    err = nearest_local_(s);
+  }
+  float image_score = 0.0f;
+  if (!err && mine) err = score_image_(s, t, &image_score);
+  err = tc_agree(s->comm, err);
+  if (err) return err;
+  return tc_agree(s->comm, tc_scores_write_images(s->out, s->lo + t, mine, &image_score, s->map));
+}
+
+/* The lock-step rounds over all images. Collective; agreed. */
+static TcErr score_all_(Predict_ *s) {
   TcProgress prog;
-  tc_progress_start(&prog, "predict", "images", T);
-  float *myQ = split ? Q + (int64_t)rank * HW * D : Q;
-  for (int64_t t = 0; t < rounds; t++) {
-    int mine = t < nlocal;
-    if (feat) {
-      /* a rank without an image still takes part in the collective read */
-      err = tc_features_read(feat, &fm, lo + t, mine ? 1 : 0, myQ, NULL);
-    } else if (mine) {
-      char path[4096];
-      snprintf(path, sizeof path, "%s/%s", opt->data_root, names[lo + t]);
-      err = tc_extractor_load(ex, path);
-      if (!err) err = tc_extractor_run(ex, myQ, NULL);
-    }
-    if (!err && mine && t == 1 && tc_fault_injected(comm, "predict"))
-      err = tc_err_set(TC_ERR_IO, "%s: injected failure in round %lld", opt->out, (long long)t);
-    err = tc_agree(comm, err);
-    if (err) goto cleanup;
-    if (split) {
-      /* every rank needs every rank's queries of this round */
-      int rc = MPI_Allgather(&mine, 1, MPI_INT, have, 1, MPI_INT, comm);
-      rc = rc ? rc : MPI_Allgather(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, Q, (int)(HW * D), MPI_FLOAT, comm);
-      if (rc != MPI_SUCCESS) tc_abort(comm, tc_mpi_check(rc, "MPI_Allgather (queries)"), "predict");
-      tc_score_nn_init(nn, nq);
-      for (int s = 0; s < size && !err; s++)
-        if (have[s]) {
-          err = tc_score_nn(Q + (int64_t)s * HW * D, HW, bank, norms, Mloc, D, b0, tile, work,
-                            nn + (int64_t)s * HW);
-          if (!err) tc_score_nn_exact(Q + (int64_t)s * HW * D, HW, bank, Mloc, D, b0, nn + (int64_t)s * HW);
-        }
-      err = tc_agree(comm, err);
-      if (err) goto cleanup;
-      err = tc_agree(comm, tc_ppredict_nn_allreduce(comm, nn, nq));
-      if (err) goto cleanup;
-    } else if (mine) {
-      tc_score_nn_init(nn, HW);
-      err = tc_score_nn(Q, HW, bank, norms, M, D, 0, tile, work, nn);
-      if (!err) tc_score_nn_exact(Q, HW, bank, M, D, 0, nn);
-    }
-    float image_score = 0.0f;
-    if (!err && mine) {
-      const TcScoreNN *my = split ? nn + (int64_t)rank * HW : nn;
-      for (int64_t p = 0; p < HW; p++) {
-        if (my[p].index < 0) {
-          err = tc_err_set(TC_ERR_INTERNAL, "patch %lld of image %lld has no neighbour",
-                           (long long)p, (long long)(lo + t));
-          break;
-        }
-        /* SoftPatch: the distance scaled by the nearest memory patch's LOF weight */
-        grid[p] = use_weights ? my[p].dist * weights[my[p].index] : my[p].dist;
-      }
-      image_score = tc_score_image(grid, HW);
-      if (!err) err = tc_score_anomaly_map(grid, (int)fm.fmap_h, (int)fm.fmap_w, (int)crop, opt->sigma, map);
-    }
-    err = tc_agree(comm, err);
-    if (err) goto cleanup;
-    err = tc_h5_write_rows(out, "image_scores", TC_H5_F32, lo + t, mine, &image_score);
-    if (!err) err = tc_h5_write_rows(out, "anomaly_maps", TC_H5_F32, lo + t, mine, map);
-    err = tc_agree(comm, err);
-    if (err) goto cleanup;
-    int64_t done = (t + 1) * size < T ? (t + 1) * size : T;
+  tc_progress_start(&prog, "predict", "images", s->T);
+  for (int64_t t = 0; t < s->rounds; t++) {
+    TC_CALL(score_round_(s, t));
+    int64_t done = (t + 1) * s->size < s->T ? (t + 1) * s->size : s->T;
     tc_progress_update(&prog, done);
   }
   tc_progress_finish(&prog);
+  return TC_OK;
+}
 
-  if (feat) {
-    err = tc_agree(comm, tc_h5_read_strings(feat, "paths", lo, nlocal, &paths));
-    if (err) goto cleanup;
+/* The test paths (the features file's, or the listed names), then the
+ * file published. Collective; agreed. */
+static TcErr finish_output_(Predict_ *s) {
+  const char *const *paths = (const char *const *)(s->names ? s->names + s->lo : NULL);
+  if (s->feat) {
+    TC_CALL(tc_agree(s->comm, tc_h5_read_strings(s->feat, "paths", s->lo, s->nlocal, &s->paths)));
+    paths = (const char *const *)s->paths;
   }
-  err = tc_agree(comm, tc_h5_write_strings(out, "paths", T, lo, nlocal,
-                                           (const char *const *)(feat ? paths : names + lo)));
-  if (err) goto cleanup;
-  err = tc_agree(comm, tc_h5_publish(&out));
-  if (!err) tc_log(1, "predict: wrote %s (%lld images)", opt->out, (long long)T);
+  TC_CALL(tc_agree(s->comm, tc_scores_write_paths(s->out, s->T, s->lo, s->nlocal, paths)));
+  TC_CALL(tc_agree(s->comm, tc_h5_publish(&s->out)));
+  tc_log(1, "predict: wrote %s (%lld images)", s->opt->out, (long long)s->T);
+  return TC_OK;
+}
 
-cleanup:
-  if (out) tc_h5_abandon(&out);
-  tc_h5_close(&feat);
-  tc_h5_close(&model);
-  tc_extractor_destroy(&ex);
-  free(names);
-  free(paths);
-  free(have);
-  free(map);
-  free(grid);
-  free(nn);
-  free(work);
-  free(Q);
-  free(weights);
-  free(norms);
-  free(bank);
+/* The image geometry and this rank's block of test images. Local. */
+static void plan_rounds_(Predict_ *s) {
+  int64_t hi;
+  s->D = s->model.meta.D;
+  s->T = s->fm.N;
+  s->HW = s->fm.fmap_h * s->fm.fmap_w;
+  s->crop = s->fm.crop;
+  tc_block_range(s->T, s->rank, s->size, &s->lo, &hi);
+  s->nlocal = hi - s->lo;
+  s->rounds = (s->T + s->size - 1) / s->size;
+}
+
+TcErr tc_ppredict_run(MPI_Comm comm, const TcPredictOptions *opt) {
+  Predict_ s = {.comm = comm, .rank = tc_rank(comm), .size = tc_size(comm), .opt = opt};
+  /* every input is checked before the output exists */
+  TcErr err = tc_h5_check_output(comm, opt->out);
+  if (!err) err = load_model_(comm, opt->model, &s.model);
+  if (!err) err = check_method_(&s);
+  if (!err) err = open_test_source_(&s);
+  if (!err) {
+    plan_rounds_(&s);
+    err = plan_bank_(&s);
+  }
+  if (!err) err = load_bank_(&s);
+  if (!err) err = create_output_(&s);
+  if (!err) err = score_all_(&s);
+  if (!err) err = finish_output_(&s);
+  predict_free_(&s);
   return err;
 }

@@ -2,13 +2,7 @@
  * sharded over ranks in contiguous blocks, every patch scored against the
  * memory bank of a model.h5, anomaly maps, scores.h5 published atomically.
  *
- * scores.h5 (kind "scores"):
- *   /image_scores  float32 [T]              max patch score per image
- *   /anomaly_maps  float32 [T, crop, crop]  one image per chunk
- *   /paths         string  [T]              test image paths (as in the features)
- *   attributes: method, model (path as given), source (features path or data
- *   root), bank_mode ("replicated" or "split"), sigma, the feature attributes
- *   of the model (backbone, D, resize, crop, fmap_h, fmap_w, ...).
+ * The output's layout is scores_io.h.
  *
  * Bank placement: replicated on every rank when it fits in mem_per_rank
  * (bank + norms + the working set of one image), else split over all ranks

@@ -1,0 +1,77 @@
+/* scores_io.c - scores.h5 layout and validation (DESIGN 5). See scores_io.h. */
+#include "scores_io.h"
+
+#include <stdio.h>
+#include <string.h>
+
+TcErr tc_scores_create(MPI_Comm comm, const char *path, const TcScoresRun *run, TcH5File **out) {
+  TcH5File *f = NULL;
+  TC_CALL(tc_h5_create(comm, path, "scores", &f));
+  TcErr err = TC_OK;
+  const int64_t crop = run->features->crop;
+  int64_t sdims[1] = {run->T}, mdims[3] = {run->T, crop, crop};
+  TC_CALL_GOTO(err, tc_h5_create_dataset(f, "image_scores", TC_H5_F32, 1, sdims, 0), fail);
+  TC_CALL_GOTO(err, tc_h5_create_dataset(f, "anomaly_maps", TC_H5_F32, 3, mdims, 1), fail);
+  TC_CALL_GOTO(err, tc_features_meta_write_attrs(f, run->features), fail);
+  TC_CALL_GOTO(err, tc_h5_set_attr_str(f, "/", "method", run->method), fail);
+  TC_CALL_GOTO(err, tc_h5_set_attr_str(f, "/", "model", run->model), fail);
+  TC_CALL_GOTO(err, tc_h5_set_attr_str(f, "/", "source", run->source), fail);
+  TC_CALL_GOTO(err, tc_h5_set_attr_str(f, "/", "bank_mode", run->bank_mode), fail);
+  TC_CALL_GOTO(err, tc_h5_set_attr_f64(f, "/", "sigma", run->sigma), fail);
+  TC_CALL_GOTO(err, tc_h5_set_attr_i64(f, "/", "memory_rows", run->memory_rows), fail);
+  *out = f;
+  return TC_OK;
+fail:
+  tc_h5_abandon(&f);
+  return err;
+}
+
+TcErr tc_scores_write_images(TcH5File *f, int64_t row0, int64_t n, const float *scores, const float *maps) {
+  TC_CALL(tc_h5_write_rows(f, "image_scores", TC_H5_F32, row0, n, scores));
+  TC_CALL(tc_h5_write_rows(f, "anomaly_maps", TC_H5_F32, row0, n, maps));
+  return TC_OK;
+}
+
+TcErr tc_scores_write_paths(TcH5File *f, int64_t T, int64_t row0, int64_t n, const char *const *paths) {
+  return tc_h5_write_strings(f, "paths", T, row0, n, paths);
+}
+
+/* The checks in the order their messages have always come: the extents and
+ * geometry first, then the optional method. */
+static TcErr read_meta_(TcH5File *f, const char *path, TcScoresMeta *m) {
+  int nd = 0;
+  int64_t d[4] = {0};
+  TC_CALL(tc_h5_dims(f, "image_scores", &nd, d));
+  m->T = d[0];
+  TC_CALL(tc_h5_get_attr_i64_range(f, "/", "crop", 1, TC_FEATURES_MAX_SIDE, &m->crop));
+  TC_CALL(tc_h5_get_attr_i64_range(f, "/", "resize", 1, TC_FEATURES_MAX_SIDE, &m->resize));
+  int64_t sdims[1] = {m->T}, mdims[3] = {m->T, m->crop, m->crop};
+  TC_CALL(tc_h5_expect(f, "image_scores", TC_H5_F32, 1, sdims));
+  TC_CALL(tc_h5_expect(f, "anomaly_maps", TC_H5_F32, 3, mdims));
+  TC_CHECK(m->T > 0, TC_ERR_FORMAT, "%s: no images", path);
+  TC_CHECK(m->crop > 0 && m->resize >= m->crop, TC_ERR_FORMAT, "%s: bad geometry (resize %lld, crop %lld)", path,
+           (long long)m->resize, (long long)m->crop);
+  snprintf(m->method, sizeof m->method, "?");
+  if (tc_h5_has_attr(f, "/", "method")) TC_CALL(tc_h5_get_attr_str(f, "/", "method", m->method, sizeof m->method));
+  return TC_OK;
+}
+
+TcErr tc_scores_open(MPI_Comm comm, const char *path, TcH5File **out, TcScoresMeta *meta) {
+  memset(meta, 0, sizeof *meta);
+  TC_CALL(tc_h5_open(comm, path, "scores", out));
+  TcErr err = read_meta_(*out, path, meta);
+  if (err) tc_h5_close(out); /* nothing stays open on error */
+  return err;
+}
+
+TcErr tc_scores_read_image_scores(TcH5File *f, const TcScoresMeta *meta, float *scores) {
+  return tc_h5_read_rows(f, "image_scores", TC_H5_F32, 0, meta->T, scores);
+}
+
+TcErr tc_scores_read_paths(TcH5File *f, const TcScoresMeta *meta, char ***paths) {
+  return tc_h5_read_strings(f, "paths", 0, meta->T, paths);
+}
+
+TcErr tc_scores_read_map(TcH5File *f, int64_t row, float *map) {
+  return tc_h5_read_rows(f, "anomaly_maps", TC_H5_F32, row, 1, map);
+}
