@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "commands.h"
+#include "common_opts.h"
 #include "context.h"
 #include "image.h"
 #include "opts.h"
@@ -24,11 +25,11 @@ TcErr tc_cmd_predict(MPI_Comm comm, int argc, char **argv) {
       {"data", TC_OPT_STRING, &o.data_root, NULL, "MVTec-layout data set root: extract the test images here", NULL, 0},
       {"split", TC_OPT_CHOICE, &o.split, "test", "split of --data to score", "test|train", 0},
       {"list", TC_OPT_STRING, &o.list, NULL, "manifest of ROOT-relative image paths (with --data)", NULL, 0},
-      {"weights", TC_OPT_STRING, &o.weights, "weights/mobilenetv2.h5",
-       "backbone weights (with --data); must be the file the model was trained with (checksum)", NULL, 0},
+      tc_opt_weights(&o.weights, TC_WEIGHTS_DEFAULT,
+                     "backbone weights (with --data); must be the file the model was trained with (checksum)"),
       {"out", TC_OPT_STRING, &o.out, NULL, "scores file to write (published atomically)", NULL, 1},
-      {"mem-per-rank", TC_OPT_SIZE, &o.mem_per_rank, "2G",
-       "memory a rank may use for the memory bank and its work; above it the bank is split over the ranks; in (0, 1P]", NULL, 0},
+      tc_opt_mem_per_rank(&o.mem_per_rank, "memory a rank may use for the memory bank and its work; above it the "
+                                           "bank is split over the ranks; 0..1P"),
       {"bank", TC_OPT_CHOICE, &bank, "auto",
        "memory-bank placement: auto (split only when it does not fit), replicated, split", "auto|replicated|split", 0},
       {"sigma", TC_OPT_DOUBLE, &o.sigma, "4", "Gaussian sigma of the anomaly maps in pixels (DESIGN 3.7), in (0, 64]", NULL, 0},
@@ -56,8 +57,6 @@ TcErr tc_cmd_predict(MPI_Comm comm, int argc, char **argv) {
       err = tc_err_set(TC_ERR_USAGE, "predict: give exactly one of --features or --data (see --help)");
     else if (o.list && !o.data_root)
       err = tc_err_set(TC_ERR_USAGE, "predict: --list needs --data (the root its paths are relative to)");
-    else if (o.mem_per_rank <= 0)
-      err = tc_err_set(TC_ERR_USAGE, "predict: --mem-per-rank must be positive");
     /* the kernel is 8 sigma + 1 wide: past 64 it is wider than any crop
      * the maps are made for (and 1e9 asked for gigabytes) */
     else if (!(o.sigma > 0.0 && o.sigma <= TC_SIGMA_MAX))

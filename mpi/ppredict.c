@@ -89,58 +89,28 @@ static const char *human_(int64_t b, char *buf, size_t n) {
  * broadcasts their ROOT-relative names in one buffer. Collective on comm.
  * *names: T pointers into one allocation (free(*names) frees all). */
 static TcErr list_images_(MPI_Comm comm, const TcPredictOptions *opt, int64_t *T, char ***names) {
-  int rank = tc_rank(comm);
   TcDataset *ds = NULL;
   TcErr err = TC_OK;
-  int64_t n = 0, bytes = 0;
-  char *buf = NULL;
-  if (rank == 0) {
+  int64_t n = 0;
+  char **paths = NULL;
+  if (tc_rank(comm) == 0) {
     err = opt->list ? tc_dataset_read_manifest(opt->data_root, opt->list, &ds)
                     : tc_dataset_list(opt->data_root, opt->split, &ds);
     /* an --out that is one of the test images would replace it */
     if (!err) err = tc_outguard_dataset("--out", opt->out, ds, 0);
     if (!err) {
       n = ds->n;
-      for (int64_t i = 0; i < n; i++) bytes += (int64_t)strlen(ds->items[i].path) + 1;
+      paths = tc_malloc(sizeof(char *) * (size_t)(n ? n : 1), "image names");
+      if (!paths) err = TC_ERR_MEM;
+      for (int64_t i = 0; paths && i < n; i++) paths[i] = ds->items[i].path;
     }
   }
   err = tc_agree_root(comm, err);
-  if (err) {
-    tc_dataset_destroy(&ds);
-    return err;
-  }
-  int64_t hdr[2] = {n, bytes};
-  MPI_Bcast(hdr, 2, MPI_INT64_T, 0, comm);
-  n = hdr[0];
-  bytes = hdr[1];
-  char **p = tc_malloc(sizeof(char *) * (size_t)(n + 1) + (size_t)bytes + 1, "image names");
-  err = tc_agree(comm, p ? TC_OK : TC_ERR_MEM);
-  if (err) {
-    free(p);
-    tc_dataset_destroy(&ds);
-    return err;
-  }
-  buf = (char *)(p + n + 1);
-  if (rank == 0) {
-    char *w = buf;
-    for (int64_t i = 0; i < n; i++) {
-      size_t l = strlen(ds->items[i].path) + 1;
-      memcpy(w, ds->items[i].path, l);
-      w += l;
-    }
-  }
+  if (!err) err = tc_bcast_strings(comm, &n, paths, names);
+  free(paths);
   tc_dataset_destroy(&ds);
-  TC_CHECK(bytes <= INT32_MAX, TC_ERR_USAGE, "predict: image list too long for one broadcast");
-  MPI_Bcast(buf, (int)bytes, MPI_CHAR, 0, comm);
-  char *r = buf;
-  for (int64_t i = 0; i < n; i++) {
-    p[i] = r;
-    r += strlen(r) + 1;
-  }
-  p[n] = NULL;
-  *T = n;
-  *names = p;
-  return TC_OK;
+  if (!err) *T = n;
+  return err;
 }
 
 /* ---- the model file: every read of model.h5 is in these two functions */

@@ -366,7 +366,7 @@ TcErr tc_h5_create(MPI_Comm comm, const char *final_path, const char *kind, TcH5
   MPI_Bcast(&tag, 1, MPI_LONG_LONG, 0, comm);
 
   if (rank == 0) err = check_output_local_(final_path);
-  err = tc_agree(comm, err);
+  err = tc_agree_root(comm, err);
   if (err) return err;
 
   TcH5File *f = NULL;
@@ -453,7 +453,7 @@ TcErr tc_h5_publish(TcH5File **fp) {
       unlink(f->tmp_path);
     }
   }
-  err = tc_agree(comm, err);
+  err = tc_agree_root(comm, err);
   tc_tmpfile_forget(f->tmp_path);
   free(f);
   return err;
@@ -503,7 +503,7 @@ TcErr tc_h5_open(MPI_Comm comm, const char *path, const char *expected_kind, TcH
       if (is <= 0) err = tc_err_set(TC_ERR_FORMAT, "%s: not an HDF5 file", path);
     }
   }
-  err = tc_agree(comm, err);
+  err = tc_agree_root(comm, err);
   if (err) return err;
 
   TcH5File *f = NULL;
