@@ -185,6 +185,12 @@ static const char *type_name_(TcH5Type t) {
   return "?";
 }
 
+#if H5_VERSION_GE(1, 10, 0)
+#define TC_H5_LIBVER_LOW H5F_LIBVER_V110
+#else
+#define TC_H5_LIBVER_LOW H5F_LIBVER_LATEST
+#endif
+
 static hid_t fapl_(MPI_Comm comm) {
   hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
   H5Pset_fapl_mpio(fapl, comm, MPI_INFO_NULL);
@@ -383,6 +389,13 @@ TcErr tc_h5_create(MPI_Comm comm, const char *final_path, const char *kind, TcH5
     return err;
   }
   hid_t fapl = fapl_(comm);
+  /* The 1.10 file format checksums every piece of metadata (superblock,
+   * object headers with their attributes, chunk indexes): a flipped bit is
+   * "incorrect metadata checksum" at open, where the 1.8-compatible default
+   * let libhdf5 parse the damaged header and overrun its own buffers (make
+   * fuzz: heap-buffer-overflow in H5O__attr_exists). Readable by HDF5 1.10
+   * and later, h5py included. */
+  H5Pset_libver_bounds(fapl, TC_H5_LIBVER_LOW, H5F_LIBVER_LATEST);
   errno = 0;
   f->file = H5Fcreate(f->tmp_path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
   int saved_errno = errno;
