@@ -2,6 +2,7 @@
 #include "model_io.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "checked.h"
@@ -13,7 +14,7 @@
 #define INDICES "coreset/indices"
 #define CLEAN_ORDER "coreset/clean_order"
 #define TAIL_ORDER "coreset/tail_order"
-#define METHOD "method"
+#define METHOD_ATTR "method" /* = TcModelInfo's field, written from attrs_ */
 
 TcErr tc_model_create(MPI_Comm comm, const char *path, int64_t M, int64_t D, int64_t m_clean,
                       int64_t m_tail, TcH5File **out) {
@@ -51,48 +52,56 @@ TcErr tc_model_write_coreset(TcH5File *f, int writer, int64_t M, const int64_t *
   return TC_OK;
 }
 
-/* How the coreset was chosen (the options fit ran with). */
-static TcErr write_settings_(TcH5File *f, const TcModelInfo *m) {
-  TC_CALL(tc_h5_set_attr_str(f, "/", METHOD, m->method));
-  TC_CALL(tc_h5_set_attr_f64(f, "/", "coreset_ratio", m->coreset_ratio));
-  TC_CALL(tc_h5_set_attr_str(f, "/", "coreset_mode", m->coreset_mode));
-  TC_CALL(tc_h5_set_attr_i64(f, "/", "coreset_shard", m->coreset_shard));
-  TC_CALL(tc_h5_set_attr_f64(f, "/", "coreset_oversample", m->coreset_oversample));
-  TC_CALL(tc_h5_set_attr_i64(f, "/", "proj_dim", m->proj_dim));
-  TC_CALL(tc_h5_set_attr_i64(f, "/", "lof_k", m->lof_k));
-  TC_CALL(tc_h5_set_attr_f64(f, "/", "lof_keep", m->lof_keep));
-  TC_CALL(tc_h5_set_attr_f64(f, "/", "tail_p", m->tail_p));
-  TC_CALL(tc_h5_set_attr_str(f, "/", "tail_cut", m->tail_cut));
-  TC_CALL(tc_h5_set_attr_str(f, "/", "embed_norm", m->embed_norm));
-  TC_CALL(tc_h5_set_attr_str(f, "/", "tail_aug", m->tail_aug));
-  TC_CALL(tc_h5_set_attr_str(f, "/", "tail_views", m->tail_views));
-  TC_CALL(tc_h5_set_attr_i64(f, "/", "tail_views_per_image", m->tail_views_per_image));
-  TC_CALL(tc_h5_set_attr_i64(f, "/", "tail_view_images", m->tail_view_images));
-  TC_CALL(tc_h5_set_attr_i64(f, "/", "tail_view_patches", m->tail_view_patches));
-  TC_CALL(tc_h5_set_attr_i64(f, "/", "seed", m->seed));
-  TC_CALL(tc_h5_set_attr_str(f, "/", "program_version", m->program_version));
-  TC_CALL(tc_h5_set_attr_str(f, "/", "source_features", m->source_features));
-  return TC_OK;
-}
-
-/* What the run found: sizes of the bank and of each stage's result. */
-static TcErr write_counts_(TcH5File *f, const TcModelInfo *m) {
-  TC_CALL(tc_h5_set_attr_i64(f, "/", "N", m->N));
-  TC_CALL(tc_h5_set_attr_i64(f, "/", "n_patches", m->n_patches));
-  TC_CALL(tc_h5_set_attr_i64(f, "/", "M", m->M));
-  TC_CALL(tc_h5_set_attr_i64(f, "/", "coreset_clean_size", m->coreset_clean_size));
-  TC_CALL(tc_h5_set_attr_i64(f, "/", "coreset_tail_size", m->coreset_tail_size));
-  TC_CALL(tc_h5_set_attr_i64(f, "/", "coreset_clean_candidates", m->coreset_clean_candidates));
-  TC_CALL(tc_h5_set_attr_i64(f, "/", "coreset_tail_candidates", m->coreset_tail_candidates));
-  TC_CALL(tc_h5_set_attr_i64(f, "/", "lof_removed", m->lof_removed));
-  TC_CALL(tc_h5_set_attr_f64(f, "/", "lof_threshold", m->lof_threshold));
-  return TC_OK;
-}
+/* The root attributes, in the order written, each named as its field of
+ * TcModelInfo. */
+typedef enum { ATTR_STR, ATTR_I64, ATTR_F64 } AttrType;
+#define ATTR_(type, field) {#field, type, offsetof(TcModelInfo, field)}
+static const struct {
+  const char *name;
+  AttrType type;
+  size_t offset;
+} attrs_[] = {
+    ATTR_(ATTR_STR, method),
+    ATTR_(ATTR_F64, coreset_ratio),
+    ATTR_(ATTR_STR, coreset_mode),
+    ATTR_(ATTR_I64, coreset_shard),
+    ATTR_(ATTR_F64, coreset_oversample),
+    ATTR_(ATTR_I64, proj_dim),
+    ATTR_(ATTR_I64, lof_k),
+    ATTR_(ATTR_F64, lof_keep),
+    ATTR_(ATTR_F64, tail_p),
+    ATTR_(ATTR_STR, tail_cut),
+    ATTR_(ATTR_STR, embed_norm),
+    ATTR_(ATTR_STR, tail_aug),
+    ATTR_(ATTR_STR, tail_views),
+    ATTR_(ATTR_I64, tail_views_per_image),
+    ATTR_(ATTR_I64, tail_view_images),
+    ATTR_(ATTR_I64, tail_view_patches),
+    ATTR_(ATTR_I64, seed),
+    ATTR_(ATTR_STR, program_version),
+    ATTR_(ATTR_STR, source_features),
+    ATTR_(ATTR_I64, N),
+    ATTR_(ATTR_I64, n_patches),
+    ATTR_(ATTR_I64, M),
+    ATTR_(ATTR_I64, coreset_clean_size),
+    ATTR_(ATTR_I64, coreset_tail_size),
+    ATTR_(ATTR_I64, coreset_clean_candidates),
+    ATTR_(ATTR_I64, coreset_tail_candidates),
+    ATTR_(ATTR_I64, lof_removed),
+    ATTR_(ATTR_F64, lof_threshold),
+};
+#undef ATTR_
 
 TcErr tc_model_write_info(TcH5File *f, const TcModelInfo *m) {
   TC_CALL(tc_features_meta_write_attrs(f, m->features));
-  TC_CALL(write_settings_(f, m));
-  TC_CALL(write_counts_(f, m));
+  for (size_t i = 0; i < sizeof attrs_ / sizeof attrs_[0]; i++) {
+    const char *field = (const char *)m + attrs_[i].offset;
+    switch (attrs_[i].type) {
+      case ATTR_STR: TC_CALL(tc_h5_set_attr_str(f, "/", attrs_[i].name, *(const char *const *)field)); break;
+      case ATTR_I64: TC_CALL(tc_h5_set_attr_i64(f, "/", attrs_[i].name, *(const int64_t *)field)); break;
+      case ATTR_F64: TC_CALL(tc_h5_set_attr_f64(f, "/", attrs_[i].name, *(const double *)field)); break;
+    }
+  }
   return TC_OK;
 }
 
@@ -103,7 +112,7 @@ TcErr tc_model_open(MPI_Comm comm, const char *path, TcH5File **out) {
 TcErr tc_model_read_meta(TcH5File *f, TcModelMeta *m) {
   memset(m, 0, sizeof *m);
   TC_CALL(tc_features_meta_read_attrs(f, &m->features));
-  TC_CALL(tc_h5_get_attr_str(f, "/", METHOD, m->method, sizeof m->method));
+  TC_CALL(tc_h5_get_attr_str(f, "/", METHOD_ATTR, m->method, sizeof m->method));
   return TC_OK;
 }
 

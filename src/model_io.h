@@ -27,7 +27,8 @@
  *              tail_view_images, tail_view_patches, seed, N, n_patches, M,
  *              coreset_clean_size, coreset_tail_size,
  *              coreset_clean_candidates, coreset_tail_candidates, lof_removed
- *   (TcModelInfo below says what each one holds.)
+ *   (each is the field of TcModelInfo of the same name, which says what it
+ *   holds)
  *
  * Collective on the file's communicator unless marked Local. */
 #ifndef TC_MODEL_IO_H
@@ -38,7 +39,8 @@
 
 /* ------------------------------------------------------------ writing (fit) */
 
-/* Everything fit records about how the bank was made: the root attributes. */
+/* Everything fit records about how the bank was made: the root attributes,
+ * one per field of the same name (features: the feature attributes). */
 typedef struct {
   const TcFeaturesMeta *features; /* copied so predict extracts as fit did */
   const char *method;             /* method.h name */

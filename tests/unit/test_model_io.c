@@ -163,16 +163,16 @@ static void test_refused_(void) {
 
 int main(int argc, char **argv) {
   MPI_Init(&argc, &argv);
-  if (!mkdtemp(dir_)) {
-    perror("mkdtemp");
-    return 1;
+  const int made = mkdtemp(dir_) != NULL;
+  CHECK_MSG(made, "cannot make %s", dir_);
+  if (made) {
+    test_methods_();
+    test_round_trip_();
+    test_refused_();
+    char rm[600];
+    snprintf(rm, sizeof rm, "rm -rf '%s'", dir_);
+    CHECK(system(rm) == 0);
   }
-  test_methods_();
-  test_round_trip_();
-  test_refused_();
-  char cmd[600];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir_);
-  if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir_);
   MPI_Finalize();
   return tc_test_report();
 }
