@@ -5,6 +5,7 @@
 #include "commands.h"
 #include "context.h"
 #include "image.h"
+#include "method.h"
 #include "opts.h"
 #include "outguard.h"
 #include "pfit.h"
@@ -21,7 +22,7 @@ TcErr tc_cmd_fit(MPI_Comm comm, int argc, char **argv) {
       {"out", TC_OPT_STRING, &o.out, NULL, "output model.h5 (published atomically)", NULL, 1},
       {"data", TC_OPT_STRING, &o.data, NULL, "image root of features.h5's /paths: the tail images' rotated/flipped views are extracted from it (with --weights)", NULL, 0},
       {"weights", TC_OPT_STRING, &o.weights, NULL, "backbone weights features.h5 was extracted with (checksum checked), for the tail views", NULL, 0},
-      {"method", TC_OPT_CHOICE, &o.method_name, "tailedcore", "memory bank method", "tailedcore|softpatch|patchcore", 0},
+      {"method", TC_OPT_CHOICE, &o.method_name, "tailedcore", "memory bank method", TC_METHOD_CHOICES, 0},
       {"coreset-ratio", TC_OPT_DOUBLE, &o.coreset_ratio, "0.1", "greedy coreset keeps floor(n * ratio) patches, in (0, 1]", NULL, 0},
       {"proj-dim", TC_OPT_INT, &o.proj_dim, "128", "random projection dimension for LOF and coreset (1..4096)", NULL, 0},
       {"lof-k", TC_OPT_INT, &o.lof_k, "6", "LOF neighbours (1..64)", NULL, 0},
@@ -58,9 +59,7 @@ TcErr tc_cmd_fit(MPI_Comm comm, int argc, char **argv) {
     err = tc_coreset_mode_parse(o.coreset_mode_name, &o.coreset_mode);
   }
   if (!err) {
-    o.method = !strcmp(o.method_name, "softpatch")   ? TC_FIT_SOFTPATCH
-               : !strcmp(o.method_name, "patchcore") ? TC_FIT_PATCHCORE
-                                                     : TC_FIT_TAILEDCORE;
+    o.method = tc_method_find(o.method_name);
     err = tc_pfit_check(&o);
   }
   err = tc_agree(comm, err);

@@ -17,6 +17,8 @@
 #include "features_io.h"
 #include "h5fmt.h"
 #include "log.h"
+#include "method.h"
+#include "model_io.h"
 #include "outguard.h"
 #include "image.h"
 #include "partition.h"
@@ -36,6 +38,7 @@
 #define CHUNK 16
 
 TcErr tc_pfit_check(const TcFitOpts *o) {
+  TC_CHECK(o->method, TC_ERR_USAGE, "--method '%s' is not one of " TC_METHOD_CHOICES, o->method_name);
   TC_CHECK(o->coreset_ratio > 0 && o->coreset_ratio <= 1, TC_ERR_USAGE,
            "--coreset-ratio %g is impossible: it must be in (0, 1]", o->coreset_ratio);
   TC_CHECK(o->lof_keep > 0 && o->lof_keep <= 1, TC_ERR_USAGE,
@@ -121,7 +124,7 @@ static TcErr coreset_(MPI_Comm comm, const TcFitOpts *o, const float *Xsel, cons
   return TC_OK;
 }
 
-/* ------------------------------------------------ tail views (3.6 step 8) */
+/* ------------------------------------------- the views' store (3.6 step 8) */
 
 /* Full-D features of this rank's tail views [ntl x V x HW x D]: in memory
  * when they fit --mem-per-rank, else in a scratch file in the output's
@@ -200,6 +203,8 @@ static TcErr views_extractor_(const TcFitOpts *o, const TcFeaturesMeta *m, TcExt
   return TC_OK;
 }
 
+/* ------------------------------------------------------------ fit's state */
+
 /* M_tail candidates with views: this rank's block [tlo, thi) of the T tail
  * images, each as (1 + V) * HW projected patches in (t, v', position) order
  * (see pfit.h). */
@@ -212,13 +217,104 @@ typedef struct {
   ViewStore store;
 } TailViews;
 
+/* One fit on this rank, from features.h5 to the rows of model.h5 it
+ * writes: the stages of tc_pfit_run fill it in order and fit_free_
+ * releases everything it holds. */
+typedef struct {
+  MPI_Comm comm;
+  const TcFitOpts *o;
+  const TcMethod *method;
+  int rank, size;
+  double t0;
+  /* the input and how it is dealt: my images [lo, hi) */
+  TcH5File *fin;
+  TcFeaturesMeta meta;
+  int64_t N, HW, D, E;
+  int P;
+  int64_t lo, hi, nl, npl, nl_max; /* nl images, npl = nl * HW patches; nl_max over the ranks */
+  double need;                     /* bytes per rank of the projection and noise filter stages */
+  /* TailSampler's rules, --tail-aug, and whether M_tail covers the views */
+  double tail_p;
+  int tail_cut, embed_norm;
+  TcAugment aug;
+  int views;
+  /* projection */
+  TcExtractor *ex; /* the views' extractor, until the views are extracted */
+  float *W;        /* [P x D] */
+  float *feat;     /* one chunk of raw features [CHUNK x HW x D] */
+  float *Pj;       /* my projected patches [npl x P]; the noise filter keeps the first nkeep */
+  int64_t *gall;   /* their global patch indices */
+  float *emb;      /* my embeddings [nl x E] */
+  /* tail sampling and M_tail */
+  TcTailResult *tres;
+  TailViews tv;
+  float *Xt;       /* without views: my tail images' projected patches */
+  int64_t *gt;     /* and their global patch indices */
+  /* noise filter */
+  float *lof;      /* LOF score of each of my patches [npl], in patch order */
+  float thr;       /* the --lof-keep quantile; NaN without the filter */
+  int64_t nkeep, n_removed;
+  /* the coresets and their union M */
+  int64_t *clean, *tail, *uni;
+  int64_t m_clean, m_tail, n_clean, n_tail, M;
+  /* my rows of the bank: image rows [r0, r1), view rows [q0, q1) */
+  int64_t r0, r1, q0, q1;
+  float *bank, *bank_w, *bankv, *bankv_w;
+} TcFit;
+
+static void fit_init_(TcFit *s, MPI_Comm comm, const TcFitOpts *o) {
+  memset(s, 0, sizeof *s);
+  s->comm = comm;
+  s->o = o;
+  s->method = o->method;
+  s->rank = tc_rank(comm);
+  s->size = tc_size(comm);
+  s->t0 = tc_now();
+  s->P = (int)o->proj_dim;
+  s->tv.store.fd = -1;
+  s->thr = NAN;
+  s->aug = TC_AUG_NONE;
+  tc_augment_parse(o->tail_aug, &s->aug);
+  /* DESIGN 3.6 step 8 needs the images and the weights */
+  s->views = s->method->tail_views && s->aug != TC_AUG_NONE && o->data && o->weights;
+}
+
+static void fit_free_(TcFit *s) {
+  tc_h5_close(&s->fin);
+  tc_tail_result_destroy(&s->tres);
+  tc_extractor_destroy(&s->ex);
+  store_close_(&s->tv.store);
+  free(s->tv.X);
+  free(s->tv.g);
+  free(s->W);
+  free(s->feat);
+  free(s->Pj);
+  free(s->gall);
+  free(s->emb);
+  free(s->Xt);
+  free(s->gt);
+  free(s->lof);
+  free(s->clean);
+  free(s->tail);
+  free(s->uni);
+  free(s->bank);
+  free(s->bank_w);
+  free(s->bankv);
+  free(s->bankv_w);
+  memset(s, 0, sizeof *s);
+}
+
+/* ------------------------------------------------ tail views (3.6 step 8) */
+
 /* One tail image: re-extract its plain features as an identity check of
  * --data against features.h5, extract its views, project all, keep the
- * views' full features. k = local tail ordinal, t = global one. Local. */
-static TcErr view_one_(const TcFitOpts *o, const TcFeaturesMeta *m, TcExtractor *ex, TcAugment aug,
-                       const float *W, const char *rel, int64_t img_index, int64_t k, TailViews *tv,
-                       const float *src, float *chk, float *vf) {
-  const int64_t HW = m->fmap_h * m->fmap_w, D = m->D, P = o->proj_dim, V = tv->V;
+ * views' full features. k = local tail ordinal. Local. */
+static TcErr view_one_(TcFit *s, const char *rel, int64_t img_index, int64_t k, const float *src, float *chk,
+                       float *vf) {
+  const TcFitOpts *o = s->o;
+  TailViews *tv = &s->tv;
+  TcExtractor *ex = s->ex;
+  const int64_t HW = s->HW, D = s->D, P = s->P, V = tv->V;
   char path[8192];
   if (rel[0] == '/') snprintf(path, sizeof path, "%s", rel);
   else snprintf(path, sizeof path, "%s/%s", o->data, rel);
@@ -244,7 +340,7 @@ static TcErr view_one_(const TcFitOpts *o, const TcFeaturesMeta *m, TcExtractor 
                        "must be the image root (and --weights the file) the features were extracted from",
                        path, (long long)img_index, o->features, dmax, amax);
   }
-  if (!err) err = tc_pextract_views_image(ex, &img, aug, vf);
+  if (!err) err = tc_pextract_views_image(ex, &img, s->aug, vf);
   if (!err) {
     int64_t bad = tc_first_bad_f32(vf, V * HW * D, TC_VALUE_ABS_MAX);
     if (bad >= 0)
@@ -262,42 +358,53 @@ static TcErr view_one_(const TcFitOpts *o, const TcFeaturesMeta *m, TcExtractor 
     return tc_err_set(err, "tail views: %s: %s", path, msg);
   }
   const int64_t t = tv->tlo + k, base = k * (1 + V) * HW;
-  TC_CALL(tc_proj_apply(W, P, D, src, HW, tv->X + base * P));
+  TC_CALL(tc_proj_apply(s->W, P, D, src, HW, tv->X + base * P));
   for (int64_t p = 0; p < HW; p++) tv->g[base + p] = img_index * HW + p;
   for (int64_t v = 0; v < V; v++) {
     int64_t b = base + (1 + v) * HW;
-    TC_CALL(tc_proj_apply(W, P, D, vf + v * HW * D, HW, tv->X + b * P));
-    for (int64_t p = 0; p < HW; p++) tv->g[b + p] = m->N * HW + (t * V + v) * HW + p;
+    TC_CALL(tc_proj_apply(s->W, P, D, vf + v * HW * D, HW, tv->X + b * P));
+    for (int64_t p = 0; p < HW; p++) tv->g[b + p] = s->N * HW + (t * V + v) * HW + p;
   }
   return store_io_(&tv->store, 1, (size_t)(k * V * HW * D), vf, (size_t)(V * HW * D));
 }
 
-/* DESIGN 3.6 step 8: deal the tail images in blocks, extract their views.
- * base_need: bytes this rank already holds. Collective on comm. */
-static TcErr tail_views_(MPI_Comm comm, const TcFitOpts *o, TcH5File *fin, const TcFeaturesMeta *m,
-                         TcExtractor *ex, TcAugment aug, const uint8_t *is_tail, const float *W,
-                         double base_need, TailViews *tv) {
-  const int rank = tc_rank(comm), size = tc_size(comm);
-  const int64_t N = m->N, HW = m->fmap_h * m->fmap_w, D = m->D, P = o->proj_dim;
+/* Bytes a rank holds while it extracts the tail views, on top of the
+ * projection stage's `base`: the M_tail candidates of the largest block,
+ * ntl_max tail images of (1 + V) * HW patches each, P floats projected and
+ * an 8-byte global index per patch; and the working set of one image, its
+ * features, their re-extracted copy and its V views' features, (V + 2) * HW
+ * * D floats. The views' full features (V * HW * D floats an image) come
+ * on top: kept in memory when the sum still fits, else in a scratch file. */
+static double views_need_(double base, int64_t ntl_max, int64_t V, int64_t HW, int64_t D, int64_t P) {
+  return base + (double)ntl_max * (1 + V) * HW * (P * 4.0 + 8) + (double)(V + 2) * HW * D * 4;
+}
+
+/* DESIGN 3.6 step 8: deal the tail images in blocks, extract their views
+ * into s->tv. Collective on s->comm. */
+static TcErr tail_views_(TcFit *s) {
+  MPI_Comm comm = s->comm;
+  const TcFitOpts *o = s->o;
+  TailViews *tv = &s->tv;
+  const uint8_t *is_tail = s->tres->is_tail;
+  const int64_t N = s->N, HW = s->HW, D = s->D, P = s->P;
   TcErr err = TC_OK;
   int64_t *tl = NULL;
-  float *src = NULL, *chk = NULL, *vf = NULL;
+  float *src = NULL, *chk = NULL, *vf = NULL; /* one image's working set */
   char **rel = NULL;
-  tv->V = tc_augment_count(aug);
+  tv->V = tc_augment_count(s->aug);
   const int64_t V = tv->V;
   tv->T = 0;
   for (int64_t i = 0; i < N; i++) tv->T += is_tail[i] != 0;
-  tc_block_range(tv->T, rank, size, &tv->tlo, &tv->thi);
+  tc_block_range(tv->T, s->rank, s->size, &tv->tlo, &tv->thi);
   const int64_t ntl = tv->thi - tv->tlo;
   int64_t ntl_max = 0;
   MPI_Allreduce(&ntl, &ntl_max, 1, MPI_INT64_T, MPI_MAX, comm);
   tv->n = ntl * (1 + V) * HW;
-  const double store_bytes = (double)ntl * V * HW * D * 4;
-  double need = base_need + (double)ntl_max * (1 + V) * HW * (P * 4.0 + 8) + (double)(V + 2) * HW * D * 4;
+  const double store_bytes = (double)ntl * V * HW * D * 4, need = views_need_(s->need, ntl_max, V, HW, D, P);
   if (need > (double)o->mem_per_rank)
     err = tc_err_set(TC_ERR_USAGE, "the tail views need about %.0f MiB per rank with %d rank(s), more than "
                      "--mem-per-rank %.0f MiB: run more ranks or raise --mem-per-rank",
-                     need / 1048576, size, (double)o->mem_per_rank / 1048576);
+                     need / 1048576, s->size, (double)o->mem_per_rank / 1048576);
   const int in_memory = need + store_bytes <= (double)o->mem_per_rank;
   if (!err) {
     tl = tc_malloc((size_t)(tv->T > 0 ? tv->T : 1) * sizeof(int64_t), "tail list");
@@ -316,21 +423,21 @@ static TcErr tail_views_(MPI_Comm comm, const TcFitOpts *o, TcH5File *fin, const
   int spill = !in_memory && ntl > 0, any_spill = 0;
   MPI_Allreduce(&spill, &any_spill, 1, MPI_INT, MPI_MAX, comm);
   tc_log(1, "tail views: %s, %lld view(s) of each of %lld tail image(s): %lld M_tail candidates%s",
-         tc_augment_name(aug), (long long)V, (long long)tv->T, (long long)(tv->T * (1 + V) * HW),
+         tc_augment_name(s->aug), (long long)V, (long long)tv->T, (long long)(tv->T * (1 + V) * HW),
          any_spill ? " (view features spilled to a scratch file: over --mem-per-rank)" : "");
   TcProgress prog;
   tc_progress_start(&prog, "tail views", "images", tv->T);
   for (int64_t k = 0; k < ntl_max; k++) {
     const int have = k < ntl;
     const int64_t img = have ? tl[tv->tlo + k] : 0;
-    TcErr e = tc_features_read(fin, m, img, have, src, NULL);
-    if (!e) e = tc_h5_read_strings(fin, "paths", img, have, &rel);
-    if (!e && have) e = view_one_(o, m, ex, aug, W, rel[0], img, k, tv, src, chk, vf);
+    TcErr e = tc_features_read(s->fin, &s->meta, img, have, src, NULL);
+    if (!e) e = tc_h5_read_strings(s->fin, "paths", img, have, &rel);
+    if (!e && have) e = view_one_(s, rel[0], img, k, src, chk, vf);
     free(rel);
     rel = NULL;
     err = tc_agree(comm, e);
     if (err) goto cleanup;
-    int64_t est = (k + 1) * size; /* rank 0's share times ranks: an estimate */
+    int64_t est = (k + 1) * s->size; /* rank 0's share times ranks: an estimate */
     tc_progress_update(&prog, est < tv->T ? est : tv->T);
   }
   tc_progress_finish(&prog);
@@ -343,322 +450,358 @@ cleanup:
   return err;
 }
 
-TcErr tc_pfit_run(MPI_Comm comm, const TcFitOpts *o) {
-  const int rank = tc_rank(comm), size = tc_size(comm);
-  TcErr err = TC_OK;
-  TcH5File *fin = NULL, *fout = NULL;
-  TcFeaturesMeta meta;
-  float *W = NULL, *feat = NULL, *Pj = NULL, *lof = NULL, *emb = NULL, *Xt = NULL, *bank = NULL,
-        *wts = NULL, *bank_w = NULL;
-  int64_t *gall = NULL, *gt = NULL, *clean = NULL, *tail = NULL, *uni = NULL, *keep_idx = NULL;
-  TcTailResult *tres = NULL;
-  TcExtractor *ex = NULL;
-  TailViews tv;
-  memset(&tv, 0, sizeof tv);
-  tv.store.fd = -1;
-  float *bankv = NULL, *bankv_w = NULL;
-  uint8_t *is_tail_all = NULL;
-  int64_t n_removed = 0, m_clean = 0, m_tail = 0, n_clean = 0, n_tail = 0, M = 0;
-  float thr = NAN;
-  double t0 = tc_now();
-  const int P = (int)o->proj_dim;
-  const int use_lof = o->method != TC_FIT_PATCHCORE, use_tail = o->method == TC_FIT_TAILEDCORE;
-  TcAugment aug = TC_AUG_NONE;
-  tc_augment_parse(o->tail_aug, &aug);
-  /* DESIGN 3.6 step 8 needs the images and the weights */
-  const int views = use_tail && aug != TC_AUG_NONE && o->data && o->weights;
+/* ------------------------------------------------------------ the stages */
 
-  /* the output directory is checked before hours of work, not after */
-  err = tc_h5_check_output(comm, o->out);
+/* Bytes a rank holds while it projects and filters its patches: the
+ * projected patches [npl x P floats] once, plus a fifth for the smaller
+ * per-patch arrays beside them (global indices, LOF scores, the tail
+ * candidates' copy); the noise filter adds two more copies, the send and
+ * receive buffers of LOF's all-to-all transpose (plof.c): 3.2 instead of
+ * 1.2. Then one chunk of raw features and the embeddings. */
+static double project_need_(const TcFit *s) {
+  return (double)s->npl * s->P * 4 * (s->method->noise_filter ? 3.2 : 1.2) +
+         (double)CHUNK * s->HW * s->D * 4 + (double)s->nl * s->E * 4;
+}
+
+/* Open features.h5, settle TailSampler's rules, deal the images in blocks.
+ * Collective. */
+static TcErr fit_open_(TcFit *s) {
+  const TcFitOpts *o = s->o;
+  TcErr err = tc_agree(s->comm, tc_features_open(s->comm, o->features, &s->fin, &s->meta));
   if (err) return err;
-  err = tc_agree(comm, tc_features_open(comm, o->features, &fin, &meta));
-  if (err) return err;
-  const int64_t N = meta.N, HW = meta.fmap_h * meta.fmap_w, D = meta.D, E = meta.E;
+  s->N = s->meta.N;
+  s->HW = s->meta.fmap_h * s->meta.fmap_w;
+  s->D = s->meta.D;
+  s->E = s->meta.E;
   /* TailSampler's rules: given, or the defaults of the features' backbone */
-  double tail_p = o->tail_p;
-  int tail_cut = TC_TAIL_CUT_CAP, embed_norm = tc_tail_norm_parse(o->embed_norm_s);
-  {
-    double p_auto;
-    int cut_auto;
-    tc_tail_default_rules(meta.backbone[0] ? meta.backbone : NULL, &p_auto, &cut_auto);
-    if (o->tail_p_s) tail_p = strcmp(o->tail_p_s, "auto") ? strtod(o->tail_p_s, NULL) : p_auto;
-    tail_cut = !o->tail_cut_s || !strcmp(o->tail_cut_s, "auto") ? cut_auto : tc_tail_cut_parse(o->tail_cut_s);
-  }
-  int64_t lo, hi;
-  tc_block_range(N, rank, size, &lo, &hi);
-  const int64_t nl = hi - lo, npl = nl * HW;
-  int64_t nl_max = 0;
-  MPI_Allreduce(&nl, &nl_max, 1, MPI_INT64_T, MPI_MAX, comm);
+  double p_auto;
+  int cut_auto;
+  tc_tail_default_rules(s->meta.backbone[0] ? s->meta.backbone : NULL, &p_auto, &cut_auto);
+  s->tail_p = o->tail_p;
+  if (o->tail_p_s) s->tail_p = strcmp(o->tail_p_s, "auto") ? strtod(o->tail_p_s, NULL) : p_auto;
+  s->tail_cut = !o->tail_cut_s || !strcmp(o->tail_cut_s, "auto") ? cut_auto : tc_tail_cut_parse(o->tail_cut_s);
+  s->embed_norm = tc_tail_norm_parse(o->embed_norm_s);
+  tc_block_range(s->N, s->rank, s->size, &s->lo, &s->hi);
+  s->nl = s->hi - s->lo;
+  s->npl = s->nl * s->HW;
+  s->nkeep = s->npl;
+  MPI_Allreduce(&s->nl, &s->nl_max, 1, MPI_INT64_T, MPI_MAX, s->comm);
   tc_log(1, "fit: %s on %lld images x %lld positions x %lld dims, %d rank(s)", o->method_name,
-         (long long)N, (long long)HW, (long long)D, size);
-  if (N < 1) err = tc_err_set(TC_ERR_FORMAT, "%s holds no image", o->features);
-  /* what one rank holds: projected patches (+ LOF scores, tail copy,
-   * transposed LOF buffers) and a chunk of raw features */
-  double need = (double)npl * P * 4 * (use_lof ? 3.2 : 1.2) + (double)CHUNK * HW * D * 4 + (double)nl * E * 4;
-  if (!err && need > (double)o->mem_per_rank)
+         (long long)s->N, (long long)s->HW, (long long)s->D, s->size);
+  return TC_OK;
+}
+
+/* Everything checked and allocated before the first read: the memory
+ * budget, the views' weights against features.h5 (now, not after LOF), the
+ * projection. Collective. */
+static TcErr fit_prepare_(TcFit *s) {
+  const TcFitOpts *o = s->o;
+  const int64_t HW = s->HW, D = s->D, P = s->P;
+  TcErr err = TC_OK;
+  if (s->N < 1) err = tc_err_set(TC_ERR_FORMAT, "%s holds no image", o->features);
+  s->need = project_need_(s);
+  if (!err && s->need > (double)o->mem_per_rank)
     err = tc_err_set(TC_ERR_USAGE, "fit needs about %.0f MiB per rank with %d rank(s), more than "
                      "--mem-per-rank %.0f MiB: run more ranks or raise --mem-per-rank",
-                     need / 1048576, size, (double)o->mem_per_rank / 1048576);
-  /* check the weights against features.h5 now, not after LOF */
-  if (!err && views) err = views_extractor_(o, &meta, &ex);
-  if (!err) err = tc_proj_create(P, D, (uint64_t)o->seed, &W);
+                     s->need / 1048576, s->size, (double)o->mem_per_rank / 1048576);
+  if (!err && s->views) err = views_extractor_(o, &s->meta, &s->ex);
+  if (!err) err = tc_proj_create(P, D, (uint64_t)o->seed, &s->W);
   if (!err) {
-    feat = tc_malloc_aligned((size_t)(CHUNK * HW * D) * sizeof(float), "feature chunk");
-    Pj = tc_malloc_aligned((size_t)(npl > 0 ? npl : 1) * P * sizeof(float), "projected patches");
-    gall = tc_malloc((size_t)(npl > 0 ? npl : 1) * sizeof(int64_t), "patch indices");
-    emb = tc_malloc((size_t)(nl > 0 ? nl : 1) * E * sizeof(float), "embeddings");
-    if (!feat || !Pj || !gall || !emb) err = TC_ERR_MEM;
+    s->feat = tc_malloc_aligned((size_t)(CHUNK * HW * D) * sizeof(float), "feature chunk");
+    s->Pj = tc_malloc_aligned((size_t)(s->npl > 0 ? s->npl : 1) * P * sizeof(float), "projected patches");
+    s->gall = tc_malloc((size_t)(s->npl > 0 ? s->npl : 1) * sizeof(int64_t), "patch indices");
+    s->emb = tc_malloc((size_t)(s->nl > 0 ? s->nl : 1) * s->E * sizeof(float), "embeddings");
+    if (!s->feat || !s->Pj || !s->gall || !s->emb) err = TC_ERR_MEM;
   }
-  err = tc_agree(comm, err);
-  if (err) goto cleanup;
+  return tc_agree(s->comm, err);
+}
 
-  /* DESIGN 3.3: project, one image per sgemm so the bits do not depend on
-   * how images are dealt */
-  for (int64_t c0 = 0; c0 < nl_max; c0 += CHUNK) {
-    int64_t cn = nl - c0 < CHUNK ? nl - c0 : CHUNK;
-    if (cn < 0) cn = 0;
-    err = tc_agree(comm, tc_features_read(fin, &meta, lo + (cn ? c0 : 0), cn, feat, NULL));
-    if (err) goto cleanup;
+/* Read chunk c0 of my images into s->feat (a rank past its block reads no
+ * row, still inside the collective read); *cn = the images read. */
+static TcErr read_chunk_(TcFit *s, int64_t c0, int64_t *cn) {
+  *cn = s->nl - c0 < CHUNK ? s->nl - c0 : CHUNK;
+  if (*cn < 0) *cn = 0;
+  return tc_agree(s->comm, tc_features_read(s->fin, &s->meta, s->lo + (*cn ? c0 : 0), *cn, s->feat, NULL));
+}
+
+/* DESIGN 3.3: project, one image per sgemm so the bits do not depend on
+ * how images are dealt; then read my embeddings. Collective. */
+static TcErr fit_project_(TcFit *s) {
+  const int64_t HW = s->HW, D = s->D, P = s->P;
+  for (int64_t c0 = 0, cn; c0 < s->nl_max; c0 += CHUNK) {
+    TcErr err = read_chunk_(s, c0, &cn);
+    if (err) return err;
     for (int64_t i = 0; i < cn; i++)
-      tc_proj_apply(W, P, D, feat + i * HW * D, HW, Pj + (c0 + i) * HW * P);
+      tc_proj_apply(s->W, P, D, s->feat + i * HW * D, HW, s->Pj + (c0 + i) * HW * P);
   }
-  for (int64_t i = 0; i < npl; i++) gall[i] = lo * HW + i;
-  err = tc_agree(comm, tc_features_read(fin, &meta, lo, nl, NULL, emb));
-  if (err) goto cleanup;
+  for (int64_t i = 0; i < s->npl; i++) s->gall[i] = s->lo * HW + i;
+  return tc_agree(s->comm, tc_features_read(s->fin, &s->meta, s->lo, s->nl, NULL, s->emb));
+}
 
-  /* DESIGN 3.6: tail images from the embeddings */
-  if (use_tail) {
-    TcPTailOpts to;
-    tc_ptailsample_defaults(&to);
-    to.tail_p = tail_p;
-    to.tail_cut = tail_cut;
-    to.embed_norm = embed_norm;
-    to.mem_per_rank = o->mem_per_rank;
-    err = tc_ptailsample_run(comm, emb, N, E, lo, hi, &to, &tres, NULL);
-    if (err) goto cleanup;
-    int64_t ntail_img = 0;
-    for (int64_t i = 0; i < N; i++) ntail_img += tres->is_tail[i];
-    tc_log(1, "tailsampler: K_max %lld, %lld tail image(s) of %lld", (long long)tres->k_max,
-           (long long)ntail_img, (long long)N);
-    if (views) {
-      err = tail_views_(comm, o, fin, &meta, ex, aug, tres->is_tail, W, need, &tv);
-      if (err) goto cleanup;
-      tc_extractor_destroy(&ex);
-      err = coreset_(comm, o, tv.X, tv.g, tv.n, P, 1, "coreset M_tail", &tail, &m_tail, &n_tail);
-      free(tv.X);
-      free(tv.g);
-      tv.X = NULL;
-      tv.g = NULL;
-      if (err) goto cleanup;
-    } else {
-      if (aug != TC_AUG_NONE)
-        tc_log(0, "fit: warning: no --data ROOT and --weights FILE: M_tail uses the tail images' own patches "
-                  "only, without their %s views (DESIGN 3.6 step 8)", o->tail_aug);
-      int64_t nt = 0;
-      for (int64_t i = 0; i < nl; i++) nt += tres->is_tail[lo + i] ? HW : 0;
-      Xt = tc_malloc_aligned((size_t)(nt > 0 ? nt : 1) * P * sizeof(float), "tail patches");
-      gt = tc_malloc((size_t)(nt > 0 ? nt : 1) * sizeof(int64_t), "tail indices");
-      err = tc_agree(comm, Xt && gt ? TC_OK : TC_ERR_MEM);
-      if (err) goto cleanup;
-      nt = 0;
-      for (int64_t i = 0; i < nl; i++)
-        if (tres->is_tail[lo + i]) {
-          memcpy(Xt + nt * P, Pj + i * HW * P, (size_t)(HW * P) * sizeof(float));
-          for (int64_t p = 0; p < HW; p++) gt[nt + p] = (lo + i) * HW + p;
-          nt += HW;
-        }
-      err = coreset_(comm, o, Xt, gt, nt, P, 1, "coreset M_tail", &tail, &m_tail, &n_tail);
-      if (err) goto cleanup;
+/* DESIGN 3.6: the tail images, from the embeddings. Collective. */
+static TcErr fit_tail_sampling_(TcFit *s) {
+  TcPTailOpts to;
+  tc_ptailsample_defaults(&to);
+  to.tail_p = s->tail_p;
+  to.tail_cut = s->tail_cut;
+  to.embed_norm = s->embed_norm;
+  to.mem_per_rank = s->o->mem_per_rank;
+  TcErr err = tc_ptailsample_run(s->comm, s->emb, s->N, s->E, s->lo, s->hi, &to, &s->tres, NULL);
+  if (err) return err;
+  int64_t ntail_img = 0;
+  for (int64_t i = 0; i < s->N; i++) ntail_img += s->tres->is_tail[i];
+  tc_log(1, "tailsampler: K_max %lld, %lld tail image(s) of %lld", (long long)s->tres->k_max,
+         (long long)ntail_img, (long long)s->N);
+  return TC_OK;
+}
+
+/* M_tail over the tail images and their views (DESIGN 3.6 steps 8-9); the
+ * candidates go as soon as the coreset is chosen. Collective. */
+static TcErr fit_tail_views_(TcFit *s) {
+  TcErr err = tail_views_(s);
+  if (err) return err;
+  tc_extractor_destroy(&s->ex);
+  err = coreset_(s->comm, s->o, s->tv.X, s->tv.g, s->tv.n, s->P, 1, "coreset M_tail", &s->tail, &s->m_tail,
+                 &s->n_tail);
+  free(s->tv.X);
+  free(s->tv.g);
+  s->tv.X = NULL;
+  s->tv.g = NULL;
+  return err;
+}
+
+/* M_tail over the tail images' own patches only. Collective. */
+static TcErr fit_tail_patches_(TcFit *s) {
+  const int64_t HW = s->HW, P = s->P;
+  const uint8_t *is_tail = s->tres->is_tail;
+  if (s->method->tail_views && s->aug != TC_AUG_NONE)
+    tc_log(0, "fit: warning: no --data ROOT and --weights FILE: M_tail uses the tail images' own patches "
+              "only, without their %s views (DESIGN 3.6 step 8)", s->o->tail_aug);
+  int64_t nt = 0;
+  for (int64_t i = 0; i < s->nl; i++) nt += is_tail[s->lo + i] ? HW : 0;
+  s->Xt = tc_malloc_aligned((size_t)(nt > 0 ? nt : 1) * P * sizeof(float), "tail patches");
+  s->gt = tc_malloc((size_t)(nt > 0 ? nt : 1) * sizeof(int64_t), "tail indices");
+  TcErr err = tc_agree(s->comm, s->Xt && s->gt ? TC_OK : TC_ERR_MEM);
+  if (err) return err;
+  nt = 0;
+  for (int64_t i = 0; i < s->nl; i++)
+    if (is_tail[s->lo + i]) {
+      memcpy(s->Xt + nt * P, s->Pj + i * HW * P, (size_t)(HW * P) * sizeof(float));
+      for (int64_t p = 0; p < HW; p++) s->gt[nt + p] = (s->lo + i) * HW + p;
+      nt += HW;
     }
-  }
+  return coreset_(s->comm, s->o, s->Xt, s->gt, nt, P, 1, "coreset M_tail", &s->tail, &s->m_tail, &s->n_tail);
+}
 
-  /* DESIGN 3.4: LOF per position, keep score < quantile */
-  int64_t nkeep = npl;
-  if (use_lof) {
-    lof = tc_malloc((size_t)(npl > 0 ? npl : 1) * sizeof(float), "LOF scores");
-    err = tc_agree(comm, lof ? TC_OK : TC_ERR_MEM);
-    if (err) goto cleanup;
-    err = tc_plof_scores(comm, Pj, nl, N, HW, P, (int)o->lof_k, lof);
-    if (err) goto cleanup;
-    err = tc_agree(comm, tc_plof_quantile(comm, lof, npl, o->lof_keep, &thr));
-    if (err) goto cleanup;
-    nkeep = 0;
-    /* compact in place: kept rows move down, order preserved */
-    for (int64_t i = 0; i < npl; i++)
-      if (lof[i] < thr) {
-        if (nkeep != i) memmove(Pj + nkeep * P, Pj + i * P, (size_t)P * sizeof(float));
-        gall[nkeep] = gall[i];
-        nkeep++;
-      }
-    int64_t kept = 0;
-    MPI_Allreduce(&nkeep, &kept, 1, MPI_INT64_T, MPI_SUM, comm);
-    n_removed = N * HW - kept;
-    tc_log(1, "LOF: %.6g quantile %.6g, %lld of %lld patches removed", o->lof_keep, (double)thr,
-           (long long)n_removed, (long long)(N * HW));
-  }
-  err = coreset_(comm, o, Pj, gall, nkeep, P, 0, use_lof ? "coreset M_clean" : "coreset", &clean,
-                 &m_clean, &n_clean);
-  if (err) goto cleanup;
-  if (m_clean + m_tail == 0) {
-    err = tc_agree(comm, tc_err_set(TC_ERR_FORMAT, "the memory bank would be empty (LOF kept no patch)"));
-    goto cleanup;
-  }
+/* DESIGN 3.4: LOF per position, keep the patches scoring under the
+ * --lof-keep quantile (compacted in place, order kept). Collective. */
+static TcErr fit_noise_filter_(TcFit *s) {
+  const TcFitOpts *o = s->o;
+  const int64_t P = s->P;
+  s->lof = tc_malloc((size_t)(s->npl > 0 ? s->npl : 1) * sizeof(float), "LOF scores");
+  TcErr err = tc_agree(s->comm, s->lof ? TC_OK : TC_ERR_MEM);
+  if (err) return err;
+  err = tc_plof_scores(s->comm, s->Pj, s->nl, s->N, s->HW, s->P, (int)o->lof_k, s->lof);
+  if (err) return err;
+  err = tc_agree(s->comm, tc_plof_quantile(s->comm, s->lof, s->npl, o->lof_keep, &s->thr));
+  if (err) return err;
+  int64_t nkeep = 0;
+  for (int64_t i = 0; i < s->npl; i++)
+    if (s->lof[i] < s->thr) {
+      if (nkeep != i) memmove(s->Pj + nkeep * P, s->Pj + i * P, (size_t)P * sizeof(float));
+      s->gall[nkeep] = s->gall[i];
+      nkeep++;
+    }
+  s->nkeep = nkeep;
+  int64_t kept = 0;
+  MPI_Allreduce(&nkeep, &kept, 1, MPI_INT64_T, MPI_SUM, s->comm);
+  s->n_removed = s->N * s->HW - kept;
+  tc_log(1, "LOF: %.6g quantile %.6g, %lld of %lld patches removed", o->lof_keep, (double)s->thr,
+         (long long)s->n_removed, (long long)(s->N * s->HW));
+  return TC_OK;
+}
 
-  /* M = M_clean U M_tail as a sorted set of global patch indices */
-  uni = tc_malloc((size_t)(m_clean + m_tail) * sizeof(int64_t), "memory bank indices");
-  err = tc_agree(comm, uni ? TC_OK : TC_ERR_MEM);
-  if (err) goto cleanup;
-  memcpy(uni, clean, (size_t)m_clean * sizeof(int64_t));
-  if (m_tail) memcpy(uni + m_clean, tail, (size_t)m_tail * sizeof(int64_t));
-  qsort(uni, (size_t)(m_clean + m_tail), sizeof(int64_t), cmp_i64_);
-  for (int64_t t = 0; t < m_clean + m_tail; t++)
-    if (M == 0 || uni[t] != uni[M - 1]) uni[M++] = uni[t];
+/* DESIGN 3.5: M_clean over the kept patches, then M = M_clean U M_tail as a
+ * sorted set of global patch indices. Collective. */
+static TcErr fit_coresets_(TcFit *s) {
+  TcErr err = coreset_(s->comm, s->o, s->Pj, s->gall, s->nkeep, s->P, 0,
+                       s->method->noise_filter ? "coreset M_clean" : "coreset", &s->clean, &s->m_clean, &s->n_clean);
+  if (err) return err;
+  if (s->m_clean + s->m_tail == 0)
+    return tc_agree(s->comm, tc_err_set(TC_ERR_FORMAT, "the memory bank would be empty (LOF kept no patch)"));
+  const int64_t m = s->m_clean + s->m_tail;
+  s->uni = tc_malloc((size_t)m * sizeof(int64_t), "memory bank indices");
+  err = tc_agree(s->comm, s->uni ? TC_OK : TC_ERR_MEM);
+  if (err) return err;
+  memcpy(s->uni, s->clean, (size_t)s->m_clean * sizeof(int64_t));
+  if (s->m_tail) memcpy(s->uni + s->m_clean, s->tail, (size_t)s->m_tail * sizeof(int64_t));
+  qsort(s->uni, (size_t)m, sizeof(int64_t), cmp_i64_);
+  for (int64_t t = 0; t < m; t++)
+    if (s->M == 0 || s->uni[t] != s->uni[s->M - 1]) s->uni[s->M++] = s->uni[t];
+  return TC_OK;
+}
 
-  /* my rows of the bank: the indices that fall on my images (contiguous) */
-  int64_t r0 = 0, r1 = 0;
+/* My image rows of the bank: the indices that fall on my images (one
+ * contiguous run of M), copied in full D by a second pass over my images;
+ * their weights per the method. features.h5 is closed after. Collective. */
+static TcErr fit_bank_rows_(TcFit *s) {
+  const int64_t HW = s->HW, D = s->D, M = s->M, lo = s->lo;
+  const int64_t *uni = s->uni;
+  int64_t r0 = 0;
   while (r0 < M && uni[r0] < lo * HW) r0++;
-  r1 = r0;
-  while (r1 < M && uni[r1] < hi * HW) r1++;
+  int64_t r1 = r0;
+  while (r1 < M && uni[r1] < s->hi * HW) r1++;
+  s->r0 = r0;
+  s->r1 = r1;
   const int64_t mr = r1 - r0;
-  bank = tc_malloc_aligned((size_t)(mr > 0 ? mr : 1) * D * sizeof(float), "memory bank rows");
-  bank_w = tc_malloc((size_t)(mr > 0 ? mr : 1) * sizeof(float), "memory weights");
-  err = tc_agree(comm, bank && bank_w ? TC_OK : TC_ERR_MEM);
-  if (err) goto cleanup;
-  for (int64_t t = 0; t < mr; t++)
-    bank_w[t] = o->method == TC_FIT_SOFTPATCH ? lof[uni[r0 + t] - lo * HW] : 1.0f;
-  /* second pass over my images: copy the selected rows in full D */
-  for (int64_t c0 = 0, t = r0; c0 < nl_max; c0 += CHUNK) {
-    int64_t cn = nl - c0 < CHUNK ? nl - c0 : CHUNK;
-    if (cn < 0) cn = 0;
-    err = tc_agree(comm, tc_features_read(fin, &meta, lo + (cn ? c0 : 0), cn, feat, NULL));
-    if (err) goto cleanup;
+  s->bank = tc_malloc_aligned((size_t)(mr > 0 ? mr : 1) * D * sizeof(float), "memory bank rows");
+  s->bank_w = tc_malloc((size_t)(mr > 0 ? mr : 1) * sizeof(float), "memory weights");
+  TcErr err = tc_agree(s->comm, s->bank && s->bank_w ? TC_OK : TC_ERR_MEM);
+  if (err) return err;
+  for (int64_t t = 0; t < mr; t++) s->bank_w[t] = s->method->memory_weights ? s->lof[uni[r0 + t] - lo * HW] : 1.0f;
+  for (int64_t c0 = 0, cn, t = r0; c0 < s->nl_max; c0 += CHUNK) {
+    err = read_chunk_(s, c0, &cn);
+    if (err) return err;
     for (; t < r1 && uni[t] < (lo + c0 + cn) * HW; t++)
-      memcpy(bank + (t - r0) * D, feat + (uni[t] - (lo + c0) * HW) * D, (size_t)D * sizeof(float));
+      memcpy(s->bank + (t - r0) * D, s->feat + (uni[t] - (lo + c0) * HW) * D, (size_t)D * sizeof(float));
   }
-  tc_h5_close(&fin);
-  /* my view rows: the indices of my block of tail images' views (contiguous
-   * too, after every image row) */
-  int64_t q0 = 0, q1 = 0;
-  if (views) {
-    const int64_t vb0 = N * HW + tv.tlo * tv.V * HW, vb1 = N * HW + tv.thi * tv.V * HW;
-    while (q0 < M && uni[q0] < vb0) q0++;
-    q1 = q0;
-    while (q1 < M && uni[q1] < vb1) q1++;
-    const int64_t mv = q1 - q0;
-    bankv = tc_malloc_aligned((size_t)(mv > 0 ? mv : 1) * D * sizeof(float), "memory bank view rows");
-    bankv_w = tc_malloc((size_t)(mv > 0 ? mv : 1) * sizeof(float), "memory weights");
-    TcErr e = bankv && bankv_w ? TC_OK : TC_ERR_MEM;
-    for (int64_t t = 0; !e && t < mv; t++) {
-      bankv_w[t] = 1.0f;
-      e = store_io_(&tv.store, 0, (size_t)((uni[q0 + t] - vb0) * D), bankv + t * D, (size_t)D);
-    }
-    err = tc_agree(comm, e);
-    if (err) goto cleanup;
-    store_close_(&tv.store);
-  }
+  tc_h5_close(&s->fin);
+  return TC_OK;
+}
 
-  /* DESIGN 5: model.h5, every rank its rows, then publish */
-  err = tc_agree(comm, tc_fault_injected(comm, "fit-create")
-                           ? tc_err_set(TC_ERR_IO, "injected failure before creating the model")
-                           : TC_OK);
-  if (err) goto cleanup;
-  err = tc_agree(comm, tc_h5_create(comm, o->out, "model", &fout));
-  if (err) goto cleanup;
-  {
-    int64_t dM[2] = {M, D}, d1[1] = {M}, dN[1] = {N}, dc[1] = {m_clean}, dt[1] = {m_tail}, one[1] = {1};
-    TcErr e = TC_OK;
-#define W_(x) do { if (!e) e = (x); } while (0)
-    W_(tc_h5_create_dataset(fout, "memory_bank", TC_H5_F32, 2, dM, 0));
-    W_(tc_h5_create_dataset(fout, "memory_weights", TC_H5_F32, 1, d1, 0));
-    W_(tc_h5_create_dataset(fout, "coreset/indices", TC_H5_I64, 1, d1, 0));
-    W_(tc_h5_create_dataset(fout, "coreset/clean_order", TC_H5_I64, 1, dc, 0));
-    W_(tc_h5_create_dataset(fout, "coreset/tail_order", TC_H5_I64, 1, dt, 0));
-    W_(tc_h5_create_dataset(fout, "tail/class_size", TC_H5_I64, 1, dN, 0));
-    W_(tc_h5_create_dataset(fout, "tail/is_tail", TC_H5_U8, 1, dN, 0));
-    W_(tc_h5_create_dataset(fout, "tail/k_max", TC_H5_I64, 1, one, 0));
-    W_(tc_h5_write_rows(fout, "memory_bank", TC_H5_F32, r0, mr, bank));
-    W_(tc_h5_write_rows(fout, "memory_weights", TC_H5_F32, r0, mr, bank_w));
-    if (views) {
-      W_(tc_h5_write_rows(fout, "memory_bank", TC_H5_F32, q0, q1 - q0, bankv));
-      W_(tc_h5_write_rows(fout, "memory_weights", TC_H5_F32, q0, q1 - q0, bankv_w));
-    }
-    /* small global arrays: rank 0 writes them, the others join with 0 rows */
-    int w0 = rank == 0;
-    int64_t none = -1; /* HDF5 wants a buffer even for 0 rows */
-    W_(tc_h5_write_rows(fout, "coreset/indices", TC_H5_I64, 0, w0 ? M : 0, uni));
-    /* (h5fmt cannot write a 0-extent dataset: such a dataset stays empty) */
-    if (m_clean > 0)
-      W_(tc_h5_write_rows(fout, "coreset/clean_order", TC_H5_I64, 0, w0 ? m_clean : 0, clean ? clean : &none));
-    if (m_tail > 0)
-      W_(tc_h5_write_rows(fout, "coreset/tail_order", TC_H5_I64, 0, w0 ? m_tail : 0, tail ? tail : &none));
-    int64_t *cs = tc_calloc((size_t)N, sizeof(int64_t), "class sizes");
-    is_tail_all = tc_calloc((size_t)N, 1, "tail flags");
-    if (!cs || !is_tail_all) e = TC_ERR_MEM;
-    else if (tres) {
-      memcpy(cs, tres->kappa, (size_t)N * sizeof(int64_t));
-      memcpy(is_tail_all, tres->is_tail, (size_t)N);
-    }
-    int64_t kmax = tres ? tres->k_max : -1;
-    W_(tc_h5_write_rows(fout, "tail/class_size", TC_H5_I64, 0, w0 ? N : 0, cs));
-    W_(tc_h5_write_rows(fout, "tail/is_tail", TC_H5_U8, 0, w0 ? N : 0, is_tail_all));
-    W_(tc_h5_write_rows(fout, "tail/k_max", TC_H5_I64, 0, w0 ? 1 : 0, &kmax));
-    free(cs);
-    W_(tc_features_meta_write_attrs(fout, &meta));
-    W_(tc_h5_set_attr_str(fout, "/", "method", o->method_name));
-    W_(tc_h5_set_attr_f64(fout, "/", "coreset_ratio", o->coreset_ratio));
-    W_(tc_h5_set_attr_str(fout, "/", "coreset_mode", tc_coreset_mode_name(&o->coreset_mode)));
-    W_(tc_h5_set_attr_i64(fout, "/", "coreset_shard", o->coreset_mode.rounds == 2 ? o->coreset_mode.shard : 0));
-    W_(tc_h5_set_attr_f64(fout, "/", "coreset_oversample", o->coreset_mode.rounds == 2 ? o->coreset_mode.oversample : 0));
-    W_(tc_h5_set_attr_i64(fout, "/", "proj_dim", o->proj_dim));
-    W_(tc_h5_set_attr_i64(fout, "/", "lof_k", o->lof_k));
-    W_(tc_h5_set_attr_f64(fout, "/", "lof_keep", o->lof_keep));
-    W_(tc_h5_set_attr_f64(fout, "/", "tail_p", tail_p));
-    W_(tc_h5_set_attr_str(fout, "/", "tail_cut", tc_tail_cut_name(tail_cut)));
-    W_(tc_h5_set_attr_str(fout, "/", "embed_norm", tc_tail_norm_name(embed_norm)));
-    W_(tc_h5_set_attr_str(fout, "/", "tail_aug", o->tail_aug));
-    char vdesc[4400];
-    if (views)
-      snprintf(vdesc, sizeof vdesc, "%s: %d views of each tail image, extracted from %s with %s", o->tail_aug,
-               tv.V, o->data, o->weights);
-    else
-      snprintf(vdesc, sizeof vdesc, "none (tail images' own patches)");
-    W_(tc_h5_set_attr_str(fout, "/", "tail_views", vdesc));
-    W_(tc_h5_set_attr_i64(fout, "/", "tail_views_per_image", views ? tv.V : 0));
-    W_(tc_h5_set_attr_i64(fout, "/", "tail_view_images", views ? tv.T : 0));
-    W_(tc_h5_set_attr_i64(fout, "/", "tail_view_patches", views ? tv.T * tv.V * HW : 0));
-    W_(tc_h5_set_attr_i64(fout, "/", "seed", o->seed));
-    W_(tc_h5_set_attr_str(fout, "/", "program_version", TC_VERSION));
-    W_(tc_h5_set_attr_str(fout, "/", "source_features", o->features));
-    W_(tc_h5_set_attr_i64(fout, "/", "N", N));
-    W_(tc_h5_set_attr_i64(fout, "/", "n_patches", N * HW));
-    W_(tc_h5_set_attr_i64(fout, "/", "M", M));
-    W_(tc_h5_set_attr_i64(fout, "/", "coreset_clean_size", m_clean));
-    W_(tc_h5_set_attr_i64(fout, "/", "coreset_tail_size", m_tail));
-    W_(tc_h5_set_attr_i64(fout, "/", "coreset_clean_candidates", n_clean));
-    W_(tc_h5_set_attr_i64(fout, "/", "coreset_tail_candidates", n_tail));
-    W_(tc_h5_set_attr_i64(fout, "/", "lof_removed", n_removed));
-    W_(tc_h5_set_attr_f64(fout, "/", "lof_threshold", use_lof ? (double)thr : NAN));
-#undef W_
-    if (!e && tc_fault_injected(comm, "fit-write")) e = tc_err_set(TC_ERR_IO, "injected write failure");
-    err = tc_agree(comm, e);
-    if (err) { tc_h5_abandon(&fout); goto cleanup; }
-    err = tc_agree(comm, tc_h5_publish(&fout));
+/* My view rows: the indices of my block of tail images' views (contiguous
+ * too, after every image row), read back from the view store, weight 1.
+ * Collective. */
+static TcErr fit_view_rows_(TcFit *s) {
+  const TailViews *tv = &s->tv;
+  const int64_t HW = s->HW, D = s->D, M = s->M;
+  const int64_t vb0 = s->N * HW + tv->tlo * tv->V * HW, vb1 = s->N * HW + tv->thi * tv->V * HW;
+  int64_t q0 = 0;
+  while (q0 < M && s->uni[q0] < vb0) q0++;
+  int64_t q1 = q0;
+  while (q1 < M && s->uni[q1] < vb1) q1++;
+  s->q0 = q0;
+  s->q1 = q1;
+  const int64_t mv = q1 - q0;
+  s->bankv = tc_malloc_aligned((size_t)(mv > 0 ? mv : 1) * D * sizeof(float), "memory bank view rows");
+  s->bankv_w = tc_malloc((size_t)(mv > 0 ? mv : 1) * sizeof(float), "memory weights");
+  TcErr e = s->bankv && s->bankv_w ? TC_OK : TC_ERR_MEM;
+  for (int64_t t = 0; !e && t < mv; t++) {
+    s->bankv_w[t] = 1.0f;
+    e = store_io_(&s->tv.store, 0, (size_t)((s->uni[q0 + t] - vb0) * D), s->bankv + t * D, (size_t)D);
   }
+  TcErr err = tc_agree(s->comm, e);
+  if (err) return err;
+  store_close_(&s->tv.store);
+  return TC_OK;
+}
+
+/* ------------------------------------------------------------ model.h5 */
+
+/* The tail group (TailSampler's result; zeros and k_max -1 for a method
+ * without tail sampling), rank 0's rows. Collective. */
+static TcErr write_tail_group_(TcFit *s, TcH5File *fout) {
+  const int64_t N = s->N, one[1] = {1}, dN[1] = {N};
+  const int w0 = s->rank == 0;
+  int64_t *cs = tc_calloc((size_t)N, sizeof(int64_t), "class sizes");
+  uint8_t *is_tail = tc_calloc((size_t)N, 1, "tail flags");
+  /* agreed: no rank may skip the collective writes below alone */
+  TcErr err = tc_agree(s->comm, cs && is_tail ? TC_OK : TC_ERR_MEM);
+  if (!err && s->tres) {
+    memcpy(cs, s->tres->kappa, (size_t)N * sizeof(int64_t));
+    memcpy(is_tail, s->tres->is_tail, (size_t)N);
+  }
+  int64_t kmax = s->tres ? s->tres->k_max : -1;
+  if (!err) err = tc_h5_create_dataset(fout, "tail/class_size", TC_H5_I64, 1, dN, 0);
+  if (!err) err = tc_h5_create_dataset(fout, "tail/is_tail", TC_H5_U8, 1, dN, 0);
+  if (!err) err = tc_h5_create_dataset(fout, "tail/k_max", TC_H5_I64, 1, one, 0);
+  if (!err) err = tc_h5_write_rows(fout, "tail/class_size", TC_H5_I64, 0, w0 ? N : 0, cs);
+  if (!err) err = tc_h5_write_rows(fout, "tail/is_tail", TC_H5_U8, 0, w0 ? N : 0, is_tail);
+  if (!err) err = tc_h5_write_rows(fout, "tail/k_max", TC_H5_I64, 0, w0 ? 1 : 0, &kmax);
+  free(cs);
+  free(is_tail);
+  return err;
+}
+
+/* The root attributes of model.h5 (model_io.h). vdesc: buffer for the
+ * description of the tail views. Local. */
+static void model_info_(const TcFit *s, char *vdesc, size_t vlen, TcModelInfo *mi) {
+  const TcFitOpts *o = s->o;
+  const int two_round = o->coreset_mode.rounds == 2;
+  if (s->views)
+    snprintf(vdesc, vlen, "%s: %d views of each tail image, extracted from %s with %s", o->tail_aug, s->tv.V,
+             o->data, o->weights);
+  else
+    snprintf(vdesc, vlen, "none (tail images' own patches)");
+  *mi = (TcModelInfo){
+      .features = &s->meta, .method = o->method_name, .coreset_ratio = o->coreset_ratio,
+      .coreset_mode = tc_coreset_mode_name(&o->coreset_mode),
+      .coreset_shard = two_round ? o->coreset_mode.shard : 0,
+      .coreset_oversample = two_round ? o->coreset_mode.oversample : 0,
+      .proj_dim = o->proj_dim, .lof_k = o->lof_k, .lof_keep = o->lof_keep, .tail_p = s->tail_p,
+      .tail_cut = tc_tail_cut_name(s->tail_cut), .embed_norm = tc_tail_norm_name(s->embed_norm),
+      .tail_aug = o->tail_aug, .tail_views = vdesc,
+      .tail_views_per_image = s->views ? s->tv.V : 0, .tail_view_images = s->views ? s->tv.T : 0,
+      .tail_view_patches = s->views ? s->tv.T * s->tv.V * s->HW : 0,
+      .seed = o->seed, .program_version = TC_VERSION, .source_features = o->features,
+      .N = s->N, .n_patches = s->N * s->HW, .M = s->M,
+      .coreset_clean_size = s->m_clean, .coreset_tail_size = s->m_tail,
+      .coreset_clean_candidates = s->n_clean, .coreset_tail_candidates = s->n_tail,
+      .lof_removed = s->n_removed, .lof_threshold = s->method->noise_filter ? (double)s->thr : NAN};
+}
+
+/* Every rank's rows, rank 0's global arrays, the attributes. Collective:
+ * each write agrees inside h5fmt, so every rank stops at the same one. */
+static TcErr write_model_(TcFit *s, TcH5File *fout) {
+  TC_CALL(tc_model_write_rows(fout, s->r0, s->r1 - s->r0, s->bank, s->bank_w));
+  if (s->views) TC_CALL(tc_model_write_rows(fout, s->q0, s->q1 - s->q0, s->bankv, s->bankv_w));
+  TC_CALL(tc_model_write_coreset(fout, s->rank == 0, s->M, s->uni, s->m_clean, s->clean, s->m_tail, s->tail));
+  TC_CALL(write_tail_group_(s, fout));
+  char vdesc[4400];
+  TcModelInfo mi;
+  model_info_(s, vdesc, sizeof vdesc, &mi);
+  TC_CALL(tc_model_write_info(fout, &mi));
+  return TC_OK;
+}
+
+/* DESIGN 5: model.h5, every rank its rows, then publish. Collective. */
+static TcErr fit_write_(TcFit *s) {
+  MPI_Comm comm = s->comm;
+  TcH5File *fout = NULL;
+  TcErr err = tc_agree(comm, tc_fault_injected(comm, "fit-create")
+                                 ? tc_err_set(TC_ERR_IO, "injected failure before creating the model")
+                                 : TC_OK);
+  if (err) return err;
+  err = tc_agree(comm, tc_model_create(comm, s->o->out, s->M, s->D, s->m_clean, s->m_tail, &fout));
+  if (err) return err;
+  TcErr e = write_model_(s, fout);
+  if (!e && tc_fault_injected(comm, "fit-write")) e = tc_err_set(TC_ERR_IO, "injected write failure");
+  err = tc_agree(comm, e);
+  if (err) {
+    tc_h5_abandon(&fout);
+    return err;
+  }
+  return tc_agree(comm, tc_h5_publish(&fout));
+}
+
+TcErr tc_pfit_run(MPI_Comm comm, const TcFitOpts *o) {
+  TcFit s;
+  fit_init_(&s, comm, o);
+  /* the output directory is checked before hours of work, not after */
+  TcErr err = tc_h5_check_output(comm, o->out);
+  if (!err) err = fit_open_(&s);
+  if (!err) err = fit_prepare_(&s);
+  if (!err) err = fit_project_(&s);
+  if (!err && s.method->tail_sampling) err = fit_tail_sampling_(&s);
+  if (!err && s.method->tail_sampling) err = s.views ? fit_tail_views_(&s) : fit_tail_patches_(&s);
+  if (!err && s.method->noise_filter) err = fit_noise_filter_(&s);
+  if (!err) err = fit_coresets_(&s);
+  if (!err) err = fit_bank_rows_(&s);
+  if (!err && s.views) err = fit_view_rows_(&s);
+  if (!err) err = fit_write_(&s);
   if (!err)
-    tc_log(1, "fit: wrote %s: M = %lld (M_clean %lld, M_tail %lld) x %lld in %.1fs", o->out,
-           (long long)M, (long long)m_clean, (long long)m_tail, (long long)D, tc_now() - t0);
-cleanup:
-  if (fout) tc_h5_abandon(&fout);
-  tc_h5_close(&fin);
-  tc_tail_result_destroy(&tres);
-  tc_extractor_destroy(&ex);
-  store_close_(&tv.store);
-  free(tv.X);
-  free(tv.g);
-  free(bankv);
-  free(bankv_w);
-  free(W); free(feat); free(Pj); free(lof); free(emb); free(Xt); free(bank); free(wts);
-  free(bank_w); free(gall); free(gt); free(clean); free(tail); free(uni); free(keep_idx);
-  free(is_tail_all);
+    tc_log(1, "fit: wrote %s: M = %lld (M_clean %lld, M_tail %lld) x %lld in %.1fs", o->out, (long long)s.M,
+           (long long)s.m_clean, (long long)s.m_tail, (long long)s.D, tc_now() - s.t0);
+  fit_free_(&s);
   return err;
 }

@@ -20,7 +20,9 @@
  * sgemm per image, LOF per position on identical inputs, exact quantile,
  * coreset identical to the serial loop (of its --coreset-mode, recorded as
  * the attributes coreset_mode, coreset_shard, coreset_oversample), raw
- * features copied. */
+ * features copied.
+ *
+ * model.h5's layout: model_io.h. */
 #ifndef TC_PFIT_H
 #define TC_PFIT_H
 
@@ -29,8 +31,7 @@
 
 #include "coreset.h"
 #include "err.h"
-
-typedef enum { TC_FIT_TAILEDCORE = 0, TC_FIT_SOFTPATCH, TC_FIT_PATCHCORE } TcFitMethod;
+#include "method.h"
 
 typedef struct {
   const char *features;  /* input features.h5 */
@@ -38,7 +39,7 @@ typedef struct {
   const char *data;      /* image root of features.h5's /paths, for the tail views; NULL = none */
   const char *weights;   /* backbone weights features.h5 was extracted with (sha256 checked) */
   const char *method_name;
-  TcFitMethod method;
+  const TcMethod *method; /* tc_method_find(method_name): the stages fit runs */
   double coreset_ratio;  /* [0.1] */
   int64_t proj_dim;      /* [128] */
   int64_t lof_k;         /* [6] */

@@ -1,0 +1,156 @@
+/* model_io.c - model.h5 layout and validation (DESIGN 5). See model_io.h. */
+#include "model_io.h"
+
+#include <math.h>
+#include <stddef.h>
+#include <string.h>
+
+#include "checked.h"
+#include "method.h"
+
+#define KIND "model"
+#define BANK "memory_bank"
+#define WEIGHTS "memory_weights"
+#define INDICES "coreset/indices"
+#define CLEAN_ORDER "coreset/clean_order"
+#define TAIL_ORDER "coreset/tail_order"
+#define METHOD_ATTR "method" /* = TcModelInfo's field, written from attrs_ */
+
+TcErr tc_model_create(MPI_Comm comm, const char *path, int64_t M, int64_t D, int64_t m_clean,
+                      int64_t m_tail, TcH5File **out) {
+  TcH5File *f = NULL;
+  TC_CALL(tc_h5_create(comm, path, KIND, &f));
+  TcErr err = TC_OK;
+  int64_t dbank[2] = {M, D}, dM[1] = {M}, dclean[1] = {m_clean}, dtail[1] = {m_tail};
+  TC_CALL_GOTO(err, tc_h5_create_dataset(f, BANK, TC_H5_F32, 2, dbank, 0), fail);
+  TC_CALL_GOTO(err, tc_h5_create_dataset(f, WEIGHTS, TC_H5_F32, 1, dM, 0), fail);
+  TC_CALL_GOTO(err, tc_h5_create_dataset(f, INDICES, TC_H5_I64, 1, dM, 0), fail);
+  TC_CALL_GOTO(err, tc_h5_create_dataset(f, CLEAN_ORDER, TC_H5_I64, 1, dclean, 0), fail);
+  TC_CALL_GOTO(err, tc_h5_create_dataset(f, TAIL_ORDER, TC_H5_I64, 1, dtail, 0), fail);
+  *out = f;
+  return TC_OK;
+fail:
+  tc_h5_abandon(&f);
+  return err;
+}
+
+TcErr tc_model_write_rows(TcH5File *f, int64_t row0, int64_t n, const float *rows, const float *weights) {
+  TC_CALL(tc_h5_write_rows(f, BANK, TC_H5_F32, row0, n, rows));
+  TC_CALL(tc_h5_write_rows(f, WEIGHTS, TC_H5_F32, row0, n, weights));
+  return TC_OK;
+}
+
+TcErr tc_model_write_coreset(TcH5File *f, int writer, int64_t M, const int64_t *indices, int64_t m_clean,
+                             const int64_t *clean, int64_t m_tail, const int64_t *tail) {
+  int64_t none = -1; /* HDF5 wants a buffer even for 0 rows */
+  TC_CALL(tc_h5_write_rows(f, INDICES, TC_H5_I64, 0, writer ? M : 0, indices));
+  /* h5fmt cannot write a 0-extent dataset: such a dataset stays empty */
+  if (m_clean > 0)
+    TC_CALL(tc_h5_write_rows(f, CLEAN_ORDER, TC_H5_I64, 0, writer ? m_clean : 0, clean ? clean : &none));
+  if (m_tail > 0)
+    TC_CALL(tc_h5_write_rows(f, TAIL_ORDER, TC_H5_I64, 0, writer ? m_tail : 0, tail ? tail : &none));
+  return TC_OK;
+}
+
+/* The root attributes, in the order written, each named as its field of
+ * TcModelInfo. */
+typedef enum { ATTR_STR, ATTR_I64, ATTR_F64 } AttrType;
+#define ATTR_(type, field) {#field, type, offsetof(TcModelInfo, field)}
+static const struct {
+  const char *name;
+  AttrType type;
+  size_t offset;
+} attrs_[] = {
+    ATTR_(ATTR_STR, method),
+    ATTR_(ATTR_F64, coreset_ratio),
+    ATTR_(ATTR_STR, coreset_mode),
+    ATTR_(ATTR_I64, coreset_shard),
+    ATTR_(ATTR_F64, coreset_oversample),
+    ATTR_(ATTR_I64, proj_dim),
+    ATTR_(ATTR_I64, lof_k),
+    ATTR_(ATTR_F64, lof_keep),
+    ATTR_(ATTR_F64, tail_p),
+    ATTR_(ATTR_STR, tail_cut),
+    ATTR_(ATTR_STR, embed_norm),
+    ATTR_(ATTR_STR, tail_aug),
+    ATTR_(ATTR_STR, tail_views),
+    ATTR_(ATTR_I64, tail_views_per_image),
+    ATTR_(ATTR_I64, tail_view_images),
+    ATTR_(ATTR_I64, tail_view_patches),
+    ATTR_(ATTR_I64, seed),
+    ATTR_(ATTR_STR, program_version),
+    ATTR_(ATTR_STR, source_features),
+    ATTR_(ATTR_I64, N),
+    ATTR_(ATTR_I64, n_patches),
+    ATTR_(ATTR_I64, M),
+    ATTR_(ATTR_I64, coreset_clean_size),
+    ATTR_(ATTR_I64, coreset_tail_size),
+    ATTR_(ATTR_I64, coreset_clean_candidates),
+    ATTR_(ATTR_I64, coreset_tail_candidates),
+    ATTR_(ATTR_I64, lof_removed),
+    ATTR_(ATTR_F64, lof_threshold),
+};
+#undef ATTR_
+
+TcErr tc_model_write_info(TcH5File *f, const TcModelInfo *m) {
+  TC_CALL(tc_features_meta_write_attrs(f, m->features));
+  for (size_t i = 0; i < sizeof attrs_ / sizeof attrs_[0]; i++) {
+    const char *field = (const char *)m + attrs_[i].offset;
+    switch (attrs_[i].type) {
+      case ATTR_STR: TC_CALL(tc_h5_set_attr_str(f, "/", attrs_[i].name, *(const char *const *)field)); break;
+      case ATTR_I64: TC_CALL(tc_h5_set_attr_i64(f, "/", attrs_[i].name, *(const int64_t *)field)); break;
+      case ATTR_F64: TC_CALL(tc_h5_set_attr_f64(f, "/", attrs_[i].name, *(const double *)field)); break;
+    }
+  }
+  return TC_OK;
+}
+
+TcErr tc_model_open(MPI_Comm comm, const char *path, TcH5File **out) {
+  return tc_h5_open(comm, path, KIND, out);
+}
+
+TcErr tc_model_read_meta(TcH5File *f, TcModelMeta *m) {
+  memset(m, 0, sizeof *m);
+  TC_CALL(tc_features_meta_read_attrs(f, &m->features));
+  TC_CALL(tc_h5_get_attr_str(f, "/", METHOD_ATTR, m->method, sizeof m->method));
+  return TC_OK;
+}
+
+TcErr tc_model_check_bank(TcH5File *f, TcModelMeta *m) {
+  int nd = 0;
+  int64_t dims[4] = {0}, want_bank[2] = {-1, m->features.D};
+  TC_CALL(tc_h5_dims(f, BANK, &nd, dims));
+  TC_CALL(tc_h5_expect(f, BANK, TC_H5_F32, 2, want_bank));
+  m->M = dims[0];
+  TC_CHECK(m->M > 0, TC_ERR_FORMAT, "%s: /" BANK " is empty", tc_h5_path(f));
+  const TcMethod *method = tc_method_find(m->method);
+  m->weights_scores = method && method->weights_scores;
+  m->has_weights = tc_h5_exists(f, WEIGHTS);
+  if (!m->weights_scores && !m->has_weights) return TC_OK;
+  TC_CHECK(m->has_weights, TC_ERR_FORMAT, "%s: method %s but no /" WEIGHTS, tc_h5_path(f), m->method);
+  int64_t want_weights[1] = {m->M};
+  TC_CALL(tc_h5_expect(f, WEIGHTS, TC_H5_F32, 1, want_weights));
+  return TC_OK;
+}
+
+TcErr tc_model_read_rows(TcH5File *f, const TcModelMeta *m, int64_t row0, int64_t n, float *bank,
+                         float *weights) {
+  const int64_t D = m->features.D;
+  TC_CALL(tc_h5_read_rows(f, BANK, TC_H5_F32, row0, n, bank));
+  if (weights) TC_CALL(tc_h5_read_rows(f, WEIGHTS, TC_H5_F32, 0, m->M, weights));
+  /* a NaN row has no distance to anything: refused here, naming it, not
+   * later as a patch without a neighbour */
+  int64_t bad = tc_first_bad_f32(bank, n * D, TC_VALUE_ABS_MAX);
+  TC_CHECK(bad < 0, TC_ERR_FORMAT,
+           "%s: /" BANK " row %lld holds %s at column %lld (values must be finite, |x| <= %g)", tc_h5_path(f),
+           (long long)(row0 + bad / D), tc_value_str(bank[bad]), (long long)(bad % D), (double)TC_VALUE_ABS_MAX);
+  return TC_OK;
+}
+
+TcErr tc_model_check_weights(const TcH5File *f, const TcModelMeta *m, const float *weights) {
+  for (int64_t i = 0; weights && i < m->M; i++)
+    TC_CHECK(isfinite(weights[i]) && fabsf(weights[i]) <= TC_VALUE_ABS_MAX, TC_ERR_FORMAT,
+             "%s: /" WEIGHTS "[%lld] holds %s (values must be finite, |x| <= %g)", tc_h5_path(f), (long long)i,
+             tc_value_str(weights[i]), (double)TC_VALUE_ABS_MAX);
+  return TC_OK;
+}
