@@ -27,22 +27,21 @@ static void labels_free_(Labels_ *L) {
   L->n = L->cap = 0;
 }
 
+static TcErr labels_grow_(Labels_ *L, const char *labels_path) {
+  int64_t cap = L->cap ? 2 * L->cap : 1024;
+  LabelLine_ *grown = realloc(L->line, (size_t)cap * sizeof *grown);
+  TC_CHECK(grown, TC_ERR_MEM, "out of memory reading %s", labels_path);
+  L->line = grown;
+  L->cap = cap;
+  return TC_OK;
+}
+
 static TcErr labels_add_(Labels_ *L, const char *labels_path, const char *path, const char *cls, int noise,
                          int tail_class) {
-  if (L->n == L->cap) {
-    int64_t cap = L->cap ? 2 * L->cap : 1024;
-    LabelLine_ *grown = realloc(L->line, (size_t)cap * sizeof *grown);
-    if (!grown) return tc_err_set(TC_ERR_MEM, "out of memory reading %s", labels_path);
-    L->line = grown;
-    L->cap = cap;
-  }
-  LabelLine_ *l = &L->line[L->n];
-  l->path = strdup(path);
-  l->cls = strdup(cls);
-  l->noise = noise;
-  l->tail_class = tail_class;
-  L->n++;
-  if (!l->path || !l->cls) return tc_err_set(TC_ERR_MEM, "out of memory reading %s", labels_path);
+  if (L->n == L->cap) TC_CALL(labels_grow_(L, labels_path));
+  LabelLine_ l = {.path = strdup(path), .cls = strdup(cls), .noise = noise, .tail_class = tail_class};
+  L->line[L->n++] = l; /* labels_free_ frees what strdup did allocate */
+  TC_CHECK(l.path && l.cls, TC_ERR_MEM, "out of memory reading %s", labels_path);
   return TC_OK;
 }
 

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "h5fmt.h"
@@ -156,9 +157,14 @@ int main(int argc, char **argv) {
   tc_tail_result_destroy(&r);
   test_summary_(NULL, 9000, -1); /* 9000 zeros: three slices of the stack */
   test_refusals_();
-  char cmd[600];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir_);
-  if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir_);
+  /* the refused files were abandoned: these three are all there is */
+  const char *published[] = {"tail.h5", "model.h5", "model_none.h5"};
+  char path[600];
+  for (int i = 0; i < 3; i++) {
+    snprintf(path, sizeof path, "%s/%s", dir_, published[i]);
+    unlink(path);
+  }
+  CHECK(rmdir(dir_) == 0);
   MPI_Finalize();
   return tc_test_report();
 }
