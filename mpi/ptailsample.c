@@ -214,273 +214,322 @@ static TcErr stream_panel_(MPI_Comm comm, const float *A_own, int64_t N,
   return TC_OK;
 }
 
-TcErr tc_ptailsample_run(MPI_Comm comm, const float *X_local, int64_t N, int64_t E, int64_t lo,
-                         int64_t hi, const TcPTailOpts *opts, TcTailResult **out,
-                         TcPTailStats *stats) {
-  int rank = tc_rank(comm), size = tc_size(comm);
-  double t_start = tc_now();
+/* One run's state, shared by its steps. */
+typedef struct {
+  MPI_Comm comm;
+  int rank, size;
+  const TcPTailOpts *opts;
+  int64_t N, E, lo, nloc;
+  int64_t *los, *his; /* [size] every rank's read block [los[q], his[q]) */
+  int64_t bmax;       /* the largest read block */
+  int stream;         /* 1: streaming mode, 0: memory mode */
+  int64_t R;          /* streaming: panel rows */
+  int64_t nb, gn;     /* memory: block of the cyclic deal, this rank's rows in it */
+  const float *X;     /* this rank's embeddings (Xc when centred) */
+  float *Xc;          /* centred embeddings */
+  float *A;           /* quantised rows (streaming), rows packed for other ranks (memory) */
+  float *Ag;          /* memory: quantised rows of this rank's share of the cyclic deal */
+  float *S;           /* memory: S rows of the deal; streaming: one panel */
+  size_t S_bytes;     /* nonzero: S came from tc_malloc_populated */
+  float *cur, *nxt;   /* streaming: ring buffers */
+  int *plan;          /* memory: alltoallv plan of quantise_to_cyclic_ */
+  double *r_all;      /* [N] inverse norms */
+  TcTailResult *res;
   TcPTailStats st;
-  memset(&st, 0, sizeof st);
-  *out = NULL;
+} Run_;
+
+static void run_free_(Run_ *r) {
+  tc_tail_result_destroy(&r->res);
+  free(r->los);
+  free(r->plan);
+  free(r->A);
+  free(r->Ag);
+  if (r->S_bytes) tc_free_populated(r->S, r->S_bytes);
+  else free(r->S);
+  free(r->cur);
+  free(r->nxt);
+  free(r->r_all);
+  free(r->Xc);
+}
+
+/* Every rank's row block, and the checks on layout, sizes and options.
+ * Collective; returns an agreed code before any collective work. */
+static TcErr agree_layout_(Run_ *r, int64_t hi) {
+  const int size = r->size;
+  const TcPTailOpts *opts = r->opts;
+  const int64_t N = r->N, E = r->E;
+  r->los = tc_malloc((size_t)size * 4 * sizeof(int64_t), "row layout");
+  TC_CALL(tc_agree(r->comm, r->los ? TC_OK : TC_ERR_MEM));
+  r->his = r->los + size;
+  int64_t *both = r->los + 2 * size, mine[2] = {r->lo, hi};
+  MPI_Allgather(mine, 2, MPI_INT64_T, both, 2, MPI_INT64_T, r->comm);
+  for (int q = size - 1; q >= 0; q--) {
+    int64_t a = both[2 * q], z = both[2 * q + 1];
+    r->his[q] = z;
+    r->los[q] = a;
+  }
   TcErr err = TC_OK;
-  TcTailResult *res = NULL;
-  int64_t *los = NULL, *his = NULL;
-  float *A = NULL, *Ag = NULL, *S = NULL, *cur = NULL, *nxt = NULL, *Xc = NULL;
-  int *plan = NULL;
-  size_t S_bytes = 0; /* nonzero: S came from tc_malloc_populated */
-  double *r_all = NULL;
-  int64_t nloc = hi - lo;
+  int ok = r->los[0] == 0 && r->his[size - 1] == N;
+  for (int q = 0; q < size; q++) ok = ok && r->los[q] <= r->his[q] && (q == 0 || r->los[q] == r->his[q - 1]);
+  if (!ok)
+    err = tc_err_set(TC_ERR_INTERNAL, "tailsample: row blocks do not tile [0, %lld) in rank order", (long long)N);
+  else if (N < 1 || E < 1)
+    err = tc_err_set(TC_ERR_FORMAT, "tailsample: no embeddings (N = %lld, E = %lld)", (long long)N, (long long)E);
+  else if (opts->embed_norm != TC_TAIL_NORM_NONE && opts->embed_norm != TC_TAIL_NORM_CENTER)
+    err = tc_err_set(TC_ERR_USAGE, "tailsample: unknown embedding norm %d", opts->embed_norm);
+  else if (opts->tail_cut < TC_TAIL_CUT_CAP || opts->tail_cut > TC_TAIL_CUT_GAP)
+    err = tc_err_set(TC_ERR_USAGE, "tailsample: unknown tail cut %d", opts->tail_cut);
+  else if (!(opts->tail_p >= 0.0 && opts->tail_p <= 1.0))
+    err = tc_err_set(TC_ERR_USAGE, "tailsample: --tail-p %g is not in [0, 1]", opts->tail_p);
+  else if (N > 16777215)
+    /* trunc(N s) and k / N must be exact in float32 */
+    err = tc_err_set(TC_ERR_USAGE, "tailsample: N = %lld exceeds 2^24 - 1 images", (long long)N);
+  return tc_agree(r->comm, err);
+}
 
-  /* ---- validate the layout and the data, agree before any collective work */
-  los = tc_malloc((size_t)size * 4 * sizeof(int64_t), "row layout");
-  int64_t *both = NULL;
-  if (!los) err = TC_ERR_MEM;
-  err = tc_agree(comm, err);
-  if (err) goto cleanup;
-  his = los + size;
-  both = los + 2 * size;
-  {
-    int64_t mine[2] = {lo, hi};
-    MPI_Allgather(mine, 2, MPI_INT64_T, both, 2, MPI_INT64_T, comm);
-    for (int q = size - 1; q >= 0; q--) {
-      int64_t a = both[2 * q], z = both[2 * q + 1];
-      his[q] = z;
-      los[q] = a;
-    }
+/* Streaming panel rows R: --panel-rows, else the most --mem-per-rank
+ * allows, at most the largest block. Local, from global values. */
+static TcErr panel_rows_(Run_ *r) {
+  const TcPTailOpts *opts = r->opts;
+  const int64_t N = r->N, E = r->E;
+  int64_t fixed = tc_ptailsample_stream_bytes(N, E, r->size, 0);
+  int64_t R = opts->panel_rows;
+  if (R <= 0) {
+    R = (opts->mem_per_rank - fixed) / (4 * N);
+    if (R < 1)
+      return tc_err_set(TC_ERR_USAGE, "tailsample: --mem-per-rank %lld bytes is below the "
+                        "streaming minimum of %lld bytes per rank for N = %lld, E = %lld",
+                        (long long)opts->mem_per_rank, (long long)(fixed + 4 * N), (long long)N, (long long)E);
   }
-  {
-    int ok = los[0] == 0 && his[size - 1] == N;
-    for (int q = 0; q < size; q++) ok = ok && los[q] <= his[q] && (q == 0 || los[q] == his[q - 1]);
-    if (!ok)
-      err = tc_err_set(TC_ERR_INTERNAL, "tailsample: row blocks do not tile [0, %lld) in rank order",
-                       (long long)N);
-    else if (N < 1 || E < 1)
-      err = tc_err_set(TC_ERR_FORMAT, "tailsample: no embeddings (N = %lld, E = %lld)",
-                       (long long)N, (long long)E);
-    else if (opts->embed_norm != TC_TAIL_NORM_NONE && opts->embed_norm != TC_TAIL_NORM_CENTER)
-      err = tc_err_set(TC_ERR_USAGE, "tailsample: unknown embedding norm %d", opts->embed_norm);
-    else if (opts->tail_cut < TC_TAIL_CUT_CAP || opts->tail_cut > TC_TAIL_CUT_GAP)
-      err = tc_err_set(TC_ERR_USAGE, "tailsample: unknown tail cut %d", opts->tail_cut);
-    else if (!(opts->tail_p >= 0.0 && opts->tail_p <= 1.0))
-      err = tc_err_set(TC_ERR_USAGE, "tailsample: --tail-p %g is not in [0, 1]", opts->tail_p);
-    else if (N > 16777215)
-      /* trunc(N s) and k / N must be exact in float32 */
-      err = tc_err_set(TC_ERR_USAGE, "tailsample: N = %lld exceeds 2^24 - 1 images", (long long)N);
-  }
-  err = tc_agree(comm, err);
-  if (err) goto cleanup;
+  if (R > r->bmax) R = r->bmax > 0 ? r->bmax : 1;
+  r->R = R;
+  if (r->bmax * E >= INT_MAX || R * N >= INT_MAX)
+    return tc_err_set(TC_ERR_USAGE, "tailsample: a block of %lld x %lld or a panel of %lld x %lld "
+                      "exceeds BLAS int indexing; use more ranks or --panel-rows",
+                      (long long)r->bmax, (long long)E, (long long)R, (long long)N);
+  return TC_OK;
+}
 
-  /* ---- choose the mode from global values: every rank decides the same */
-  int64_t bmax = 0;
-  for (int q = 0; q < size; q++) bmax = his[q] - los[q] > bmax ? his[q] - los[q] : bmax;
+/* The mode, from global values: every rank decides the same. Collective;
+ * returns an agreed code. */
+static TcErr choose_mode_(Run_ *r) {
+  const TcPTailOpts *opts = r->opts;
+  const int64_t N = r->N, E = r->E;
+  const int size = r->size;
+  for (int q = 0; q < size; q++) r->bmax = r->his[q] - r->los[q] > r->bmax ? r->his[q] - r->los[q] : r->bmax;
   int64_t bceil = tc_pgram_cyclic_rows(N, tc_pgram_cyclic_nb(N, size), 0, size);
   int64_t mem_bytes = tc_ptailsample_memory_bytes(N, E, size);
   int fits_int = N * E < INT_MAX && bceil * N < INT_MAX;
-  int stream = 0;
-  if (opts->mode == TC_TAIL_MODE_STREAM) stream = 1;
+  TcErr err = TC_OK;
+  if (opts->mode == TC_TAIL_MODE_STREAM) r->stream = 1;
   else if (opts->mode == TC_TAIL_MODE_MEMORY) {
     if (!fits_int)
       err = tc_err_set(TC_ERR_USAGE, "tailsample: N = %lld too large for --mode memory (ScaLAPACK "
                        "int indexing); use --mode stream", (long long)N);
-  } else stream = mem_bytes > opts->mem_per_rank || !fits_int;
-  int64_t R = 0;
-  if (!err && stream) {
-    int64_t fixed = tc_ptailsample_stream_bytes(N, E, size, 0);
-    R = opts->panel_rows;
-    if (R <= 0) {
-      R = (opts->mem_per_rank - fixed) / (4 * N);
-      if (R < 1)
-        err = tc_err_set(TC_ERR_USAGE, "tailsample: --mem-per-rank %lld bytes is below the "
-                         "streaming minimum of %lld bytes per rank for N = %lld, E = %lld",
-                         (long long)opts->mem_per_rank, (long long)(fixed + 4 * N),
-                         (long long)N, (long long)E);
-    }
-    if (R > bmax) R = bmax > 0 ? bmax : 1;
-    if (!err && (bmax * E >= INT_MAX || R * N >= INT_MAX))
-      err = tc_err_set(TC_ERR_USAGE, "tailsample: a block of %lld x %lld or a panel of %lld x %lld "
-                       "exceeds BLAS int indexing; use more ranks or --panel-rows",
-                       (long long)bmax, (long long)E, (long long)R, (long long)N);
-  }
-  st.streamed = stream;
-  st.panel_rows = R;
-  st.est_bytes = stream ? tc_ptailsample_stream_bytes(N, E, size, R) : mem_bytes;
-  err = tc_agree(comm, err);
-  if (err) goto cleanup;
+  } else r->stream = mem_bytes > opts->mem_per_rank || !fits_int;
+  if (!err && r->stream) err = panel_rows_(r);
+  r->st.streamed = r->stream;
+  r->st.panel_rows = r->R;
+  r->st.est_bytes = r->stream ? tc_ptailsample_stream_bytes(N, E, size, r->R) : mem_bytes;
+  TC_CALL(tc_agree(r->comm, err));
   tc_log(1, "tailsample: N = %lld, E = %lld, %d rank%s, %s mode%s, ~%.1f MiB per rank",
-         (long long)N, (long long)E, size, size > 1 ? "s" : "", stream ? "streaming" : "in-memory",
-         stream ? "" : " (ScaLAPACK psgemm on one triangle, 1 x P grid, block-cyclic rows)", (double)st.est_bytes / 1048576.0);
-  if (stream) tc_log(2, "tailsample: panel rows %lld", (long long)R);
+         (long long)N, (long long)E, size, size > 1 ? "s" : "", r->stream ? "streaming" : "in-memory",
+         r->stream ? "" : " (ScaLAPACK psgemm on one triangle, 1 x P grid, block-cyclic rows)",
+         (double)r->st.est_bytes / 1048576.0);
+  if (r->stream) tc_log(2, "tailsample: panel rows %lld", (long long)r->R);
+  return TC_OK;
+}
 
-  /* ---- before step 1 (option): centre on the mean of all N embeddings.
-   * The sums are integers, so the allreduce is exact in any order. */
-  if (opts->embed_norm == TC_TAIL_NORM_CENTER) {
-    Xc = tc_malloc((size_t)(nloc > 0 ? nloc : 1) * (size_t)E * sizeof(float), "centred embeddings");
-    int64_t *csum = tc_calloc((size_t)E, sizeof(int64_t), "embedding sums");
-    int64_t bad = -1;
-    if (!Xc || !csum) err = TC_ERR_MEM;
-    else bad = tc_tail_center_sums(X_local, nloc, E, csum);
-    if (bad == -2) err = TC_ERR_MEM;
-    else if (bad >= 0)
-      err = tc_err_set(TC_ERR_FORMAT, "tailsample: embedding of image %lld is not finite",
-                       (long long)(lo + bad));
-    err = tc_agree(comm, err);
-    if (!err) {
-      int rc = MPI_Allreduce(MPI_IN_PLACE, csum, (int)E, MPI_INT64_T, MPI_SUM, comm);
-      err = tc_mpi_check(rc, "tailsample: allreduce embedding sums");
-    }
-    if (!err) tc_tail_center_apply(X_local, nloc, E, csum, N, Xc);
-    free(csum);
-    if (err) goto cleanup;
-    X_local = Xc;
-  }
-
-  /* ---- step 1: quantise local rows (in memory mode straight into their
-   * slot for the Gram's cyclic deal), allgather inverse norms. The
-   * finiteness check rides on quantisation's sum of squares. */
-  int64_t nb = 0, gn = 0;
-  TC_CALL_GOTO(err, tc_tail_result_create(N, &res), agree);
-  res->cut = opts->tail_cut;
-  r_all = tc_malloc((size_t)N * sizeof(double), "inverse norms");
-  if (stream) {
-    A = tc_malloc_aligned((size_t)(nloc > 0 ? nloc : 1) * (size_t)E * sizeof(float), "quantised rows");
-  } else {
-    nb = tc_pgram_cyclic_nb(N, size);
-    gn = tc_pgram_cyclic_rows(N, nb, rank, size);
-    /* every page of S is written by psgemm or the mirror: map them at once */
-    S_bytes = (size_t)(gn > 0 ? gn : 1) * (size_t)N * sizeof(float);
-    double t0 = tc_now();
-    S = tc_malloc_populated(S_bytes, "S rows");
-    st.t_alloc = tc_now() - t0;
-    Ag = tc_malloc_aligned((size_t)(gn > 0 ? gn : 1) * (size_t)E * sizeof(float), "gram rows");
-    /* rows bound for other ranks, packed by destination */
-    A = tc_malloc_aligned((size_t)(nloc > 0 ? nloc : 1) * (size_t)E * sizeof(float), "row pack");
-    plan = tc_calloc((size_t)size * 4, sizeof(int), "alltoallv counts");
-    if (!S || !Ag || !plan) err = TC_ERR_MEM;
-  }
-  if (!A || !r_all) err = TC_ERR_MEM;
+/* Before step 1 (option): centre on the mean of all N embeddings. The sums
+ * are integers, so the allreduce is exact in any order. Collective. */
+static TcErr center_(Run_ *r) {
+  const int64_t E = r->E, nloc = r->nloc;
+  r->Xc = tc_malloc((size_t)(nloc > 0 ? nloc : 1) * (size_t)E * sizeof(float), "centred embeddings");
+  int64_t *csum = tc_calloc((size_t)E, sizeof(int64_t), "embedding sums");
+  int64_t bad = -1;
+  TcErr err = TC_OK;
+  if (!r->Xc || !csum) err = TC_ERR_MEM;
+  else bad = tc_tail_center_sums(r->X, nloc, E, csum);
+  if (bad == -2) err = TC_ERR_MEM;
+  else if (bad >= 0)
+    err = tc_err_set(TC_ERR_FORMAT, "tailsample: embedding of image %lld is not finite", (long long)(r->lo + bad));
+  err = tc_agree(r->comm, err);
   if (!err) {
-    int64_t bad = stream ? tc_tail_quantise(X_local, nloc, E, A, r_all + lo)
-                         : quantise_to_cyclic_(comm, X_local, E, los, his, nb, A, Ag, r_all + lo, plan);
-    if (bad == -2) err = TC_ERR_MEM;
-    else if (bad >= 0)
-      err = tc_err_set(TC_ERR_FORMAT, "tailsample: embedding of image %lld is not finite",
-                       (long long)(lo + bad));
+    int rc = MPI_Allreduce(MPI_IN_PLACE, csum, (int)E, MPI_INT64_T, MPI_SUM, r->comm);
+    err = tc_mpi_check(rc, "tailsample: allreduce embedding sums");
   }
-agree:
-  err = tc_agree(comm, err);
-  if (err) goto cleanup;
-  {
-    /* MPI forbids aliased send/recv buffers: use MPI_IN_PLACE semantics */
-    int *cnt = tc_malloc((size_t)size * 2 * sizeof(int), "counts");
-    if (!cnt) err = TC_ERR_MEM;
-    err = tc_agree(comm, err);
-    if (err) goto cleanup;
-    for (int q = 0; q < size; q++) {
-      cnt[q] = (int)(his[q] - los[q]);
-      cnt[size + q] = (int)los[q];
-    }
-    int rc = MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DOUBLE, r_all, cnt, cnt + size, MPI_DOUBLE, comm);
-    free(cnt);
-    TC_CALL_GOTO(err, tc_mpi_check(rc, "tailsample: allgather norms"), cleanup);
-  }
+  if (!err) tc_tail_center_apply(r->X, nloc, E, csum, r->N, r->Xc);
+  free(csum);
+  if (!err) r->X = r->Xc;
+  return err;
+}
 
-  if (!stream) {
-    /* ---- memory mode: rows of S from ScaLAPACK in its cyclic deal */
-    TC_CALL_GOTO(err, cyclic_exchange_(comm, A, Ag, E, plan), cleanup);
-    free(A);
-    A = NULL;
-    TcPGramStats gs;
-    err = tc_pgram_sym_rows(comm, Ag, N, E, nb, S, &gs);
-    st.t_gram = gs.t_gemm + gs.t_mirror;
-    st.t_mirror = gs.t_mirror;
-    st.gram_flops = gs.flops;
-    if (err) goto cleanup;
-    double t0 = tc_now();
-    /* the row kernels take consecutive global rows: one call per block */
-    for (int64_t l0 = 0; l0 < gn && !err; l0 += nb) {
-      int64_t g0 = tc_pgram_cyclic_global(l0, nb, rank, size), nr = gn - l0 < nb ? gn - l0 : nb;
-      err = tc_tail_scale_threshold_rows(S + l0 * N, nr, N, N, r_all, g0, opts->tail_p,
-                                         res->th + g0, res->count + g0);
-    }
-    err = tc_agree(comm, err);
-    if (err) goto cleanup;
-    TC_CALL_GOTO(err, allgather_cyclic_(comm, res->th, N, nb, sizeof(float)), cleanup);
-    TC_CALL_GOTO(err, allgather_cyclic_(comm, res->count, N, nb, sizeof(int64_t)), cleanup);
-    for (int64_t l0 = 0; l0 < gn && !err; l0 += nb) {
-      int64_t g0 = tc_pgram_cyclic_global(l0, nb, rank, size), nr = gn - l0 < nb ? gn - l0 : nb;
-      err = tc_tail_vote_rows(S + l0 * N, nr, N, N, res->th, res->count, res->kappa + g0);
-    }
-    err = tc_agree(comm, err);
-    if (err) goto cleanup;
-    TC_CALL_GOTO(err, allgather_cyclic_(comm, res->kappa, N, nb, sizeof(int64_t)), cleanup);
-    st.t_rows = tc_now() - t0;
-    st.gram_block = nb;
+/* Step 1: quantise this rank's rows (in memory mode straight into their
+ * slot for the Gram's cyclic deal) and their inverse norms into r_all.
+ * The finiteness check rides on quantisation's sum of squares. Local: the
+ * caller agrees. */
+static TcErr quantise_(Run_ *r) {
+  const int64_t N = r->N, E = r->E, nloc = r->nloc, rows = nloc > 0 ? nloc : 1;
+  TC_CALL(tc_tail_result_create(N, &r->res));
+  r->res->cut = r->opts->tail_cut;
+  r->r_all = tc_malloc((size_t)N * sizeof(double), "inverse norms");
+  TcErr err = TC_OK;
+  if (r->stream) {
+    r->A = tc_malloc_aligned((size_t)rows * (size_t)E * sizeof(float), "quantised rows");
   } else {
-    /* ---- streaming mode: panels of R rows, twice, A blocks around a ring */
-    S = tc_malloc_aligned((size_t)R * (size_t)N * sizeof(float), "S panel");
-    cur = tc_malloc_aligned((size_t)(bmax > 0 ? bmax : 1) * (size_t)E * sizeof(float), "ring block");
-    nxt = tc_malloc_aligned((size_t)(bmax > 0 ? bmax : 1) * (size_t)E * sizeof(float), "ring block");
-    if (!S || !cur || !nxt) err = TC_ERR_MEM;
-    err = tc_agree(comm, err);
-    if (err) goto cleanup;
-    int64_t npanels = (bmax + R - 1) / R;
-    for (int pass = 0; pass < 2; pass++) {
-      TcProgress prog;
-      tc_progress_start(&prog, pass == 0 ? "tailsample pass 1 (thresholds)" : "tailsample pass 2 (votes)",
-                        "panels", npanels);
-      for (int64_t t = 0; t < npanels; t++) {
-        int64_t i0 = t * R;
-        int64_t nr = nloc - i0 < R ? nloc - i0 : R;
-        if (nr < 0) nr = 0;
-        TC_CALL_GOTO(err, stream_panel_(comm, A, N, E, los, his, i0, nr, S, cur, nxt, &st.t_gram), cleanup);
-        double t0 = tc_now();
-        /* a row-step failure is only an allocation failure: remember it and
-         * keep the ring going so no rank is left waiting in it */
-        TcErr e2;
-        if (pass == 0) {
-          e2 = tc_tail_scale_threshold_rows(S, nr, N, N, r_all, lo + i0, opts->tail_p,
-                                            res->th + lo + i0, res->count + lo + i0);
-        } else {
-          tc_tail_scale(S, nr, N, N, r_all + lo + i0, r_all, lo + i0, 0);
-          e2 = tc_tail_vote_rows(S, nr, N, N, res->th, res->count, res->kappa + lo + i0);
-        }
-        if (e2 && !err) err = e2;
-        st.t_rows += tc_now() - t0;
-        tc_progress_update(&prog, t + 1);
-      }
-      tc_progress_finish(&prog);
-      err = tc_agree(comm, err);
-      if (err) goto cleanup;
-      if (pass == 0) {
-        TC_CALL_GOTO(err, allgather_rows_(comm, res->th, los, his, sizeof(float)), cleanup);
-        TC_CALL_GOTO(err, allgather_rows_(comm, res->count, los, his, sizeof(int64_t)), cleanup);
-      }
-    }
-    TC_CALL_GOTO(err, allgather_rows_(comm, res->kappa, los, his, sizeof(int64_t)), cleanup);
-    st.gram_flops = 4.0 * (double)N * (double)N * (double)E;
+    r->nb = tc_pgram_cyclic_nb(N, r->size);
+    r->gn = tc_pgram_cyclic_rows(N, r->nb, r->rank, r->size);
+    /* every page of S is written by psgemm or the mirror: map them at once */
+    r->S_bytes = (size_t)(r->gn > 0 ? r->gn : 1) * (size_t)N * sizeof(float);
+    double t0 = tc_now();
+    r->S = tc_malloc_populated(r->S_bytes, "S rows");
+    r->st.t_alloc = tc_now() - t0;
+    r->Ag = tc_malloc_aligned((size_t)(r->gn > 0 ? r->gn : 1) * (size_t)E * sizeof(float), "gram rows");
+    /* rows bound for other ranks, packed by destination */
+    r->A = tc_malloc_aligned((size_t)rows * (size_t)E * sizeof(float), "row pack");
+    r->plan = tc_calloc((size_t)r->size * 4, sizeof(int), "alltoallv counts");
+    if (!r->S || !r->Ag || !r->plan) err = TC_ERR_MEM;
   }
+  if (!r->A || !r->r_all) err = TC_ERR_MEM;
+  if (err) return err;
+  int64_t bad = r->stream ? tc_tail_quantise(r->X, nloc, E, r->A, r->r_all + r->lo)
+                          : quantise_to_cyclic_(r->comm, r->X, E, r->los, r->his, r->nb, r->A, r->Ag,
+                                                r->r_all + r->lo, r->plan);
+  if (bad == -2) return TC_ERR_MEM;
+  if (bad >= 0)
+    return tc_err_set(TC_ERR_FORMAT, "tailsample: embedding of image %lld is not finite", (long long)(r->lo + bad));
+  return TC_OK;
+}
 
-  /* ---- steps 5-7 on the global kappa: the same on every rank */
-  err = tc_tail_finish(res);
-  err = tc_agree(comm, err);
-  if (err) goto cleanup;
-  *out = res;
-  res = NULL;
+/* Every rank's inverse norms into r_all. Collective. */
+static TcErr gather_norms_(Run_ *r) {
+  const int size = r->size;
+  /* MPI forbids aliased send/recv buffers: use MPI_IN_PLACE semantics */
+  int *cnt = tc_malloc((size_t)size * 2 * sizeof(int), "counts");
+  TcErr err = tc_agree(r->comm, cnt ? TC_OK : TC_ERR_MEM);
+  if (err) {
+    free(cnt);
+    return err;
+  }
+  for (int q = 0; q < size; q++) {
+    cnt[q] = (int)(r->his[q] - r->los[q]);
+    cnt[size + q] = (int)r->los[q];
+  }
+  int rc = MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DOUBLE, r->r_all, cnt, cnt + size, MPI_DOUBLE, r->comm);
+  free(cnt);
+  return tc_mpi_check(rc, "tailsample: allgather norms");
+}
 
-cleanup:
-  st.t_total = tc_now() - t_start;
-  if (stats) *stats = st;
-  tc_tail_result_destroy(&res);
-  free(los);
-  free(plan);
-  free(A);
-  free(Ag);
-  if (S_bytes) tc_free_populated(S, S_bytes);
-  else free(S);
-  free(cur);
-  free(nxt);
-  free(r_all);
-  free(Xc);
-  (void)rank;
+/* Memory mode, steps 2-4 on this rank's rows of S from ScaLAPACK in its
+ * cyclic deal; the row kernels take consecutive global rows, so one call
+ * per block of the deal. Collective. */
+static TcErr memory_rows_(Run_ *r) {
+  const MPI_Comm comm = r->comm;
+  const int64_t N = r->N, nb = r->nb, gn = r->gn;
+  TcTailResult *res = r->res;
+  TC_CALL(cyclic_exchange_(comm, r->A, r->Ag, r->E, r->plan));
+  free(r->A);
+  r->A = NULL;
+  TcPGramStats gs;
+  TcErr err = tc_pgram_sym_rows(comm, r->Ag, N, r->E, nb, r->S, &gs);
+  r->st.t_gram = gs.t_gemm + gs.t_mirror;
+  r->st.t_mirror = gs.t_mirror;
+  r->st.gram_flops = gs.flops;
+  if (err) return err;
+  double t0 = tc_now();
+  for (int64_t l0 = 0; l0 < gn && !err; l0 += nb) {
+    int64_t g0 = tc_pgram_cyclic_global(l0, nb, r->rank, r->size), nr = gn - l0 < nb ? gn - l0 : nb;
+    err = tc_tail_scale_threshold_rows(r->S + l0 * N, nr, N, N, r->r_all, g0, r->opts->tail_p, res->th + g0,
+                                       res->count + g0);
+  }
+  TC_CALL(tc_agree(comm, err));
+  TC_CALL(allgather_cyclic_(comm, res->th, N, nb, sizeof(float)));
+  TC_CALL(allgather_cyclic_(comm, res->count, N, nb, sizeof(int64_t)));
+  for (int64_t l0 = 0; l0 < gn && !err; l0 += nb) {
+    int64_t g0 = tc_pgram_cyclic_global(l0, nb, r->rank, r->size), nr = gn - l0 < nb ? gn - l0 : nb;
+    err = tc_tail_vote_rows(r->S + l0 * N, nr, N, N, res->th, res->count, res->kappa + g0);
+  }
+  TC_CALL(tc_agree(comm, err));
+  TC_CALL(allgather_cyclic_(comm, res->kappa, N, nb, sizeof(int64_t)));
+  r->st.t_rows = tc_now() - t0;
+  r->st.gram_block = nb;
+  return TC_OK;
+}
+
+/* One streaming pass over this rank's rows in panels: pass 0 thresholds
+ * and counts (steps 2-3), pass 1 votes (step 4). Collective; returns an
+ * agreed code. */
+static TcErr stream_pass_(Run_ *r, int pass, int64_t npanels) {
+  const int64_t N = r->N, R = r->R, lo = r->lo, nloc = r->nloc;
+  TcTailResult *res = r->res;
+  TcErr err = TC_OK;
+  TcProgress prog;
+  tc_progress_start(&prog, pass == 0 ? "tailsample pass 1 (thresholds)" : "tailsample pass 2 (votes)", "panels",
+                    npanels);
+  for (int64_t t = 0; t < npanels; t++) {
+    int64_t i0 = t * R;
+    int64_t nr = nloc - i0 < R ? nloc - i0 : R;
+    if (nr < 0) nr = 0;
+    TC_CALL(stream_panel_(r->comm, r->A, N, r->E, r->los, r->his, i0, nr, r->S, r->cur, r->nxt, &r->st.t_gram));
+    double t0 = tc_now();
+    /* a row-step failure is only an allocation failure: remember it and
+     * keep the ring going so no rank is left waiting in it */
+    TcErr e2;
+    if (pass == 0) {
+      e2 = tc_tail_scale_threshold_rows(r->S, nr, N, N, r->r_all, lo + i0, r->opts->tail_p, res->th + lo + i0,
+                                        res->count + lo + i0);
+    } else {
+      tc_tail_scale(r->S, nr, N, N, r->r_all + lo + i0, r->r_all, lo + i0, 0);
+      e2 = tc_tail_vote_rows(r->S, nr, N, N, res->th, res->count, res->kappa + lo + i0);
+    }
+    if (e2 && !err) err = e2;
+    r->st.t_rows += tc_now() - t0;
+    tc_progress_update(&prog, t + 1);
+  }
+  tc_progress_finish(&prog);
+  return tc_agree(r->comm, err);
+}
+
+/* Streaming mode, steps 2-4: panels of R rows, twice, A blocks around a
+ * ring. Collective. */
+static TcErr stream_rows_(Run_ *r) {
+  const int64_t N = r->N, E = r->E, blk = r->bmax > 0 ? r->bmax : 1;
+  TcTailResult *res = r->res;
+  r->S = tc_malloc_aligned((size_t)r->R * (size_t)N * sizeof(float), "S panel");
+  r->cur = tc_malloc_aligned((size_t)blk * (size_t)E * sizeof(float), "ring block");
+  r->nxt = tc_malloc_aligned((size_t)blk * (size_t)E * sizeof(float), "ring block");
+  TC_CALL(tc_agree(r->comm, r->S && r->cur && r->nxt ? TC_OK : TC_ERR_MEM));
+  int64_t npanels = (r->bmax + r->R - 1) / r->R;
+  TC_CALL(stream_pass_(r, 0, npanels));
+  TC_CALL(allgather_rows_(r->comm, res->th, r->los, r->his, sizeof(float)));
+  TC_CALL(allgather_rows_(r->comm, res->count, r->los, r->his, sizeof(int64_t)));
+  TC_CALL(stream_pass_(r, 1, npanels));
+  TC_CALL(allgather_rows_(r->comm, res->kappa, r->los, r->his, sizeof(int64_t)));
+  r->st.gram_flops = 4.0 * (double)N * (double)N * (double)E;
+  return TC_OK;
+}
+
+TcErr tc_ptailsample_run(MPI_Comm comm, const float *X_local, int64_t N, int64_t E, int64_t lo,
+                         int64_t hi, const TcPTailOpts *opts, TcTailResult **out,
+                         TcPTailStats *stats) {
+  double t_start = tc_now();
+  *out = NULL;
+  Run_ r = {.comm = comm, .rank = tc_rank(comm), .size = tc_size(comm), .opts = opts, .N = N, .E = E,
+            .lo = lo, .nloc = hi - lo, .X = X_local};
+  TcErr err = agree_layout_(&r, hi);
+  if (!err) err = choose_mode_(&r);
+  if (!err && opts->embed_norm == TC_TAIL_NORM_CENTER) err = center_(&r);
+  if (!err) err = tc_agree(comm, quantise_(&r));
+  if (!err) err = gather_norms_(&r);
+  if (!err) err = r.stream ? stream_rows_(&r) : memory_rows_(&r);
+  /* steps 5-7 on the global kappa: the same on every rank */
+  if (!err) err = tc_agree(comm, tc_tail_finish(r.res));
+  if (!err) {
+    *out = r.res;
+    r.res = NULL;
+  }
+  r.st.t_total = tc_now() - t_start;
+  if (stats) *stats = r.st;
+  run_free_(&r);
   return err;
 }
