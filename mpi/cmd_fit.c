@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "commands.h"
+#include "common_opts.h"
 #include "context.h"
 #include "image.h"
 #include "method.h"
@@ -21,18 +22,18 @@ TcErr tc_cmd_fit(MPI_Comm comm, int argc, char **argv) {
       {"features", TC_OPT_STRING, &o.features, NULL, "input features.h5 (from `tailedcore extract`)", NULL, 1},
       {"out", TC_OPT_STRING, &o.out, NULL, "output model.h5 (published atomically)", NULL, 1},
       {"data", TC_OPT_STRING, &o.data, NULL, "image root of features.h5's /paths: the tail images' rotated/flipped views are extracted from it (with --weights)", NULL, 0},
-      {"weights", TC_OPT_STRING, &o.weights, NULL, "backbone weights features.h5 was extracted with (checksum checked), for the tail views", NULL, 0},
+      tc_opt_weights(&o.weights, NULL, "backbone weights features.h5 was extracted with (checksum checked), for the tail views"),
       {"method", TC_OPT_CHOICE, &o.method_name, "tailedcore", "memory bank method", TC_METHOD_CHOICES, 0},
       {"coreset-ratio", TC_OPT_DOUBLE, &o.coreset_ratio, "0.1", "greedy coreset keeps floor(n * ratio) patches, in (0, 1]", NULL, 0},
       {"proj-dim", TC_OPT_INT, &o.proj_dim, "128", "random projection dimension for LOF and coreset (1..4096)", NULL, 0},
       {"lof-k", TC_OPT_INT, &o.lof_k, "6", "LOF neighbours (1..64)", NULL, 0},
       {"lof-keep", TC_OPT_DOUBLE, &o.lof_keep, "0.85", "keep patches whose LOF is below this quantile, in (0, 1]", NULL, 0},
-      {"tail-p", TC_OPT_STRING, &o.tail_p_s, "auto", "TailSampler trim_min p, in (0, 1]; auto: 1 for mobilenetv2 features, the paper's 0.85 otherwise", NULL, 0},
-      {"tail-cut", TC_OPT_CHOICE, &o.tail_cut_s, "auto", "TailSampler K_max rule (see tailsample --help); auto: gap for mobilenetv2 features, the paper's cap otherwise", "auto|" TC_TAIL_CUT_CHOICES, 0},
-      {"embed-norm", TC_OPT_CHOICE, &o.embed_norm_s, "none", "TailSampler embeddings before the cosine: none (the paper) or center", TC_TAIL_NORM_CHOICES, 0},
+      tc_opt_tail_p(&o.tail_p_s),
+      tc_opt_tail_cut(&o.tail_cut_s),
+      tc_opt_embed_norm(&o.embed_norm_s),
       {"tail-aug", TC_OPT_CHOICE, &o.tail_aug, "rot15flip", "extra views of tail images", "rot15flip|rot30flip|rotflip|none", 0},
       {"seed", TC_OPT_INT, &o.seed, "0", "seed of the projection and the first coreset point (>= 0)", NULL, 0},
-      {"mem-per-rank", TC_OPT_SIZE, &o.mem_per_rank, "2G", "memory a rank may use, in (0, 1P]", NULL, 0},
+      tc_opt_mem_per_rank(&o.mem_per_rank, "memory a rank may use for the projected patches, LOF and the tail views (which spill to a scratch file beyond it); 0..1P"),
       {"max-pixels", TC_OPT_INT, &max_pixels, "89478485", "refuse images declaring more pixels than this, before decoding (decompression bombs; the default is PIL's MAX_IMAGE_PIXELS)" " (tail views, with --data)", NULL, 0},
       {"coreset-mode", TC_OPT_CHOICE, &o.coreset_mode_name, "exact", "greedy coreset variant: exact is DESIGN 3.5; bf16/int8 keep the projected points in 2/1 bytes per value (int8: one scale = max |x| / qmax over all points); tworound = composable coreset over fixed shards (--coreset-shard, --coreset-oversample), combinable with bf16/int8; all modes give the same result on any rank count (DECISIONS.md: measured quality and speed)", "exact|bf16|int8|tworound|tworound-bf16|tworound-int8", 0},
       {"coreset-shard", TC_OPT_INT, &shard, "16384", "tworound: points per shard; shards = ceil(n / this), shard j = the points with ordinal % shards == j", NULL, 0},

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "commands.h"
+#include "common_opts.h"
 #include "context.h"
 #include "checked.h"
 #include "features_io.h"
@@ -49,14 +50,13 @@ static void input_free_(Input_ *in) {
  * was printed. Collective; returns an agreed code. */
 static TcErr parse_args_(MPI_Comm comm, int argc, char **argv, Args_ *a, int *help) {
   memset(a, 0, sizeof *a);
-  a->tail_p = 0.85;
   TcOpt opts[] = {
       {"features", TC_OPT_STRING, &a->features, NULL, "features file with /embeddings [N, E] (input)", NULL, 1},
       {"out", TC_OPT_STRING, &a->out_path, NULL, "tail file to write (published atomically)", NULL, 1},
-      {"tail-p", TC_OPT_STRING, &a->tail_p_s, "auto", "trim_min quantile p of the per-row threshold (DESIGN 3.6 step 2), in [0, 1]; auto: 1 for mobilenetv2 features, the paper's 0.85 otherwise", NULL, 0},
-      {"tail-cut", TC_OPT_CHOICE, &a->cut_s, "auto", "K_max rule: cap = the paper's min(K_elbow, K_cap); elbow = K_elbow; gap = the size after the largest ratio of consecutive class sizes when >= 3/2, else cap; auto: gap for mobilenetv2 features, cap otherwise", "auto|" TC_TAIL_CUT_CHOICES, 0},
-      {"embed-norm", TC_OPT_CHOICE, &a->norm_s, "none", "embeddings before the cosine: none (the paper) or center (subtract the mean normalised embedding)", TC_TAIL_NORM_CHOICES, 0},
-      {"mem-per-rank", TC_OPT_SIZE, &a->mem, "2G", "memory a rank may use; streaming switches on above it (auto mode); at most 1P", NULL, 0},
+      tc_opt_tail_p(&a->tail_p_s),
+      tc_opt_tail_cut(&a->cut_s),
+      tc_opt_embed_norm(&a->norm_s),
+      tc_opt_mem_per_rank(&a->mem, "memory a rank may use; streaming switches on above it (auto mode); 0..1P"),
       {"mode", TC_OPT_CHOICE, &a->mode, "auto", "memory: ScaLAPACK Gram held in rows; stream: row panels twice, never N x N", "auto|memory|stream", 0},
       {"panel-rows", TC_OPT_INT, &a->panel_rows, "0", "rows per streaming panel (0: the most that fit in --mem-per-rank), >= 0", NULL, 0},
       {"labels", TC_OPT_STRING, &a->labels, NULL, "true labels 'path class is_noise is_tail_class' per line: print Table 5 diagnostics", NULL, 0},
@@ -73,12 +73,7 @@ static TcErr parse_args_(MPI_Comm comm, int argc, char **argv, Args_ *a, int *he
     return tc_agree(comm, TC_OK);
   }
   if (!err && a->panel_rows < 0) err = tc_err_set(TC_ERR_USAGE, "tailsample: --panel-rows must be >= 0");
-  if (!err && strcmp(a->tail_p_s, "auto")) {
-    char *end = NULL;
-    a->tail_p = strtod(a->tail_p_s, &end);
-    if (end == a->tail_p_s || *end || !(a->tail_p >= 0.0 && a->tail_p <= 1.0))
-      err = tc_err_set(TC_ERR_USAGE, "tailsample: --tail-p '%s' is not auto or a number in [0, 1]", a->tail_p_s);
-  }
+  if (!err) err = tc_tail_p_check("tailsample", a->tail_p_s);
   return tc_agree(comm, err);
 }
 
@@ -137,7 +132,7 @@ static TcErr choose_rules_(MPI_Comm comm, TcH5File *in, Args_ *a, TcPTailOpts *p
   double p_auto;
   int cut_auto;
   tc_tail_default_rules(bb[0] ? bb : NULL, &p_auto, &cut_auto);
-  if (!strcmp(a->tail_p_s, "auto")) a->tail_p = p_auto;
+  a->tail_p = tc_tail_p_value(a->tail_p_s, p_auto);
   tc_ptailsample_defaults(po);
   po->tail_p = a->tail_p;
   po->mem_per_rank = a->mem;

@@ -27,12 +27,12 @@
 #include "plof.h"
 #include "proj.h"
 #include "ptailsample.h"
+#include "common_opts.h"
+#include "tail_io.h"
+#include "version.h"
 #include "tailsampler.h"
 #include "rng.h"
 
-#ifndef TC_VERSION
-#define TC_VERSION "0.1.0"
-#endif
 
 /* images per collective read */
 #define CHUNK 16
@@ -43,15 +43,10 @@ TcErr tc_pfit_check(const TcFitOpts *o) {
            "--coreset-ratio %g is impossible: it must be in (0, 1]", o->coreset_ratio);
   TC_CHECK(o->lof_keep > 0 && o->lof_keep <= 1, TC_ERR_USAGE,
            "--lof-keep %g is impossible: it must be in (0, 1]", o->lof_keep);
-  if (o->tail_p_s && strcmp(o->tail_p_s, "auto")) {
-    char *end = NULL;
-    double p = strtod(o->tail_p_s, &end);
-    TC_CHECK(end != o->tail_p_s && !*end && p > 0 && p <= 1, TC_ERR_USAGE,
-             "--tail-p '%s' is impossible: it must be auto or a number in (0, 1]", o->tail_p_s);
-  } else if (!o->tail_p_s) {
-    TC_CHECK(o->tail_p > 0 && o->tail_p <= 1, TC_ERR_USAGE,
-             "--tail-p %g is impossible: it must be in (0, 1]", o->tail_p);
-  }
+  if (o->tail_p_s) TC_CALL(tc_tail_p_check("fit", o->tail_p_s));
+  else
+    TC_CHECK(o->tail_p >= 0 && o->tail_p <= 1, TC_ERR_USAGE, "fit: --tail-p %g is not a number in [0, 1]",
+             o->tail_p);
   TC_CHECK(!o->tail_cut_s || !strcmp(o->tail_cut_s, "auto") || tc_tail_cut_parse(o->tail_cut_s) >= 0,
            TC_ERR_USAGE, "--tail-cut '%s' is not auto, %s", o->tail_cut_s, TC_TAIL_CUT_CHOICES);
   TC_CHECK(tc_tail_norm_parse(o->embed_norm_s) >= 0, TC_ERR_USAGE, "--embed-norm '%s' is not %s",
@@ -61,7 +56,6 @@ TcErr tc_pfit_check(const TcFitOpts *o) {
   TC_CHECK(o->lof_k >= 1 && o->lof_k <= 64, TC_ERR_USAGE, "--lof-k %lld is out of range (1..64)",
            (long long)o->lof_k);
   TC_CHECK(o->seed >= 0, TC_ERR_USAGE, "--seed must be >= 0");
-  TC_CHECK(o->mem_per_rank > 0, TC_ERR_USAGE, "--mem-per-rank must be positive");
   TC_CHECK(o->coreset_mode.shard >= 1, TC_ERR_USAGE, "--coreset-shard must be >= 1");
   TC_CHECK(o->coreset_mode.oversample >= 1 && o->coreset_mode.oversample <= 1000, TC_ERR_USAGE,
            "--coreset-oversample %g is out of range [1, 1000]", o->coreset_mode.oversample);
@@ -478,7 +472,7 @@ static TcErr fit_open_(TcFit *s) {
   int cut_auto;
   tc_tail_default_rules(s->meta.backbone[0] ? s->meta.backbone : NULL, &p_auto, &cut_auto);
   s->tail_p = o->tail_p;
-  if (o->tail_p_s) s->tail_p = strcmp(o->tail_p_s, "auto") ? strtod(o->tail_p_s, NULL) : p_auto;
+  if (o->tail_p_s) s->tail_p = tc_tail_p_value(o->tail_p_s, p_auto);
   s->tail_cut = !o->tail_cut_s || !strcmp(o->tail_cut_s, "auto") ? cut_auto : tc_tail_cut_parse(o->tail_cut_s);
   s->embed_norm = tc_tail_norm_parse(o->embed_norm_s);
   tc_block_range(s->N, s->rank, s->size, &s->lo, &s->hi);
@@ -701,26 +695,8 @@ static TcErr fit_view_rows_(TcFit *s) {
 /* The tail group (TailSampler's result; zeros and k_max -1 for a method
  * without tail sampling), rank 0's rows. Collective. */
 static TcErr write_tail_group_(TcFit *s, TcH5File *fout) {
-  const int64_t N = s->N, one[1] = {1}, dN[1] = {N};
   const int w0 = s->rank == 0;
-  int64_t *cs = tc_calloc((size_t)N, sizeof(int64_t), "class sizes");
-  uint8_t *is_tail = tc_calloc((size_t)N, 1, "tail flags");
-  /* agreed: no rank may skip the collective writes below alone */
-  TcErr err = tc_agree(s->comm, cs && is_tail ? TC_OK : TC_ERR_MEM);
-  if (!err && s->tres) {
-    memcpy(cs, s->tres->kappa, (size_t)N * sizeof(int64_t));
-    memcpy(is_tail, s->tres->is_tail, (size_t)N);
-  }
-  int64_t kmax = s->tres ? s->tres->k_max : -1;
-  if (!err) err = tc_h5_create_dataset(fout, "tail/class_size", TC_H5_I64, 1, dN, 0);
-  if (!err) err = tc_h5_create_dataset(fout, "tail/is_tail", TC_H5_U8, 1, dN, 0);
-  if (!err) err = tc_h5_create_dataset(fout, "tail/k_max", TC_H5_I64, 1, one, 0);
-  if (!err) err = tc_h5_write_rows(fout, "tail/class_size", TC_H5_I64, 0, w0 ? N : 0, cs);
-  if (!err) err = tc_h5_write_rows(fout, "tail/is_tail", TC_H5_U8, 0, w0 ? N : 0, is_tail);
-  if (!err) err = tc_h5_write_rows(fout, "tail/k_max", TC_H5_I64, 0, w0 ? 1 : 0, &kmax);
-  free(cs);
-  free(is_tail);
-  return err;
+  return tc_tail_io_write(fout, s->tres, s->N, 0, w0 ? s->N : 0, w0, NULL);
 }
 
 /* The root attributes of model.h5 (model_io.h). vdesc: buffer for the

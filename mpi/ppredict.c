@@ -18,6 +18,7 @@
 #include "features_io.h"
 #include "h5fmt.h"
 #include "log.h"
+#include "model_io.h"
 #include "outguard.h"
 #include "dataset.h"
 #include "partition.h"
@@ -113,73 +114,45 @@ static TcErr list_images_(MPI_Comm comm, const TcPredictOptions *opt, int64_t *T
   return err;
 }
 
-/* ---- the model file: every read of model.h5 is in these two functions */
+/* ---- the model file, through model_io (the one module naming its datasets) */
 
 /* model.h5 opened and checked, before any row of it is read. */
 typedef struct {
   TcH5File *h5;
   TcFeaturesMeta meta; /* the feature attributes the model was fit on */
   char method[64];
-  int64_t M;       /* memory bank rows */
-  int has_weights; /* /memory_weights is there (then float32 [M]) */
+  int64_t M;          /* memory bank rows */
+  int has_weights;    /* /memory_weights is there (then float32 [M]) */
+  int weights_scores; /* the method scores with the weights (method.h) */
+  TcModelMeta mm;
 } Model_;
 
 /* Open the model, read its feature attributes and method, check the shapes
- * of /memory_bank [M, D] (M >= 1) and of /memory_weights [M] when present.
- * Collective; the error is agreed. model->h5 is closed by the caller. */
+ * of /memory_bank [M, D] (M >= 1) and of /memory_weights [M] when present
+ * or needed by the method. Collective; errors agreed at each step.
+ * model->h5 is closed by the caller. */
 static TcErr load_model_(MPI_Comm comm, const char *path, Model_ *model) {
-  TcErr err = tc_agree(comm, tc_h5_open(comm, path, "model", &model->h5));
+  TcErr err = tc_agree(comm, tc_model_open(comm, path, &model->h5));
+  if (!err) err = tc_agree(comm, tc_model_read_meta(model->h5, &model->mm));
+  if (!err) err = tc_agree(comm, tc_model_check_bank(model->h5, &model->mm));
   if (err) return err;
-  err = tc_features_meta_read_attrs(model->h5, &model->meta);
-  if (!err) err = tc_h5_get_attr_str(model->h5, "/", "method", model->method, sizeof model->method);
-  err = tc_agree(comm, err);
-  if (err) return err;
-  int nd = 0;
-  int64_t dims[4] = {0};
-  err = tc_h5_dims(model->h5, "memory_bank", &nd, dims);
-  if (!err) {
-    int64_t want[2] = {-1, model->meta.D};
-    err = tc_h5_expect(model->h5, "memory_bank", TC_H5_F32, 2, want);
-  }
-  if (!err) model->M = dims[0];
-  if (!err && model->M <= 0) err = tc_err_set(TC_ERR_FORMAT, "%s: /memory_bank is empty", path);
-  /* every model carries /memory_weights; only softpatch scores with them,
-   * but damaged weights mean a damaged model, refused for any method */
-  model->has_weights = !err && tc_h5_exists(model->h5, "memory_weights");
-  if (!err && model->has_weights) {
-    int64_t want[1] = {model->M};
-    err = tc_h5_expect(model->h5, "memory_weights", TC_H5_F32, 1, want);
-  }
-  return tc_agree(comm, err);
+  model->meta = model->mm.features;
+  snprintf(model->method, sizeof model->method, "%s", model->mm.method);
+  model->M = model->mm.M;
+  model->has_weights = model->mm.has_weights;
+  model->weights_scores = model->mm.weights_scores;
+  return TC_OK;
 }
 
 /* Read this rank's bank rows [b0, b0 + Mloc) into bank [Mloc x D] and, when
  * the model has them, all M weights; refuse a value that is not finite or
  * over TC_VALUE_ABS_MAX, naming where it is. Collective; errors agreed. */
-static TcErr load_model_rows_(MPI_Comm comm, const char *path, const Model_ *model, int64_t b0, int64_t Mloc,
-                              float *bank, float *weights) {
-  const int64_t D = model->meta.D;
-  TcErr err = tc_h5_read_rows(model->h5, "memory_bank", TC_H5_F32, b0, Mloc, bank);
-  if (!err && model->has_weights)
-    err = tc_h5_read_rows(model->h5, "memory_weights", TC_H5_F32, 0, model->M, weights);
-  if (!err) {
-    /* a NaN row has no distance to anything: refused here, naming it, not
-     * later as a patch without a neighbour */
-    int64_t bad = tc_first_bad_f32(bank, Mloc * D, TC_VALUE_ABS_MAX);
-    if (bad >= 0)
-      err = tc_err_set(TC_ERR_FORMAT, "%s: /memory_bank row %lld holds %s at column %lld (values must be finite, "
-                       "|x| <= %g)", path, (long long)(b0 + bad / D), tc_value_str(bank[bad]),
-                       (long long)(bad % D), (double)TC_VALUE_ABS_MAX);
-  }
-  err = tc_agree(comm, err);
+static TcErr load_model_rows_(MPI_Comm comm, const Model_ *model, int64_t b0, int64_t Mloc, float *bank,
+                              float *weights) {
+  float *w = model->has_weights ? weights : NULL;
+  TcErr err = tc_agree(comm, tc_model_read_rows(model->h5, &model->mm, b0, Mloc, bank, w));
   if (err) return err;
-  for (int64_t i = 0; model->has_weights && i < model->M; i++)
-    if (!isfinite(weights[i]) || fabsf(weights[i]) > TC_VALUE_ABS_MAX) {
-      err = tc_err_set(TC_ERR_FORMAT, "%s: /memory_weights[%lld] holds %s (values must be finite, |x| <= %g)",
-                       path, (long long)i, tc_value_str(weights[i]), (double)TC_VALUE_ABS_MAX);
-      break;
-    }
-  return tc_agree(comm, err);
+  return tc_agree(comm, tc_model_check_weights(model->h5, &model->mm, w));
 }
 
 /* ---- one predict run */
@@ -224,16 +197,6 @@ static void predict_free_(Predict_ *s) {
   free(s->weights);
   free(s->norms);
   free(s->bank);
-}
-
-/* The method's use of the weights: softpatch scores with them, so its model
- * must have them. Collective; the error is agreed. */
-static TcErr check_method_(Predict_ *s) {
-  TcErr err = TC_OK;
-  s->use_weights = strcmp(s->model.method, "softpatch") == 0;
-  if (s->use_weights && !s->model.has_weights)
-    err = tc_err_set(TC_ERR_FORMAT, "%s: method softpatch but no /memory_weights", s->opt->model);
-  return tc_agree(s->comm, err);
 }
 
 /* Image mode: extract the test images exactly as the model's features
@@ -342,7 +305,7 @@ static TcErr load_bank_(Predict_ *s) {
            (!has_weights || s->weights);
   TcErr err = tc_agree(s->comm, ok ? TC_OK : TC_ERR_MEM);
   if (err) return err;
-  TC_CALL(load_model_rows_(s->comm, s->opt->model, &s->model, s->b0, Mloc, s->bank, s->weights));
+  TC_CALL(load_model_rows_(s->comm, &s->model, s->b0, Mloc, s->bank, s->weights));
   tc_score_row_norms(s->bank, Mloc, D, s->norms);
   return TC_OK;
 }
@@ -482,7 +445,9 @@ TcErr tc_ppredict_run(MPI_Comm comm, const TcPredictOptions *opt) {
   /* every input is checked before the output exists */
   TcErr err = tc_h5_check_output(comm, opt->out);
   if (!err) err = load_model_(comm, opt->model, &s.model);
-  if (!err) err = check_method_(&s);
+  /* the method table says whether distances are weighted; model_io refused
+   * a model whose method needs weights it lacks */
+  s.use_weights = s.model.weights_scores;
   if (!err) err = open_test_source_(&s);
   if (!err) {
     plan_rounds_(&s);
