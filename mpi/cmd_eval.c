@@ -117,6 +117,9 @@ static TcErr write_csv_(const char *path, TcEvalResult **res, int nres) {
   return TC_OK;
 }
 
+static const TcCmdDoc doc_ = {"eval", "tailedcore eval --scores scores.h5 --data ROOT [--dataset-info dataset.json] [--compare b.h5 c.h5 ...] [--csv out.csv]",
+                               "Image and pixel AUROC per product class (ties as scikit-learn's roc_auc_score), and their means over tail, head and all classes as in the paper's tables (DESIGN 3.7). Ground truth from the MVTec layout: label = defect type != good, masks from ground_truth/ with the DESIGN 3.1 resize and crop. Prints a Markdown table; --compare adds columns."};
+
 TcErr tc_cmd_eval(MPI_Comm comm, int argc, char **argv) {
   int rank = tc_rank(comm);
   const char *scores = NULL, *root = NULL, *info_path = NULL, *csv = NULL;
@@ -132,21 +135,9 @@ TcErr tc_cmd_eval(MPI_Comm comm, int argc, char **argv) {
       {"max-pixels", TC_OPT_INT, &max_pixels, "89478485", "refuse images declaring more pixels than this, before decoding (decompression bombs; the default is PIL's MAX_IMAGE_PIXELS)" " (ground-truth masks)", NULL, 0},
       {"csv", TC_OPT_STRING, &csv, NULL, "also write the results as CSV here", NULL, 0},
   };
-  int nopts = (int)(sizeof opts / sizeof opts[0]);
   int help = 0;
-  TcErr err = tc_opts_parse("eval", opts, nopts, argc, argv, &help, NULL, 0, NULL);
-  if (!err && help) {
-    if (rank == 0)
-      tc_opts_help(stdout, "eval",
-                   "tailedcore eval --scores scores.h5 --data ROOT [--dataset-info dataset.json] "
-                   "[--compare b.h5 c.h5 ...] [--csv out.csv]",
-                   "Image and pixel AUROC per product class (ties as scikit-learn's roc_auc_score), and their "
-                   "means over tail, head and all classes as in the paper's tables (DESIGN 3.7). Ground truth "
-                   "from the MVTec layout: label = defect type != good, masks from ground_truth/ with the "
-                   "DESIGN 3.1 resize and crop. Prints a Markdown table; --compare adds columns.",
-                   opts, nopts);
-    return tc_agree(comm, TC_OK);
-  }
+  TcErr err = tc_cmd_options(comm, &doc_, opts, TC_NOPTS(opts), argc, argv, &help);
+  if (help) return err;
   if (!err) err = tc_image_set_max_pixels(max_pixels);
   err = tc_agree(comm, err);
   if (err) return err;

@@ -111,6 +111,9 @@ static void free_list_(int64_t n, char **s) {
   free(s);
 }
 
+static const TcCmdDoc doc_ = {"extract", "tailedcore extract --data ROOT | --list FILE --out features.h5 [options]",
+                               "Decode, resize and crop every image (DESIGN 3.1), run the backbone and write the patch features [N, HW, D] and global embeddings [N, E] (DESIGN 3.2) to an HDF5 file. Images are dealt to the ranks in contiguous blocks; the result does not depend on the number of ranks. A bad image stops the job before anything is written, unless --skip-bad-images."};
+
 TcErr tc_cmd_extract(MPI_Comm comm, int argc, char **argv) {
   int rank = tc_rank(comm);
   const char *data = NULL, *list = NULL, *split = NULL, *backbone = NULL, *weights = NULL;
@@ -135,21 +138,9 @@ TcErr tc_cmd_extract(MPI_Comm comm, int argc, char **argv) {
       tc_opt_mem_per_rank(&mem_per_rank, "memory a rank may use: the decoded crops (crop x crop x 3 bytes per image) are kept between the check and the extraction when they fit, else (or with 0) images are decoded twice; 0..1P"),
       {"max-pixels", TC_OPT_INT, &max_pixels, "89478485", "refuse images declaring more pixels than this, before decoding (decompression bombs; the default is PIL's MAX_IMAGE_PIXELS)", NULL, 0},
   };
-  int nopts = (int)(sizeof opts / sizeof opts[0]);
   int help = 0;
-  TcErr err = tc_opts_parse("extract", opts, nopts, argc, argv, &help, NULL, 0, NULL);
-  if (!err && help) {
-    if (rank == 0)
-      tc_opts_help(stdout, "extract",
-                   "tailedcore extract --data ROOT | --list FILE --out features.h5 [options]",
-                   "Decode, resize and crop every image (DESIGN 3.1), run the backbone and write the "
-                   "patch features [N, HW, D] and global embeddings [N, E] (DESIGN 3.2) to an HDF5 "
-                   "file. Images are dealt to the ranks in contiguous blocks; the result does not "
-                   "depend on the number of ranks. A bad image stops the job before anything is "
-                   "written, unless --skip-bad-images.",
-                   opts, nopts);
-    return tc_agree(comm, TC_OK);
-  }
+  TcErr err = tc_cmd_options(comm, &doc_, opts, TC_NOPTS(opts), argc, argv, &help);
+  if (help) return err;
   if (!err) err = tc_image_set_max_pixels(max_pixels);
   if (!err && !data && !list) err = tc_err_set(TC_ERR_USAGE, "extract: give --data ROOT or --list FILE");
   if (!err && (dim < 0 || dim > 1 << 20)) err = tc_err_set(TC_ERR_USAGE, "extract: bad --dim %lld", (long long)dim);

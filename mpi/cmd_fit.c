@@ -12,6 +12,9 @@
 #include "pfit.h"
 #include "tailsampler.h"
 
+static const TcCmdDoc doc_ = {"fit", "tailedcore fit --features features.h5 --out model.h5 [options]",
+                               "Build the memory bank (DESIGN 3.3-3.6): random projection, LOF noise filter per position, greedy coreset; tailedcore adds TailSampler's tail images as a second coreset, over the images and their --tail-aug views when --data and --weights are given (else over the images only, with a warning). Run under mpirun/srun: results do not depend on the rank count."};
+
 TcErr tc_cmd_fit(MPI_Comm comm, int argc, char **argv) {
   TcFitOpts o;
   memset(&o, 0, sizeof o);
@@ -40,19 +43,9 @@ TcErr tc_cmd_fit(MPI_Comm comm, int argc, char **argv) {
       {"coreset-oversample", TC_OPT_DOUBLE, &o.coreset_mode.oversample, "2", "tworound: round 1 keeps this times the final coreset size in total, >= 1", NULL, 0},
       {"no-prune", TC_OPT_FLAG, &no_prune, NULL, "plain coreset loop instead of the triangle-pruned one (same result)", NULL, 0},
   };
-  int nopts = (int)(sizeof opts / sizeof opts[0]), help = 0;
-  TcErr err = tc_opts_parse("fit", opts, nopts, argc, argv, &help, NULL, 0, NULL);
-  if (!err && help) {
-    if (tc_rank(comm) == 0)
-      tc_opts_help(stdout, "fit", "tailedcore fit --features features.h5 --out model.h5 [options]",
-                   "Build the memory bank (DESIGN 3.3-3.6): random projection, LOF noise filter per "
-                   "position, greedy coreset; tailedcore adds TailSampler's tail images as a second "
-                   "coreset, over the images and their --tail-aug views when --data and --weights "
-                   "are given (else over the images only, with a warning). Run under mpirun/srun: "
-                   "results do not depend on the rank count.",
-                   opts, nopts);
-    return tc_agree(comm, TC_OK);
-  }
+  int help = 0;
+  TcErr err = tc_cmd_options(comm, &doc_, opts, TC_NOPTS(opts), argc, argv, &help);
+  if (help) return err;
   if (!err) err = tc_image_set_max_pixels(max_pixels);
   if (!err) {
     o.pruned = !no_prune;

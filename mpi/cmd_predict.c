@@ -13,6 +13,9 @@
 
 #define TC_SIGMA_MAX 64.0
 
+static const TcCmdDoc doc_ = {"predict", "tailedcore predict --model model.h5 (--features test.h5 | --data ROOT [--split test] | --data ROOT --list FILE) --out scores.h5 [options]",
+                               "Score test images against a model's memory bank (DESIGN 3.7): patch score = squared L2 distance to the nearest memory patch (times its weight for softpatch), image score = max, anomaly map = bilinear to the crop size + Gaussian. Test images are dealt to the ranks in contiguous blocks; the scores do not depend on the number of ranks."};
+
 TcErr tc_cmd_predict(MPI_Comm comm, int argc, char **argv) {
   TcPredictOptions o;
   memset(&o, 0, sizeof o);
@@ -35,21 +38,9 @@ TcErr tc_cmd_predict(MPI_Comm comm, int argc, char **argv) {
       {"sigma", TC_OPT_DOUBLE, &o.sigma, "4", "Gaussian sigma of the anomaly maps in pixels (DESIGN 3.7), in (0, 64]", NULL, 0},
       {"max-pixels", TC_OPT_INT, &max_pixels, "89478485", "refuse images declaring more pixels than this, before decoding (decompression bombs; the default is PIL's MAX_IMAGE_PIXELS)" " (with --data)", NULL, 0},
   };
-  int nopts = (int)(sizeof opts / sizeof opts[0]);
   int help = 0;
-  TcErr err = tc_opts_parse("predict", opts, nopts, argc, argv, &help, NULL, 0, NULL);
-  if (!err && help) {
-    if (tc_rank(comm) == 0)
-      tc_opts_help(stdout, "predict",
-                   "tailedcore predict --model model.h5 (--features test.h5 | --data ROOT [--split test] | "
-                   "--data ROOT --list FILE) --out scores.h5 [options]",
-                   "Score test images against a model's memory bank (DESIGN 3.7): patch score = squared L2 "
-                   "distance to the nearest memory patch (times its weight for softpatch), image score = max, "
-                   "anomaly map = bilinear to the crop size + Gaussian. Test images are dealt to the ranks in "
-                   "contiguous blocks; the scores do not depend on the number of ranks.",
-                   opts, nopts);
-    return tc_agree(comm, TC_OK);
-  }
+  TcErr err = tc_cmd_options(comm, &doc_, opts, TC_NOPTS(opts), argc, argv, &help);
+  if (help) return err;
   if (!err) err = tc_image_set_max_pixels(max_pixels);
   if (!err) {
     int sources = (o.features != NULL) + (o.data_root != NULL);

@@ -7,6 +7,7 @@
 #include "commands.h"
 #include "context.h"
 #include "log.h"
+#include "opts.h"
 #include "version.h"
 
 
@@ -37,6 +38,15 @@ static void usage_(FILE *out) {
           "exit status: 0 ok, 1 internal/library error, 2 usage, 3 bad input data, 4 I/O.\n"
           "version %s\n",
           TC_VERSION);
+}
+
+TcErr tc_cmd_options(MPI_Comm comm, const TcCmdDoc *doc, TcOpt *opts, int nopts, int argc, char **argv,
+                     int *help) {
+  *help = 0;
+  TcErr err = tc_opts_parse(doc->name, opts, nopts, argc, argv, help, NULL, 0, NULL);
+  if (err || !*help) return err;
+  if (tc_rank(comm) == 0) tc_opts_help(stdout, doc->name, doc->synopsis, doc->summary, opts, nopts);
+  return tc_agree(comm, TC_OK);
 }
 
 int main(int argc, char **argv) {

@@ -56,6 +56,15 @@ def dataset(name, data):
     return f
 
 
+def declared(name, rows):
+    """name replaced by a chunked dataset declaring `rows` rows, no data written"""
+    def f(h):
+        d = h[name]
+        shp = (rows,) + tuple(d.shape[1:])
+        mutate._replace_dataset(h, name, shape=shp, dtype=d.dtype, chunks=(1,) + tuple(d.shape[1:]))
+    return f
+
+
 def set_values(name, where, value):
     def f(h):
         a = h[name][()]
@@ -108,6 +117,12 @@ H5_CASES = [
      'NaN everywhere in /memory_bank'),
     ('weights_nan.h5', 'model', set_values('memory_weights', 'one', np.nan), ['predict-model'],
      'one NaN in /memory_weights'),
+    ('embeddings_declared_2p40.h5', 'features', declared('/embeddings', 2 ** 40), ['tailsample'],
+     '/embeddings declaring 2^40 rows, none written (make fuzz seed 3 h5_00632: a 32 TB allocation)'),
+    ('resize_empty.h5', 'features', attr('resize', np.zeros(0, dtype=np.int64)), ['tailsample'],
+     'attribute resize an empty int64 array (make fuzz seed 3 h5_00319: tailsample exits 0)'),
+    ('crop_resize_wrap.h5', 'features', attrs(crop=np.int64(2 ** 31 + 224), resize=np.int64(2 ** 32 + 256)),
+     ['tailsample'], 'crop = 2^31 + 224, resize = 2^32 + 256 (make fuzz seed 3 h5_00634: tailsample exits 0)'),
 ]
 
 
