@@ -40,11 +40,8 @@ static void fill_(float *X, int64_t lo, int64_t hi, int dim) {
 }
 
 int main(int argc, char **argv) {
-  MPI_Init(&argc, &argv);
-  MPI_Comm comm;
-  MPI_Comm_dup(MPI_COMM_WORLD, &comm);
+  MPI_Comm comm = tc_mpi_start(&argc, &argv);
   int rank = tc_rank(comm), size = tc_size(comm);
-  tc_log_is_printer = rank == 0;
   tc_log_level = 0;
   const char *mode = argc > 1 ? argv[1] : "";
   if (!strcmp(mode, "coreset") && argc > 4) {

@@ -118,3 +118,53 @@ TcErr tc_dataset_info_write(const char *path, const TcDatasetInfo *info) {
   free(tmp);
   return err;
 }
+
+TcErr tc_dataset_publish_pristine(const char *tmp, const char *out, TcClassInfo *ci, int nc, int64_t seed,
+                                  int64_t n_train) {
+  for (int i = 1; i < nc; i++)
+    for (int j = i; j > 0 && strcmp(ci[j - 1].name, ci[j].name) > 0; j--) {
+      TcClassInfo t = ci[j];
+      ci[j] = ci[j - 1];
+      ci[j - 1] = t;
+    }
+  TcDatasetInfo info = {0};
+  info.protocol = "pristine";
+  info.has_seed = 1;
+  info.seed = seed;
+  info.n_good = (int64_t)nc * n_train;
+  info.n_classes = nc;
+  info.classes = ci;
+  char p[4300];
+  snprintf(p, sizeof p, "%s/dataset.json", tmp);
+  TC_CALL(tc_dataset_info_write(p, &info));
+  struct stat st;
+  if (lstat(out, &st) != 0) {
+    TC_CHECK(rename(tmp, out) == 0, TC_ERR_IO, "%s: cannot rename into place: %s", out, strerror(errno));
+    return TC_OK;
+  }
+  char old[4300];
+  snprintf(old, sizeof old, "%s.old", tmp);
+  TC_CHECK(rename(out, old) == 0, TC_ERR_IO, "%s: cannot move aside: %s", out, strerror(errno));
+  if (rename(tmp, out) != 0) {
+    TcErr err = tc_err_set(TC_ERR_IO, "%s: cannot rename into place: %s", out, strerror(errno));
+    rename(old, out);
+    return err;
+  }
+  tc_dataset_remove_tree(old);
+  return TC_OK;
+}
+
+TcErr tc_dataset_begin(const char *out_arg, int force, char *out, size_t out_len, char *tmp, size_t tmp_len) {
+  snprintf(out, out_len, "%s", out_arg);
+  size_t L = strlen(out);
+  while (L > 1 && out[L - 1] == '/') out[--L] = '\0';
+  struct stat st;
+  TC_CHECK(force || lstat(out, &st) != 0, TC_ERR_IO, "%s: already exists (use --force to replace it)", out);
+  const char *slash = strrchr(out, '/');
+  if (slash) snprintf(tmp, tmp_len, "%.*s/.%s.tmpXXXXXX", (int)(slash - out), out, slash + 1);
+  else snprintf(tmp, tmp_len, ".%s.tmpXXXXXX", out);
+  TC_CALL(tc_dataset_make_parents(out));
+  TC_CHECK(mkdtemp(tmp), TC_ERR_IO, "%s: cannot create a temporary folder next to it: %s", out, strerror(errno));
+  chmod(tmp, 0755);
+  return TC_OK;
+}

@@ -486,6 +486,19 @@ static void bbox_(const Canvas_ *cv, double cx, double cy, double rad, int *x0, 
 }
 
 /* Stamp a thin quadratic Bezier (width w pixels) into the mask. */
+/* Mark the mask pixels of the product whose centres lie within r of
+ * (px, py). */
+static void stamp_disc_(Canvas_ *cv, double px, double py, double r) {
+  int x0, x1, y0, y1;
+  bbox_(cv, px, py, r, &x0, &x1, &y0, &y1);
+  for (int y = y0; y < y1; y++)
+    for (int x = x0; x < x1; x++) {
+      double dx = x + 0.5 - px, dy = y + 0.5 - py;
+      int i = y * cv->S + x;
+      if (dx * dx + dy * dy <= r * r && on_product_(cv, i)) cv->m[i] = 255;
+    }
+}
+
 static void stamp_curve_(Canvas_ *cv, double x0, double y0, double x1, double y1, double x2,
                          double y2, double w) {
   int steps = (int)(hypot(x2 - x0, y2 - y0) * 2) + 8;
@@ -494,14 +507,7 @@ static void stamp_curve_(Canvas_ *cv, double x0, double y0, double x1, double y1
     double t = (double)s / steps, mt = 1 - t;
     double px = mt * mt * x0 + 2 * mt * t * x1 + t * t * x2;
     double py = mt * mt * y0 + 2 * mt * t * y1 + t * t * y2;
-    int bx0, bx1, by0, by1;
-    bbox_(cv, px, py, r, &bx0, &bx1, &by0, &by1);
-    for (int y = by0; y < by1; y++)
-      for (int x = bx0; x < bx1; x++) {
-        double dx = x + 0.5 - px, dy = y + 0.5 - py;
-        int i = y * cv->S + x;
-        if (dx * dx + dy * dy <= r * r && on_product_(cv, i)) cv->m[i] = 255;
-      }
+    stamp_disc_(cv, px, py, r);
   }
 }
 
@@ -579,14 +585,7 @@ static int shape_defect_(Canvas_ *cv, Rng_ *r, TcDefect d, double *cx, double *c
                      fmax(1.3, 1.4 * u));
       } else { /* a particle */
         double rad = rrange_(r, 1.6, 3.6) * u;
-        int x0, x1, y0, y1;
-        bbox_(cv, px, py, rad, &x0, &x1, &y0, &y1);
-        for (int y = y0; y < y1; y++)
-          for (int x = x0; x < x1; x++) {
-            double ex = x + 0.5 - px, ey = y + 0.5 - py;
-            int i = y * cv->S + x;
-            if (ex * ex + ey * ey <= rad * rad && on_product_(cv, i)) cv->m[i] = 255;
-          }
+        stamp_disc_(cv, px, py, rad);
       }
     }
     return 1;
@@ -773,4 +772,19 @@ cleanup:
   free(al);
   free(m);
   return err;
+}
+
+TcErr tc_synth_parse_defects(const char *const *names, TcDefect *defs, int *n) {
+  int nd = 0;
+  if (!names[0])
+    for (int d = 1; d < TC_DEFECT_COUNT; d++) defs[nd++] = (TcDefect)d;
+  for (int i = 0; names[i]; i++) {
+    int d = tc_synth_defect_index(names[i]);
+    TC_CHECK(d > 0, TC_ERR_USAGE, "unknown defect '%s' (scratch hole stain missing contamination)", names[i]);
+    for (int j = 0; j < nd; j++)
+      TC_CHECK(defs[j] != (TcDefect)d, TC_ERR_USAGE, "defect '%s' given twice", names[i]);
+    defs[nd++] = (TcDefect)d;
+  }
+  *n = nd;
+  return TC_OK;
 }

@@ -53,6 +53,11 @@ const char *tc_synth_defect_name(TcDefect d);
 /* Defect by name (TC_DEFECT_NONE for "good"); -1 when unknown. */
 int tc_synth_defect_index(const char *name);
 
+/* The defect kinds named in the NULL-terminated list `names` (every kind
+ * when it is empty), in order, into defs [TC_DEFECT_COUNT]; *n their count.
+ * Errors: TC_ERR_USAGE for an unknown or repeated name. */
+TcErr tc_synth_parse_defects(const char *const *names, TcDefect *defs, int *n);
+
 /* Render one sample. Local.
  *   cls    (input) class index.
  *   size   (input) width = height in pixels, 32..4096.

@@ -15,6 +15,7 @@
 #include "log.h"
 #include "longtail.h"
 #include "opts.h"
+#include "tool.h"
 
 int main(int argc, char **argv) {
   const char *src = NULL, *out = NULL, *protocol = NULL, *good = NULL, *noise = NULL;
@@ -36,16 +37,11 @@ int main(int argc, char **argv) {
       {"force", TC_OPT_FLAG, &force, NULL, "replace an existing output root", NULL, 0},
       {"dry-run", TC_OPT_FLAG, &dry, NULL, "print the per-class plan, write nothing", NULL, 0},
   };
-  int nopts = (int)(sizeof opts / sizeof opts[0]);
-  tc_log_is_printer = 1;
-  TcErr err = tc_opts_parse("tc-longtail", opts, nopts, argc, argv, &help, NULL, 0, NULL);
-  if (err == TC_OK && help) {
-    tc_opts_help(stdout, "tc-longtail", "tc-longtail --src ROOT --out DIR [--protocol P] [options]",
-                 "Build a noisy long-tail data set (DESIGN 4) from a pristine MVTec-layout root,\n"
-                 "or rebuild one from its manifests. See inputs/README.md for the exact rules.",
-                 opts, nopts);
-    return 0;
-  }
+  TcErr err = tc_tool_parse("tc-longtail", "tc-longtail --src ROOT --out DIR [--protocol P] [options]",
+                            "Build a noisy long-tail data set (DESIGN 4) from a pristine MVTec-layout root,\n"
+                            "or rebuild one from its manifests. See inputs/README.md for the exact rules.",
+                            opts, (int)(sizeof opts / sizeof opts[0]), argc, argv, &help);
+  if (help) return 0;
   TcLongtailParams p;
   TcLongtailPlan *plan = NULL;
   if (err == TC_OK && !out && !dry)
@@ -81,12 +77,5 @@ int main(int argc, char **argv) {
              (long long)plan->n_good, (long long)plan->n_noise, out);
   }
   tc_longtail_plan_destroy(&plan);
-  if (err != TC_OK) {
-    /* option errors already name the tool */
-    const char *msg = tc_err_message();
-    fprintf(stderr, "%s%s\n", strncmp(msg, "tc-longtail:", 12) ? "tc-longtail: " : "", msg);
-    if (tc_log_level >= 2 && tc_err_traceback()[0]) fprintf(stderr, "  at %s\n", tc_err_traceback());
-    return tc_err_exit_status(err);
-  }
-  return 0;
+  return tc_tool_exit("tc-longtail", err);
 }

@@ -24,6 +24,7 @@
 #include "log.h"
 #include "longtail.h"
 #include "opts.h"
+#include "tool.h"
 #include "synth.h"
 
 typedef struct {
@@ -105,40 +106,14 @@ static TcErr run_(Args_ *a) {
   }
   TcDefect defs[TC_DEFECT_COUNT];
   int nd = 0;
-  if (a->defects[0]) {
-    for (int i = 0; a->defects[i]; i++) {
-      int d = tc_synth_defect_index(a->defects[i]);
-      TC_CHECK(d > 0, TC_ERR_USAGE,
-               "unknown defect '%s' (scratch hole stain missing contamination)",
-               a->defects[i]);
-      for (int j = 0; j < nd; j++)
-        TC_CHECK(defs[j] != (TcDefect)d, TC_ERR_USAGE, "defect '%s' given twice",
-                 a->defects[i]);
-      defs[nd++] = (TcDefect)d;
-    }
-  } else {
-    for (int d = 1; d < TC_DEFECT_COUNT; d++) defs[nd++] = (TcDefect)d;
-  }
+  TC_CALL(tc_synth_parse_defects(a->defects, defs, &nd));
 
   char out[4096], tmp[4200];
-  snprintf(out, sizeof out, "%s", a->out);
-  size_t L = strlen(out);
-  while (L > 1 && out[L - 1] == '/') out[--L] = '\0';
-  struct stat st;
-  TC_CHECK(a->force || lstat(out, &st) != 0, TC_ERR_IO, "%s: already exists (use --force to replace it)",
-           out);
-  const char *slash = strrchr(out, '/');
-  if (slash) snprintf(tmp, sizeof tmp, "%.*s/.%s.tmpXXXXXX", (int)(slash - out), out, slash + 1);
-  else snprintf(tmp, sizeof tmp, ".%s.tmpXXXXXX", out);
-  TC_CALL(tc_dataset_make_parents(out));
-  TC_CHECK(mkdtemp(tmp), TC_ERR_IO, "%s: cannot create a temporary folder next to it: %s", out,
-           strerror(errno));
-  chmod(tmp, 0755);
+  TC_CALL(tc_dataset_begin(a->out, a->force, out, sizeof out, tmp, sizeof tmp));
 
   TcErr err = TC_OK;
   size_t np = (size_t)a->size * a->size;
   uint8_t *rgb = tc_malloc(np * 3, "image"), *mask = tc_malloc(np, "mask");
-  TcDatasetInfo info = {0};
   TcClassInfo *ci = tc_calloc((size_t)nc, sizeof *ci, "class info");
   TC_CHECK_GOTO(err, rgb && mask && ci, TC_ERR_MEM, cleanup, "out of memory");
   int64_t per_class = a->n_train + a->n_test_good + nd * a->n_test_defect;
@@ -204,37 +179,7 @@ wait_workers:
       err = tc_err_set(TC_ERR_IO, "a tc-synth worker failed (its message is above)");
   }
   if (err != TC_OK) goto cleanup;
-  /* dataset.json lists classes by name, like every listing */
-  for (int i = 1; i < nc; i++)
-    for (int j = i; j > 0 && strcmp(ci[j - 1].name, ci[j].name) > 0; j--) {
-      TcClassInfo t = ci[j]; ci[j] = ci[j - 1]; ci[j - 1] = t;
-    }
-  info.protocol = "pristine";
-  info.has_seed = 1;
-  info.seed = a->seed;
-  info.n_good = (int64_t)nc * a->n_train;
-  info.n_classes = nc;
-  info.classes = ci;
-  {
-    char p[4300];
-    snprintf(p, sizeof p, "%s/dataset.json", tmp);
-    TC_CALL_GOTO(err, tc_dataset_info_write(p, &info), cleanup);
-  }
-  if (lstat(out, &st) == 0) {
-    char old[4300];
-    snprintf(old, sizeof old, "%s.old", tmp);
-    TC_CHECK_GOTO(err, rename(out, old) == 0, TC_ERR_IO, cleanup, "%s: cannot move aside: %s", out,
-                  strerror(errno));
-    if (rename(tmp, out) != 0) {
-      err = tc_err_set(TC_ERR_IO, "%s: cannot rename into place: %s", out, strerror(errno));
-      rename(old, out);
-      goto cleanup;
-    }
-    tc_dataset_remove_tree(old);
-  } else {
-    TC_CHECK_GOTO(err, rename(tmp, out) == 0, TC_ERR_IO, cleanup, "%s: cannot rename into place: %s",
-                  out, strerror(errno));
-  }
+  TC_CALL_GOTO(err, tc_dataset_publish_pristine(tmp, out, ci, nc, a->seed, a->n_train), cleanup);
   tmp[0] = '\0';
   tc_log(1, "tc-synth: wrote %lld images of %d classes to %s", (long long)total, nc, out);
 
@@ -296,23 +241,12 @@ int main(int argc, char **argv) {
       {"alpha", TC_OPT_DOUBLE, &a.alpha, "6.0", "long-tail pareto: shape", NULL, 0},
       {"head-ratio", TC_OPT_DOUBLE, &a.head_ratio, "0.4", "long-tail step: share of head classes", NULL, 0},
   };
-  int nopts = (int)(sizeof opts / sizeof opts[0]), help = 0;
-  tc_log_is_printer = 1;
-  TcErr err = tc_opts_parse("tc-synth", opts, nopts, argc, argv, &help, NULL, 0, NULL);
-  if (err == TC_OK && help) {
-    tc_opts_help(stdout, "tc-synth", "tc-synth --out DIR [options]",
-                 "Generate a synthetic multi-class product data set with defects and masks in the\n"
-                 "MVTec AD layout (TIFF by default). See inputs/README.md.",
-                 opts, nopts);
-    return 0;
-  }
+  int help = 0;
+  TcErr err = tc_tool_parse("tc-synth", "tc-synth --out DIR [options]",
+                            "Generate a synthetic multi-class product data set with defects and masks in the\n"
+                            "MVTec AD layout (TIFF by default). See inputs/README.md.",
+                            opts, (int)(sizeof opts / sizeof opts[0]), argc, argv, &help);
+  if (help) return 0;
   if (err == TC_OK) err = run_(&a);
-  if (err != TC_OK) {
-    /* option errors already name the tool */
-    const char *msg = tc_err_message();
-    fprintf(stderr, "%s%s\n", strncmp(msg, "tc-synth:", 9) ? "tc-synth: " : "", msg);
-    if (tc_log_level >= 2 && tc_err_traceback()[0]) fprintf(stderr, "  at %s\n", tc_err_traceback());
-    return tc_err_exit_status(err);
-  }
-  return 0;
+  return tc_tool_exit("tc-synth", err);
 }

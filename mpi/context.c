@@ -1,10 +1,21 @@
-/* context.c - error agreement across ranks. */
+/* context.c - MPI start-up, rank helpers, the string-list broadcast and the test hooks (the error agreement itself is src/agree.c). */
 #include "context.h"
+
+#include "log.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+MPI_Comm tc_mpi_start(int *argc, char ***argv) {
+  int provided = 0;
+  MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided);
+  MPI_Comm comm;
+  MPI_Comm_dup(MPI_COMM_WORLD, &comm);
+  tc_log_is_printer = tc_rank(comm) == 0;
+  return comm;
+}
 
 int tc_rank(MPI_Comm comm) {
   int rank = 0;

@@ -9,6 +9,12 @@
 #include "agree.h"
 #include "err.h"
 
+/* MPI start-up of every MPI program (the tailedcore executable, the MPI
+ * tests and benches): MPI_THREAD_FUNNELED (OpenBLAS may thread; only the
+ * main thread calls MPI), and our own duplicate of MPI_COMM_WORLD so no
+ * library's traffic mixes with ours. Rank 0 is the one that prints. */
+MPI_Comm tc_mpi_start(int *argc, char ***argv);
+
 /* Return TC_ERR_MPI with the MPI error string when rc != MPI_SUCCESS. Local. */
 TcErr tc_mpi_check(int rc, const char *what);
 

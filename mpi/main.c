@@ -50,13 +50,8 @@ TcErr tc_cmd_options(MPI_Comm comm, const TcCmdDoc *doc, TcOpt *opts, int nopts,
 }
 
 int main(int argc, char **argv) {
-  int provided = 0;
-  MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
-  MPI_Comm comm;
-  MPI_Comm_dup(MPI_COMM_WORLD, &comm);
-  int rank = 0;
-  MPI_Comm_rank(comm, &rank);
-  tc_log_is_printer = (rank == 0);
+  MPI_Comm comm = tc_mpi_start(&argc, &argv);
+  int rank = tc_rank(comm);
 
   TcErr err = TC_OK;
   const char *cmd = argc > 1 ? argv[1] : NULL;

@@ -150,9 +150,6 @@ TcErr tc_image_read_jpeg(const char *path, TcImage *out) {
   if (jerr.truncated) longjmp(jerr.jump, 1);
   jpeg_destroy_decompress(&cinfo);
   fclose(f);
-  out->w = (int)w;
-  out->h = (int)h;
-  out->c = c;
-  out->rgb = pix;
+  *out = (TcImage){(int)w, (int)h, c, pix};
   return TC_OK;
 }

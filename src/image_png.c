@@ -167,9 +167,6 @@ TcErr tc_image_read_png(const char *path, TcImage *out) {
   free(rows);
   png_destroy_read_struct(&png, &info, NULL);
   fclose(f);
-  out->w = (int)w;
-  out->h = (int)h;
-  out->c = c;
-  out->rgb = pix;
+  *out = (TcImage){(int)w, (int)h, c, pix};
   return TC_OK;
 }

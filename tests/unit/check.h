@@ -6,6 +6,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static int tc_test_passed_ = 0, tc_test_failed_ = 0;
@@ -44,6 +45,23 @@ static int tc_test_passed_ = 0, tc_test_failed_ = 0;
     CHECK_MSG(fabs(ca_ - cb_) <= (tol) * sc_, "%.9g vs %.9g (tol %g)", ca_,   \
               cb_, (double)(tol));                                            \
   } while (0)
+
+/* A scratch folder for one test binary, TMPDIR/NAME.XXXXXX, into dir [n];
+ * the binary stops (exit 1) when it cannot be made. */
+static inline void tc_test_tmpdir(char *dir, size_t n, const char *name) {
+  snprintf(dir, n, "%s/%s.XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp", name);
+  if (!mkdtemp(dir)) {
+    perror("mkdtemp");
+    exit(1);
+  }
+}
+
+/* Remove what tc_test_tmpdir made, with everything in it. */
+static inline void tc_test_tmpdir_remove(const char *dir) {
+  char cmd[600];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
+}
 
 /* Print the closing line; use as `return tc_test_report();` in main. */
 static inline int tc_test_report(void) {

@@ -16,7 +16,7 @@
 #include "features_io.h"
 #include "h5fmt.h"
 
-static char dir_[] = "/tmp/tc_h5read.XXXXXX";
+static char dir_[256];
 static char path_[512];
 
 /* A file with tc_kind "features" and version 1, open for adding more. */
@@ -253,17 +253,12 @@ static void test_features_meta_(void) {
 int main(int argc, char **argv) {
   MPI_Init(&argc, &argv);
   H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-  if (!mkdtemp(dir_)) {
-    perror("mkdtemp");
-    return 1;
-  }
+  tc_test_tmpdir(dir_, sizeof dir_, "tc_h5read");
   test_checked_();
   test_attributes_();
   test_datasets_();
   test_features_meta_();
-  char cmd[600];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir_);
-  if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir_);
+  tc_test_tmpdir_remove(dir_);
   MPI_Finalize();
   return tc_test_report();
 }

@@ -234,16 +234,10 @@ static void test_option_overflow_(void) {
 }
 
 int main(void) {
-  snprintf(dir_, sizeof dir_, "%s/tcguard.XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-  if (!mkdtemp(dir_)) {
-    perror("mkdtemp");
-    return 1;
-  }
+  tc_test_tmpdir(dir_, sizeof dir_, "tcguard");
   test_outputs_();
   test_text_();
   test_option_overflow_();
-  char cmd[400];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir_);
-  if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir_);
+  tc_test_tmpdir_remove(dir_);
   return tc_test_report();
 }

@@ -115,11 +115,8 @@ static int make_bad_features_(MPI_Comm comm, const char *path) {
 }
 
 int main(int argc, char **argv) {
-  MPI_Init(&argc, &argv);
-  MPI_Comm comm;
-  MPI_Comm_dup(MPI_COMM_WORLD, &comm);
+  MPI_Comm comm = tc_mpi_start(&argc, &argv);
   int rank = tc_rank(comm), size = tc_size(comm);
-  tc_log_is_printer = rank == 0;
   tc_log_level = 0;
   if (argc > 2 && !strcmp(argv[1], "--make-bad-features")) {
     int rc = make_bad_features_(comm, argv[2]);

@@ -12,7 +12,7 @@
 #include "check.h"
 #include "scores_io.h"
 
-static char dir_[] = "/tmp/tc_scores_io.XXXXXX";
+static char dir_[256];
 
 static TcFeaturesMeta meta_(int64_t resize, int64_t crop) {
   TcFeaturesMeta m;
@@ -121,15 +121,10 @@ static void test_refused_(void) {
 int main(int argc, char **argv) {
   MPI_Init(&argc, &argv);
   H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-  if (!mkdtemp(dir_)) {
-    perror("mkdtemp");
-    return 1;
-  }
+  tc_test_tmpdir(dir_, sizeof dir_, "tc_scores_io");
   test_round_trip_();
   test_refused_();
-  char cmd[600];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir_);
-  if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir_);
+  tc_test_tmpdir_remove(dir_);
   MPI_Finalize();
   return tc_test_report();
 }
