@@ -75,6 +75,11 @@ if { [ "$which" = all ] || [ "$which" = unit ]; } && [ -x "$BUILD/tests/test_sco
     done
   fi
 fi
+# the source tree against the README's layer map (includes, function
+# length, one module per file layout): reads sources only
+if [ "$which" = all ] || [ "$which" = unit ]; then
+  run_suite "layout/check_layout.sh" bash tests/tools/check_layout.sh
+fi
 if [ "$which" = all ] || [ "$which" = mpi ]; then
   for t in tests/mpi/test_*.sh; do
     [ -f "$t" ] || continue
