@@ -37,10 +37,11 @@ TcErr tc_extractor_create_embed(const TcExtractConfig *cfg, const char *embed_ta
   TC_CHECK_GOTO(err, tc_backbone_tap(ex->bb, 0, &c, &h, &w), TC_ERR_INTERNAL, fail, "no tap map");
   ex->fmap_h = h;
   ex->fmap_w = w;
-  *out = ex;
-  return TC_OK;
 fail:
-  tc_extractor_destroy(&ex);
+  if (err == TC_OK)
+    *out = ex;
+  else
+    tc_extractor_destroy(&ex);
   return err;
 }
 

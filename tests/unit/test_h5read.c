@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "h5_test.h"
 #include "checked.h"
 #include "features_io.h"
 #include "h5fmt.h"
@@ -251,14 +252,10 @@ static void test_features_meta_(void) {
 }
 
 int main(int argc, char **argv) {
-  MPI_Init(&argc, &argv);
-  H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-  tc_test_tmpdir(dir_, sizeof dir_, "tc_h5read");
+  tc_test_h5_begin(&argc, &argv, dir_, sizeof dir_, "tc_h5read");
   test_checked_();
   test_attributes_();
   test_datasets_();
   test_features_meta_();
-  tc_test_tmpdir_remove(dir_);
-  MPI_Finalize();
-  return tc_test_report();
+  return tc_test_h5_end(dir_);
 }

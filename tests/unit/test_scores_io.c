@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "h5_test.h"
 #include "scores_io.h"
 
 static char dir_[256];
@@ -119,12 +120,8 @@ static void test_refused_(void) {
 }
 
 int main(int argc, char **argv) {
-  MPI_Init(&argc, &argv);
-  H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-  tc_test_tmpdir(dir_, sizeof dir_, "tc_scores_io");
+  tc_test_h5_begin(&argc, &argv, dir_, sizeof dir_, "tc_scores_io");
   test_round_trip_();
   test_refused_();
-  tc_test_tmpdir_remove(dir_);
-  MPI_Finalize();
-  return tc_test_report();
+  return tc_test_h5_end(dir_);
 }
