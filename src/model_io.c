@@ -126,8 +126,8 @@ TcErr tc_model_check_bank(TcH5File *f, TcModelMeta *m) {
   const TcMethod *method = tc_method_find(m->method);
   m->weights_scores = method && method->weights_scores;
   m->has_weights = tc_h5_exists(f, WEIGHTS);
-  if (!m->weights_scores && !m->has_weights) return TC_OK;
-  TC_CHECK(m->has_weights, TC_ERR_FORMAT, "%s: method %s but no /" WEIGHTS, tc_h5_path(f), m->method);
+  TC_CHECK(m->has_weights, TC_ERR_FORMAT, "%s: method %s but no /" WEIGHTS "%s", tc_h5_path(f), m->method,
+           m->weights_scores ? "" : " (fit writes them for every method: a damaged model)");
   int64_t want_weights[1] = {m->M};
   TC_CALL(tc_h5_expect(f, WEIGHTS, TC_H5_F32, 1, want_weights));
   return TC_OK;

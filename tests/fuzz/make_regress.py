@@ -56,6 +56,12 @@ def dataset(name, data):
     return f
 
 
+def delete(name):
+    def f(h):
+        del h[name]
+    return f
+
+
 def declared(name, rows):
     """name replaced by a chunked dataset declaring `rows` rows, no data written"""
     def f(h):
@@ -117,6 +123,8 @@ H5_CASES = [
      'NaN everywhere in /memory_bank'),
     ('weights_nan.h5', 'model', set_values('memory_weights', 'one', np.nan), ['predict-model'],
      'one NaN in /memory_weights'),
+    ('no_weights.h5', 'model', delete('/memory_weights'), ['predict-model'],
+     'patchcore model without /memory_weights (make fuzz seed 4 h5_00561: predict exits 0)'),
     ('embeddings_declared_2p40.h5', 'features', declared('/embeddings', 2 ** 40), ['tailsample'],
      '/embeddings declaring 2^40 rows, none written (make fuzz seed 3 h5_00632: a 32 TB allocation)'),
     ('resize_empty.h5', 'features', attr('resize', np.zeros(0, dtype=np.int64)), ['tailsample'],
