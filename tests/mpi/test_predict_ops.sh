@@ -81,6 +81,10 @@ check "csv of plain files: paths, scores == /image_scores, no class" csv_matches
 check "csv under --data: the CLASS column" csv_matches ref.csv ref.h5 mvtec
 check "csv scores equal between --data and plain files" \
   bash -c "diff <(cut -d, -f3 ref.csv | tail -n +2) <(cut -d, -f3 pos.csv | tail -n +2)"
+tc_run 2 extract --data data --list rel.txt --weights "$W" --resize 80 --crop 64 --quiet --out test.h5
+tc_run 3 predict --model model.h5 --features test.h5 --out feat.h5 --csv feat.csv --quiet
+check "predict --features --csv: exit 0, scores == --data (bitwise)" same_scores ref.h5 feat.h5
+check "csv from --features: the CLASS of its MVTec paths" csv_matches feat.csv feat.h5 mvtec
 tc_run 1 predict --model model.h5 --weights "$W" --list abs.txt --out both.h5 --quiet line3/cam2/000000.tiff
 (cat abs.txt; echo line3/cam2/000000.tiff) >both.txt
 check "--list and paths together: the list, then the paths" paths_are both.h5 both.txt
