@@ -1,11 +1,13 @@
 /* cmd_predict.c - `tailedcore predict`: model.h5 + test features (or test
  * images) -> scores.h5 (DESIGN 3.7). Option parsing only; the work is
  * tc_ppredict_run (mpi/ppredict.c). Collective on comm. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "commands.h"
 #include "common_opts.h"
 #include "context.h"
+#include "h5fmt.h"
 #include "image.h"
 #include "opts.h"
 #include "outguard.h"
@@ -13,8 +15,48 @@
 
 #define TC_SIGMA_MAX 64.0
 
-static const TcCmdDoc doc_ = {"predict", "tailedcore predict --model model.h5 (--features test.h5 | --data ROOT [--split test] | --data ROOT --list FILE) --out scores.h5 [options]",
-                               "Score test images against a model's memory bank (DESIGN 3.7): patch score = squared L2 distance to the nearest memory patch (times its weight for softpatch), image score = max, anomaly map = bilinear to the crop size + Gaussian. Test images are dealt to the ranks in contiguous blocks; the scores do not depend on the number of ranks."};
+static const TcCmdDoc doc_ = {"predict", "tailedcore predict --model model.h5 (--features test.h5 | --data ROOT [--split test] | --data ROOT --list FILE | [--list FILE] [IMAGE ...]) --out scores.h5 [--csv scores.csv] [options]",
+                               "Score test images against a model's memory bank (DESIGN 3.7): patch score = squared L2 distance to the nearest memory patch (times its weight for softpatch), image score = max, anomaly map = bilinear to the crop size + Gaussian. Images are either an MVTec-layout root (--data), or plain image files anywhere: --list FILE without --data (one absolute or cwd-relative path a line) and/or IMAGE paths after the options; /paths keeps them as given. Test images are dealt to the ranks in contiguous blocks; the scores do not depend on the number of ranks. --csv adds a table path,class,score (raw image score, %.9g; class: the CLASS folder under --data, else empty); a normalised score and an OK/NG decision need a calibrated threshold in the model, which no model carries yet: those columns come with calibration."};
+
+/* Which images: exactly one of --features, --data (with --split or a
+ * manifest --list), or plain files (--list without --data, and/or paths on
+ * the command line). Local. */
+static TcErr check_sources_(const TcPredictOptions *o) {
+  int plain = !o->data_root && (o->list || o->n_images > 0);
+  int sources = (o->features != NULL) + (o->data_root != NULL) + plain;
+  if (o->features && (o->list || o->n_images > 0))
+    return tc_err_set(TC_ERR_USAGE, "predict: --features scores its own images: no --list or image paths with it");
+  if (o->data_root && o->n_images > 0)
+    return tc_err_set(TC_ERR_USAGE, "predict: image paths ('%s') are scored without --data (use --list with --data)",
+                      o->images[0]);
+  if (sources != 1)
+    return tc_err_set(TC_ERR_USAGE,
+                      "predict: give one of --features, --data, or image files (--list FILE and/or paths) (see --help)");
+  /* the kernel is 8 sigma + 1 wide: past 64 it is wider than any crop
+   * the maps are made for (and 1e9 asked for gigabytes) */
+  if (!(o->sigma > 0.0 && o->sigma <= TC_SIGMA_MAX))
+    return tc_err_set(TC_ERR_USAGE, "predict: --sigma %g is out of range: it must be in (0, %g]", o->sigma,
+                      TC_SIGMA_MAX);
+  return TC_OK;
+}
+
+/* Outputs never name an input: --out and --csv against the model, the
+ * features, the list, the weights (only when images are extracted: the
+ * default --weights is not read otherwise), and each other; then the
+ * output folders are checked before the work. Collective; agreed. The
+ * images themselves are checked when they are listed (ppredict.c). */
+static TcErr guard_outputs_(MPI_Comm comm, const TcPredictOptions *o) {
+  TcErr err = TC_OK;
+  if (tc_rank(comm) == 0) {
+    const TcGuardInput in[] = {{"--model", o->model}, {"--features", o->features}, {"--list", o->list},
+                               {"--weights", o->features ? NULL : o->weights}, {"--out", o->out}};
+    err = tc_outguard_check("--out", o->out, in, 4);
+    if (!err && o->csv) err = tc_outguard_check("--csv", o->csv, in, 5);
+  }
+  err = tc_agree_root(comm, err);
+  if (!err && o->csv) err = tc_h5_check_output(comm, o->csv);
+  return err;
+}
 
 TcErr tc_cmd_predict(MPI_Comm comm, int argc, char **argv) {
   TcPredictOptions o;
@@ -27,44 +69,41 @@ TcErr tc_cmd_predict(MPI_Comm comm, int argc, char **argv) {
        "precomputed test features (features.h5 from `tailedcore extract` on the test images)", NULL, 0},
       {"data", TC_OPT_STRING, &o.data_root, NULL, "MVTec-layout data set root: extract the test images here", NULL, 0},
       {"split", TC_OPT_CHOICE, &o.split, "test", "split of --data to score", "test|train", 0},
-      {"list", TC_OPT_STRING, &o.list, NULL, "manifest of ROOT-relative image paths (with --data)", NULL, 0},
+      {"list", TC_OPT_STRING, &o.list, NULL,
+       "with --data: manifest of ROOT-relative image paths; without: image files to score, one absolute or "
+       "cwd-relative path a line ('#' comments and blank lines skipped)", NULL, 0},
       tc_opt_weights(&o.weights, TC_WEIGHTS_DEFAULT,
-                     "backbone weights (with --data); must be the file the model was trained with (checksum)"),
+                     "backbone weights (when scoring images); must be the file the model was trained with (checksum)"),
       {"out", TC_OPT_STRING, &o.out, NULL, "scores file to write (published atomically)", NULL, 1},
+      {"csv", TC_OPT_STRING, &o.csv, NULL,
+       "also write path,class,score, one row per image, header first (published atomically after --out); "
+       "no normalised score or OK/NG columns until the model carries a calibrated threshold", NULL, 0},
       tc_opt_mem_per_rank(&o.mem_per_rank, "memory a rank may use for the memory bank and its work; above it the "
                                            "bank is split over the ranks; 0..1P"),
       {"bank", TC_OPT_CHOICE, &bank, "auto",
        "memory-bank placement: auto (split only when it does not fit), replicated, split", "auto|replicated|split", 0},
       {"sigma", TC_OPT_DOUBLE, &o.sigma, "4", "Gaussian sigma of the anomaly maps in pixels (DESIGN 3.7), in (0, 64]", NULL, 0},
-      {"max-pixels", TC_OPT_INT, &max_pixels, "89478485", "refuse images declaring more pixels than this, before decoding (decompression bombs; the default is PIL's MAX_IMAGE_PIXELS)" " (with --data)", NULL, 0},
+      {"max-pixels", TC_OPT_INT, &max_pixels, "89478485", "refuse images declaring more pixels than this, before decoding (decompression bombs; the default is PIL's MAX_IMAGE_PIXELS)" " (when scoring images)", NULL, 0},
   };
-  int help = 0;
-  TcErr err = tc_cmd_options(comm, &doc_, opts, TC_NOPTS(opts), argc, argv, &help);
-  if (help) return err;
-  if (!err) err = tc_image_set_max_pixels(max_pixels);
-  if (!err) {
-    int sources = (o.features != NULL) + (o.data_root != NULL);
-    if (sources != 1)
-      err = tc_err_set(TC_ERR_USAGE, "predict: give exactly one of --features or --data (see --help)");
-    else if (o.list && !o.data_root)
-      err = tc_err_set(TC_ERR_USAGE, "predict: --list needs --data (the root its paths are relative to)");
-    /* the kernel is 8 sigma + 1 wide: past 64 it is wider than any crop
-     * the maps are made for (and 1e9 asked for gigabytes) */
-    else if (!(o.sigma > 0.0 && o.sigma <= TC_SIGMA_MAX))
-      err = tc_err_set(TC_ERR_USAGE, "predict: --sigma %g is out of range: it must be in (0, %g]", o.sigma,
-                       TC_SIGMA_MAX);
+  int help = 0, npos = 0;
+  /* image paths after the options: as many as the shell passes */
+  const char **images = tc_malloc(sizeof(char *) * (size_t)(argc + 1), "image arguments");
+  TcErr err = images ? tc_opts_parse(doc_.name, opts, TC_NOPTS(opts), argc, argv, &help, images, argc, &npos)
+                     : TC_ERR_MEM;
+  o.images = images;
+  o.n_images = npos;
+  if (!err && help) {
+    if (tc_rank(comm) == 0) tc_opts_help(stdout, doc_.name, doc_.synopsis, doc_.summary, opts, TC_NOPTS(opts));
+    free(images);
+    return tc_agree(comm, TC_OK);
   }
+  if (!err) err = tc_image_set_max_pixels(max_pixels);
+  if (!err) err = check_sources_(&o);
   if (!err) o.bank_mode = !strcmp(bank, "split") ? TC_BANK_SPLIT
                         : !strcmp(bank, "replicated") ? TC_BANK_REPLICATED : TC_BANK_AUTO;
   err = tc_agree(comm, err);
-  if (err) return err;
-  /* the default --weights is an input only when images are extracted */
-  if (tc_rank(comm) == 0) {
-    const TcGuardInput in[] = {{"--model", o.model}, {"--features", o.features}, {"--list", o.list},
-                               {"--weights", o.data_root ? o.weights : NULL}};
-    err = tc_outguard_check("--out", o.out, in, 4);
-  }
-  err = tc_agree_root(comm, err);
-  if (err) return err;
-  return tc_ppredict_run(comm, &o);
+  if (!err) err = guard_outputs_(comm, &o);
+  if (!err) err = tc_ppredict_run(comm, &o);
+  free(images);
+  return err;
 }

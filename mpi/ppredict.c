@@ -15,6 +15,7 @@
 
 #include "checked.h"
 #include "context.h"
+#include "csv_out.h"
 #include "features_io.h"
 #include "h5fmt.h"
 #include "log.h"
@@ -86,19 +87,40 @@ static const char *human_(int64_t b, char *buf, size_t n) {
   return buf;
 }
 
-/* Rank 0 lists the test images (DESIGN 4 layout or a manifest) and
- * broadcasts their ROOT-relative names in one buffer. Collective on comm.
- * *names: T pointers into one allocation (free(*names) frees all). */
+/* An --out or --csv that is one of the images would replace it. Plain
+ * files have no root to resolve them under: each is checked as given.
+ * Local (rank 0). */
+static TcErr guard_images_(const TcPredictOptions *opt, const TcDataset *ds) {
+  const char *const what[2] = {"--out", "--csv"}, *const outs[2] = {opt->out, opt->csv};
+  TcErr err = TC_OK;
+  for (int k = 0; k < 2 && !err; k++) {
+    if (!outs[k]) continue;
+    if (ds->root) {
+      err = tc_outguard_dataset(what[k], outs[k], ds, 0);
+      continue;
+    }
+    TcOutGuard *g = NULL;
+    err = tc_outguard_open(what[k], outs[k], &g);
+    for (int64_t i = 0; !err && i < ds->n; i++) err = tc_outguard_input(g, "image", ds->items[i].path);
+    tc_outguard_close(&g);
+  }
+  return err;
+}
+
+/* Rank 0 lists the test images (DESIGN 4 layout or a manifest, or plain
+ * files) and broadcasts their names (ROOT-relative, or as given) in one
+ * buffer. Collective on comm. *names: T pointers into one allocation
+ * (free(*names) frees all). */
 static TcErr list_images_(MPI_Comm comm, const TcPredictOptions *opt, int64_t *T, char ***names) {
   TcDataset *ds = NULL;
   TcErr err = TC_OK;
   int64_t n = 0;
   char **paths = NULL;
   if (tc_rank(comm) == 0) {
-    err = opt->list ? tc_dataset_read_manifest(opt->data_root, opt->list, &ds)
-                    : tc_dataset_list(opt->data_root, opt->split, &ds);
-    /* an --out that is one of the test images would replace it */
-    if (!err) err = tc_outguard_dataset("--out", opt->out, ds, 0);
+    if (!opt->data_root) err = tc_dataset_read_plain(opt->list, opt->images, opt->n_images, &ds);
+    else err = opt->list ? tc_dataset_read_manifest(opt->data_root, opt->list, &ds)
+                         : tc_dataset_list(opt->data_root, opt->split, &ds);
+    if (!err) err = guard_images_(opt, ds);
     if (!err) {
       n = ds->n;
       paths = tc_malloc(sizeof(char *) * (size_t)(n ? n : 1), "image names");
@@ -112,6 +134,13 @@ static TcErr list_images_(MPI_Comm comm, const TcPredictOptions *opt, int64_t *T
   tc_dataset_destroy(&ds);
   if (!err) *T = n;
   return err;
+}
+
+/* What was scored, for messages and the scores' source attribute. */
+static const char *source_name_(const TcPredictOptions *opt) {
+  if (opt->features) return opt->features;
+  if (opt->data_root) return opt->data_root;
+  return opt->list ? opt->list : "image files of the command line";
 }
 
 /* ---- the model file, through model_io (the one module naming its datasets) */
@@ -179,10 +208,14 @@ typedef struct {
   int *have;            /* split: which ranks have an image this round */
   char **paths;         /* features mode: this rank's test paths */
   TcH5File *out;
+  float *image_scores;  /* this rank's [nlocal], for the CSV */
+  TcCsvOut *csv;        /* rank 0, with --csv: the table, unpublished */
 } Predict_;
 
 static void predict_free_(Predict_ *s) {
   tc_h5_abandon(&s->out);
+  tc_csv_abandon(&s->csv);
+  free(s->image_scores);
   tc_h5_close(&s->feat);
   tc_h5_close(&s->model.h5);
   tc_extractor_destroy(&s->ex);
@@ -221,7 +254,7 @@ static TcErr open_extractor_(Predict_ *s) {
                      (long long)mm->fmap_h, (long long)mm->fmap_w);
   s->fm = *mm;
   s->fm.N = T0;
-  if (!err && T0 <= 0) err = tc_err_set(TC_ERR_FORMAT, "%s: no test images", opt->data_root);
+  if (!err && T0 <= 0) err = tc_err_set(TC_ERR_FORMAT, "%s: no test images", source_name_(opt));
   return tc_agree(s->comm, err);
 }
 
@@ -300,8 +333,9 @@ static TcErr load_bank_(Predict_ *s) {
   s->grid = tc_malloc(sizeof(float) * (size_t)HW, "score grid");
   s->map = tc_malloc(sizeof(float) * (size_t)(s->crop * s->crop), "anomaly map");
   s->have = tc_calloc((size_t)s->size, sizeof(int), "round flags");
+  s->image_scores = tc_malloc(sizeof(float) * (size_t)(s->nlocal + 1), "image scores");
   if (has_weights) s->weights = tc_malloc(sizeof(float) * (size_t)M, "memory weights");
-  int ok = s->bank && s->norms && s->Q && s->work && s->nn && s->grid && s->map && s->have &&
+  int ok = s->bank && s->norms && s->Q && s->work && s->nn && s->grid && s->map && s->have && s->image_scores &&
            (!has_weights || s->weights);
   TcErr err = tc_agree(s->comm, ok ? TC_OK : TC_ERR_MEM);
   if (err) return err;
@@ -310,12 +344,14 @@ static TcErr load_bank_(Predict_ *s) {
   return TC_OK;
 }
 
-/* Create scores.h5 with what this run records. Collective; agreed. */
+/* Create scores.h5 with what this run records, and the CSV's temporary
+ * file on rank 0. Collective; agreed. */
 static TcErr create_output_(Predict_ *s) {
   const TcPredictOptions *opt = s->opt;
-  TcScoresRun run = {s->T, &s->fm, s->model.method, opt->model, opt->features ? opt->features : opt->data_root,
+  TcScoresRun run = {s->T, &s->fm, s->model.method, opt->model, source_name_(opt),
                      s->bank_mode_name, opt->sigma, s->model.M};
-  return tc_agree(s->comm, tc_scores_create(s->comm, opt->out, &run, &s->out));
+  TC_CALL(tc_agree(s->comm, tc_scores_create(s->comm, opt->out, &run, &s->out)));
+  return tc_agree(s->comm, opt->csv && s->rank == 0 ? tc_csv_create(opt->csv, &s->csv) : TC_OK);
 }
 
 /* This rank's queries of round t: its image's patch features (read, or
@@ -328,8 +364,12 @@ static TcErr load_queries_(Predict_ *s, int64_t t, int mine) {
   if (s->feat) {
     err = tc_features_read(s->feat, &s->fm, s->lo + t, mine ? 1 : 0, myQ, NULL);
   } else if (mine) {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/%s", opt->data_root, s->names[s->lo + t]);
+    char buf[4096];
+    const char *path = s->names[s->lo + t];
+    if (opt->data_root) {
+      snprintf(buf, sizeof buf, "%s/%s", opt->data_root, path);
+      path = buf;
+    }
     err = tc_extractor_load(s->ex, path);
     if (!err) err = tc_extractor_run(s->ex, myQ, NULL);
   }
@@ -396,6 +436,7 @@ static TcErr score_round_(Predict_ *s, int64_t t) {
   }
   float image_score = 0.0f;
   if (!err && mine) err = score_image_(s, t, &image_score);
+  if (!err && mine) s->image_scores[t] = image_score;
   err = tc_agree(s->comm, err);
   if (err) return err;
   return tc_agree(s->comm, tc_scores_write_images(s->out, s->lo + t, mine, &image_score, s->map));
@@ -414,8 +455,55 @@ static TcErr score_all_(Predict_ *s) {
   return TC_OK;
 }
 
+/* Rank 0's CSV rows: every image's path, class and score. Plain files
+ * have no class. Local (rank 0). */
+static void csv_rows_(Predict_ *s, const char *const *paths, const float *scores) {
+  const char *header[3] = {"path", "class", "score"};
+  tc_csv_row(s->csv, 3, header);
+  for (int64_t i = 0; i < s->T; i++) {
+    char cls[256], score[32];
+    if (s->opt->features || s->opt->data_root) tc_dataset_class_of(paths[i], cls, sizeof cls);
+    else cls[0] = '\0';
+    /* %.9g: the float round-trips */
+    snprintf(score, sizeof score, "%.9g", (double)scores[i]);
+    const char *row[3] = {paths[i], cls, score};
+    tc_csv_row(s->csv, 3, row);
+  }
+}
+
+/* With --csv: every rank's image scores (and, from a features file, all
+ * paths) to rank 0, which writes the rows into the unpublished table.
+ * Collective; agreed. */
+static TcErr write_csv_(Predict_ *s) {
+  if (!s->opt->csv) return TC_OK;
+  TcErr err = s->T <= INT32_MAX ? TC_OK : tc_err_set(TC_ERR_USAGE, "--csv: %lld images", (long long)s->T);
+  int *counts = tc_malloc(sizeof(int) * 2 * (size_t)s->size, "CSV gather counts");
+  float *all = s->rank == 0 ? tc_malloc(sizeof(float) * (size_t)s->T, "image scores") : NULL;
+  char **all_paths = NULL;
+  if (!err && (!counts || (s->rank == 0 && !all))) err = TC_ERR_MEM;
+  err = tc_agree(s->comm, err);
+  if (!err && s->feat)
+    err = tc_agree(s->comm, tc_h5_read_strings(s->feat, "paths", 0, s->rank == 0 ? s->T : 0, &all_paths));
+  if (!err) {
+    for (int r = 0; r < s->size; r++) {
+      int64_t lo, hi;
+      tc_block_range(s->T, r, s->size, &lo, &hi);
+      counts[r] = (int)(hi - lo);
+      counts[s->size + r] = (int)lo;
+    }
+    err = tc_agree(s->comm, tc_mpi_check(MPI_Gatherv(s->image_scores, (int)s->nlocal, MPI_FLOAT, all, counts,
+                                                     counts + s->size, MPI_FLOAT, 0, s->comm),
+                                         "MPI_Gatherv (image scores)"));
+  }
+  if (!err && s->rank == 0) csv_rows_(s, (const char *const *)(s->feat ? all_paths : s->names), all);
+  free(all_paths);
+  free(all);
+  free(counts);
+  return err;
+}
+
 /* The test paths (the features file's, or the listed names), then the
- * file published. Collective; agreed. */
+ * file published, then the CSV. Collective; agreed. */
 static TcErr finish_output_(Predict_ *s) {
   const char *const *paths = (const char *const *)(s->names ? s->names + s->lo : NULL);
   if (s->feat) {
@@ -423,8 +511,13 @@ static TcErr finish_output_(Predict_ *s) {
     paths = (const char *const *)s->paths;
   }
   TC_CALL(tc_agree(s->comm, tc_scores_write_paths(s->out, s->T, s->lo, s->nlocal, paths)));
+  TC_CALL(write_csv_(s));
   TC_CALL(tc_agree(s->comm, tc_h5_publish(&s->out)));
   tc_log(1, "predict: wrote %s (%lld images)", s->opt->out, (long long)s->T);
+  if (s->opt->csv) {
+    TC_CALL(tc_agree_root(s->comm, s->rank == 0 ? tc_csv_publish(&s->csv) : TC_OK));
+    tc_log(1, "predict: wrote %s (%lld rows)", s->opt->csv, (long long)s->T);
+  }
   return TC_OK;
 }
 

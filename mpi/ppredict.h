@@ -27,7 +27,11 @@ typedef struct {
   const char *features;     /* precomputed test features (kind "features"), or NULL */
   const char *data_root;    /* MVTec root (with split), or NULL */
   const char *split;        /* "test" */
-  const char *list;         /* manifest of ROOT-relative paths, or NULL */
+  const char *list;         /* manifest of ROOT-relative paths (with data_root), or a plain
+                               list of image files (without), or NULL */
+  const char *const *images; /* [n_images] image files to score, as given (without data_root) */
+  int64_t n_images;
+  const char *csv;          /* path,class,score table to publish too, or NULL */
   const char *weights;      /* backbone weights file (image mode); its checksum must be the model's */
   const char *out;          /* scores.h5 to publish */
   int64_t mem_per_rank;     /* bytes a rank may use for the bank and its work */
@@ -41,7 +45,13 @@ typedef struct {
  * With data_root instead of features, rank 0 lists the images (split or
  * list), every rank extracts its own block with the extractor of
  * pextract.h configured from the model's attributes (a bad image stops the
- * job, naming it). Returns an agreed code; on error nothing is published.
+ * job, naming it). With neither, the images are plain files: the entries of
+ * list, then images[]; /paths keeps them as given. With csv, rank 0 also
+ * publishes one row per image (path, class, image score; csv_out.h): class
+ * is the CLASS folder of a ROOT-relative CLASS/train|test/TYPE/NAME path
+ * (data root, or a features file's paths), empty for plain files. Returns
+ * an agreed code; on error nothing is published (scores.h5 is published
+ * before the CSV is renamed into place: a failed rename leaves the scores).
  * DESIGN 3.7, 6. */
 TcErr tc_ppredict_run(MPI_Comm comm, const TcPredictOptions *opt);
 

@@ -243,7 +243,49 @@ void tc_dataset_destroy(TcDataset **pds) {
   *pds = NULL;
 }
 
-/* ---------- manifests ---------- */
+/* ---------- manifests and plain lists ---------- */
+
+/* The next entry of a list or manifest: the line without surrounding blanks;
+ * blank lines and '#' comments skipped. *entry points into line; *got = 0
+ * at the end of the file. Local. */
+static TcErr next_entry_(FILE *fp, const char *file, int64_t *lineno, char *line, size_t cap, char **entry,
+                         int *got) {
+  for (;;) {
+    TC_CALL(tc_text_line(fp, file, lineno, line, cap, got));
+    if (!*got) return TC_OK;
+    size_t len = strlen(line);
+    while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r' || line[len - 1] == ' ' ||
+                       line[len - 1] == '\t'))
+      line[--len] = '\0';
+    char *p = line;
+    while (*p == ' ' || *p == '\t') p++;
+    if (*p == '\0' || *p == '#') continue;
+    *entry = p;
+    return TC_OK;
+  }
+}
+
+/* Split copy (a writable copy of a relative path) in place into
+ * CLASS/SPLIT/TYPE/NAME; 1 when it has exactly four components and SPLIT
+ * is train or test. Local. */
+static int split_mvtec_(char *copy, char *parts[4]) {
+  int np = 0;
+  for (char *tok = strtok(copy, "/"); tok; tok = strtok(NULL, "/")) {
+    if (np < 4) parts[np] = tok;
+    np++;
+  }
+  return np == 4 && (strcmp(parts[1], "train") == 0 || strcmp(parts[1], "test") == 0);
+}
+
+int tc_dataset_class_of(const char *rel, char *buf, size_t cap) {
+  char copy[TC_TEXT_LINE_MAX + 1], *parts[4] = {0};
+  buf[0] = '\0';
+  if (!rel || rel[0] == '/' || strlen(rel) >= sizeof copy) return 0;
+  snprintf(copy, sizeof copy, "%s", rel);
+  if (!split_mvtec_(copy, parts) || strlen(parts[0]) >= cap) return 0;
+  snprintf(buf, cap, "%s", parts[0]);
+  return 1;
+}
 
 TcErr tc_dataset_read_manifest(const char *root, const char *manifest, TcDataset **out) {
   *out = NULL;
@@ -251,37 +293,23 @@ TcErr tc_dataset_read_manifest(const char *root, const char *manifest, TcDataset
   TC_CALL(tc_text_open(manifest, "manifest", TC_TEXT_MAX_BYTES, &fp));
   TcErr err = TC_OK;
   int64_t cap = 0, lineno = 0;
-  char line[TC_TEXT_LINE_MAX + 1], *abs = NULL;
-  size_t len;
+  char line[TC_TEXT_LINE_MAX + 1], *abs = NULL, *p = NULL;
   int got = 0;
   char **seen = NULL;
   TcDataset *ds = tc_calloc(1, sizeof *ds, "manifest listing");
   TC_CHECK_GOTO(err, ds, TC_ERR_MEM, cleanup, "out of memory");
   TC_CHECK_GOTO(err, ds->root = dup_(root), TC_ERR_MEM, cleanup, "out of memory");
   for (;;) {
-    TC_CALL_GOTO(err, tc_text_line(fp, manifest, &lineno, line, sizeof line, &got), cleanup);
+    TC_CALL_GOTO(err, next_entry_(fp, manifest, &lineno, line, sizeof line, &p, &got), cleanup);
     if (!got) break;
-    len = strlen(line);
-    while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r' || line[len - 1] == ' ' ||
-                       line[len - 1] == '\t'))
-      line[--len] = '\0';
-    char *p = line;
-    while (*p == ' ' || *p == '\t') p++;
-    if (*p == '\0' || *p == '#') continue;
     TC_CHECK_GOTO(err, p[0] != '/' && strstr(p, "..") == NULL, TC_ERR_FORMAT, cleanup,
                   "%s:%lld: '%s': paths must be relative to the data set root, without '..'",
                   manifest, (long long)lineno, p);
     /* CLASS/SPLIT/TYPE/NAME, exactly four components. */
     char *parts[4] = {0};
-    int np = 0;
     char *copy = dup_(p);
     TC_CHECK_GOTO(err, copy, TC_ERR_MEM, cleanup, "out of memory");
-    for (char *tok = strtok(copy, "/"); tok; tok = strtok(NULL, "/")) {
-      if (np < 4) parts[np] = tok;
-      np++;
-    }
-    int ok = np == 4 && (strcmp(parts[1], "train") == 0 || strcmp(parts[1], "test") == 0);
-    if (!ok) {
+    if (!split_mvtec_(copy, parts)) {
       free(copy);
       err = tc_err_set(TC_ERR_FORMAT,
                        "%s:%lld: '%s' is not CLASS/train/TYPE/NAME or CLASS/test/TYPE/NAME",
@@ -321,6 +349,48 @@ cleanup:
   free(abs);
   fclose(fp);
   if (err != TC_OK) tc_dataset_destroy(&ds);
+  *out = ds;
+  return err;
+}
+
+/* One plain image file: it must be a regular file; class and defect are
+ * empty (no layout to read them from). where: "list:N: " or "". Local. */
+static TcErr push_plain_(TcDataset *ds, int64_t *cap, const char *where, const char *path) {
+  struct stat st;
+  TC_CHECK(stat(path, &st) == 0, TC_ERR_IO, "%s%s does not exist: %s", where, path, strerror(errno));
+  TC_CHECK(S_ISREG(st.st_mode), TC_ERR_IO, "%s%s is not a regular file", where, path);
+  char *copy = dup_(path);
+  TC_CHECK(copy, TC_ERR_MEM, "out of memory");
+  return push_item_(ds, cap, "", "", copy, NULL);
+}
+
+/* The entries of a plain list into ds. Local. */
+static TcErr read_plain_list_(TcDataset *ds, int64_t *cap, const char *list) {
+  FILE *fp = NULL;
+  TC_CALL(tc_text_open(list, "image list", TC_TEXT_MAX_BYTES, &fp));
+  TcErr err = TC_OK;
+  int64_t lineno = 0;
+  char line[TC_TEXT_LINE_MAX + 1], *p = NULL, where[TC_TEXT_LINE_MAX + 64];
+  int got = 0;
+  for (;;) {
+    err = next_entry_(fp, list, &lineno, line, sizeof line, &p, &got);
+    if (err || !got) break;
+    snprintf(where, sizeof where, "%s:%lld: ", list, (long long)lineno);
+    if ((err = push_plain_(ds, cap, where, p))) break;
+  }
+  if (!err && ferror(fp)) err = tc_err_set(TC_ERR_IO, "%s: read error", list);
+  fclose(fp);
+  return err;
+}
+
+TcErr tc_dataset_read_plain(const char *list, const char *const *files, int64_t nfiles, TcDataset **out) {
+  int64_t cap = 0;
+  TcErr err = TC_OK;
+  TcDataset *ds = tc_calloc(1, sizeof *ds, "image list");
+  if (!ds) return TC_ERR_MEM;
+  if (list) err = read_plain_list_(ds, &cap, list);
+  for (int64_t i = 0; !err && i < nfiles; i++) err = push_plain_(ds, &cap, "", files[i]);
+  if (err) tc_dataset_destroy(&ds);
   *out = ds;
   return err;
 }

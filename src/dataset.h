@@ -21,6 +21,7 @@
 #ifndef TC_DATASET_H
 #define TC_DATASET_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "err.h"
@@ -67,6 +68,22 @@ TcErr tc_dataset_list(const char *root, const char *split, TcDataset **out);
  * file and the line), TC_ERR_FORMAT (absolute path, "..", a path that is
  * not CLASS/train|test/TYPE/NAME, or a duplicate). */
 TcErr tc_dataset_read_manifest(const char *root, const char *manifest, TcDataset **out);
+
+/* Plain image files, not in any layout (predict on an operator's images):
+ * the entries of the text file `list` (one absolute or cwd-relative path a
+ * line; blank lines and '#' comments skipped; CR LF accepted), when list is
+ * not NULL, then files[0..nfiles). Every one must be a regular file; paths
+ * are kept as given (duplicates too: scoring a file twice is harmless).
+ * Local.
+ *   out (output) listing in that order: root NULL, class_name and defect
+ *       "", no masks, no classes. Free with tc_dataset_destroy.
+ * Errors: TC_ERR_IO (list unreadable; a file missing or not a regular file,
+ * naming it, and the list's line), TC_ERR_FORMAT (a line too long). */
+TcErr tc_dataset_read_plain(const char *list, const char *const *files, int64_t nfiles, TcDataset **out);
+
+/* The CLASS of a ROOT-relative path CLASS/train|test/TYPE/NAME into buf
+ * [cap]; 1 when the path has that shape, else 0 and buf "". Local. */
+int tc_dataset_class_of(const char *rel, char *buf, size_t cap);
 
 /* Free a listing; NULL-safe; sets *ds = NULL. Local. */
 void tc_dataset_destroy(TcDataset **ds);
