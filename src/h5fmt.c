@@ -191,6 +191,37 @@ static const char *type_name_(TcH5Type t) {
 #define TC_H5_LIBVER_LOW H5F_LIBVER_LATEST
 #endif
 
+/* Links stay in their group's object header, which the 1.10 format
+ * checksums, rather than moving to "dense" storage past 8 links, whose
+ * fractal-heap blocks carry no checksum: a damaged tail.h5 (9 links in
+ * tail/) made libhdf5 fault while iterating them (make fuzz seed 4,
+ * h5_00273). Our groups hold a dozen links at most. */
+#define TC_H5_MAX_COMPACT_LINKS 1024
+#define TC_H5_MIN_DENSE_LINKS 1000
+
+static hid_t compact_gcpl_(hid_t cls) {
+  hid_t pl = H5Pcreate(cls);
+  H5Pset_link_phase_change(pl, TC_H5_MAX_COMPACT_LINKS, TC_H5_MIN_DENSE_LINKS);
+  return pl;
+}
+
+/* Create the missing groups on the way to `name` with compact links.
+ * Collective (every rank creates the same objects in the same order). */
+static void compact_parents_(hid_t file, const char *name) {
+  char path[512];
+  snprintf(path, sizeof path, "%s", name);
+  for (char *p = strchr(path + (path[0] == '/'), '/'); p; p = strchr(p + 1, '/')) {
+    *p = '\0';
+    if (H5Lexists(file, path, H5P_DEFAULT) <= 0) {
+      hid_t gcpl = compact_gcpl_(H5P_GROUP_CREATE);
+      hid_t g = H5Gcreate2(file, path, H5P_DEFAULT, gcpl, H5P_DEFAULT);
+      if (g >= 0) H5Gclose(g);
+      H5Pclose(gcpl);
+    }
+    *p = '/';
+  }
+}
+
 static hid_t fapl_(MPI_Comm comm) {
   hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
   H5Pset_fapl_mpio(fapl, comm, MPI_INFO_NULL);
@@ -397,7 +428,9 @@ TcErr tc_h5_create(MPI_Comm comm, const char *final_path, const char *kind, TcH5
    * and later, h5py included. */
   H5Pset_libver_bounds(fapl, TC_H5_LIBVER_LOW, H5F_LIBVER_LATEST);
   errno = 0;
-  f->file = H5Fcreate(f->tmp_path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+  hid_t fcpl = compact_gcpl_(H5P_FILE_CREATE);
+  f->file = H5Fcreate(f->tmp_path, H5F_ACC_TRUNC, fcpl, fapl);
+  H5Pclose(fcpl);
   int saved_errno = errno;
   H5Pclose(fapl);
   if (f->file < 0)
@@ -609,6 +642,7 @@ static TcErr create_dataset_(TcH5File *f, const char *name, TcH5Type type, int n
     hc[0] = (hsize_t)chunk_rows < hd[0] ? (hsize_t)chunk_rows : hd[0];
     H5Pset_chunk(dcpl, ndims, hc);
   }
+  compact_parents_(f->file, name);
   errno = 0;
   hid_t ds = H5Dcreate2(f->file, name, file_type_(type), space, lcpl, dcpl, H5P_DEFAULT);
   int saved_errno = errno;
@@ -838,6 +872,7 @@ static TcErr write_strings_(TcH5File *f, const char *name, int64_t n_total, int6
   hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
   H5Pset_create_intermediate_group(lcpl, 1);
   char what[600];
+  compact_parents_(f->file, name);
   errno = 0;
   hid_t ds = H5Dcreate2(f->file, name, st, space, lcpl, H5P_DEFAULT, H5P_DEFAULT);
   int saved_errno = errno;
