@@ -229,7 +229,7 @@ static TcErr class_pixel_auroc_(Eval_ *e, TcH5File *sf, const TcPreproc *pp, int
   TcErr err = tc_auroc_create(&acc);
   for (int64_t i = 0; !err && i < e->sm.T; i++) {
     if (e->cls_of[i] != c) continue;
-    err = tc_scores_read_map(sf, i, e->map);
+    err = tc_scores_read_map(sf, &e->sm, i, e->map);
     if (!err) err = truth_mask_(e, i, pp);
     if (!err) err = tc_auroc_add(acc, e->map, e->mask, pixels);
   }

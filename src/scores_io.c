@@ -1,6 +1,8 @@
 /* scores_io.c - scores.h5 layout and validation (DESIGN 5). See scores_io.h. */
 #include "scores_io.h"
 
+#include "checked.h"
+
 #include <stdio.h>
 #include <string.h>
 
@@ -64,14 +66,25 @@ TcErr tc_scores_open(MPI_Comm comm, const char *path, TcH5File **out, TcScoresMe
   return err;
 }
 
+/* A score that is not a finite number would reach the AUROC far from its
+ * file (make fuzz seed 4, h5_00543: "auroc: score 0 is NaN"). */
+static TcErr check_scores_(TcH5File *f, const char *dset, const float *x, int64_t row0, int64_t n, int64_t len) {
+  int64_t bad = tc_first_bad_f32(x, n * len, TC_VALUE_ABS_MAX);
+  TC_CHECK(bad < 0, TC_ERR_FORMAT, "%s: image %lld: /%s holds %s (values must be finite, |x| <= %g)",
+           tc_h5_path(f), (long long)(row0 + bad / len), dset, tc_value_str(x[bad]), (double)TC_VALUE_ABS_MAX);
+  return TC_OK;
+}
+
 TcErr tc_scores_read_image_scores(TcH5File *f, const TcScoresMeta *meta, float *scores) {
-  return tc_h5_read_rows(f, "image_scores", TC_H5_F32, 0, meta->T, scores);
+  TC_CALL(tc_h5_read_rows(f, "image_scores", TC_H5_F32, 0, meta->T, scores));
+  return check_scores_(f, "image_scores", scores, 0, meta->T, 1);
 }
 
 TcErr tc_scores_read_paths(TcH5File *f, const TcScoresMeta *meta, char ***paths) {
   return tc_h5_read_strings(f, "paths", 0, meta->T, paths);
 }
 
-TcErr tc_scores_read_map(TcH5File *f, int64_t row, float *map) {
-  return tc_h5_read_rows(f, "anomaly_maps", TC_H5_F32, row, 1, map);
+TcErr tc_scores_read_map(TcH5File *f, const TcScoresMeta *meta, int64_t row, float *map) {
+  TC_CALL(tc_h5_read_rows(f, "anomaly_maps", TC_H5_F32, row, 1, map));
+  return check_scores_(f, "anomaly_maps", map, row, 1, meta->crop * meta->crop);
 }

@@ -70,7 +70,9 @@ TcErr tc_scores_read_image_scores(TcH5File *f, const TcScoresMeta *meta, float *
  * allocation, the caller frees it with free()). Collective. */
 TcErr tc_scores_read_paths(TcH5File *f, const TcScoresMeta *meta, char ***paths);
 
-/* Read the anomaly map of image `row` into map [crop x crop]. Collective. */
-TcErr tc_scores_read_map(TcH5File *f, int64_t row, float *map);
+/* Read the anomaly map of image `row` into map [crop x crop]; a value that
+ * is not finite (or over TC_VALUE_ABS_MAX) is TC_ERR_FORMAT naming the file
+ * and the image, as in the image scores. Collective. */
+TcErr tc_scores_read_map(TcH5File *f, const TcScoresMeta *meta, int64_t row, float *map);
 
 #endif

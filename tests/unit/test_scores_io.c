@@ -71,7 +71,7 @@ static void test_round_trip_(void) {
   float scores[3] = {0}, map[16] = {0};
   CHECK_INT(tc_scores_read_image_scores(f, &m, scores), TC_OK);
   CHECK(scores[0] == 0.5f && scores[1] == 1.5f && scores[2] == 2.5f);
-  CHECK_INT(tc_scores_read_map(f, 2, map), TC_OK);
+  CHECK_INT(tc_scores_read_map(f, &m, 2, map), TC_OK);
   CHECK(map[0] == 20.0f && map[15] == 35.0f);
   char **paths = NULL;
   CHECK_INT(tc_scores_read_paths(f, &m, &paths), TC_OK);
