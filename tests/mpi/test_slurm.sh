@@ -158,6 +158,7 @@ else
   check "night 1: no model.prev.h5 yet" test ! -e "$WORK/model.prev.h5"
   if [ $no_eval = 0 ]; then
     check "night 1: eval table published" sh -c "grep -q '|' '$WORK/eval.md' && grep -qi 'all' '$WORK/eval.md'"
+    check "night 1: eval read the set's dataset.json by itself (tail/head means)" grep -q 'mean head' "$WORK/eval.md"
   else
     echo "SKIP night 1: eval table (predict not built yet)"
   fi
