@@ -132,37 +132,31 @@ static void write_bare_(const char *path, const char *method, int64_t M) {
   CHECK_MSG(err == TC_OK, "%s", tc_err_message());
 }
 
-static void test_refused_(void) {
-  char msg[700];
-  expect_refused_("nanrow", "patchcore", NAN, 1.0f, "/memory_bank row 2 holds NaN at column 1");
-  expect_refused_("infweight", "patchcore", 9.0f, INFINITY, "/memory_weights[2] holds inf");
-  char path[600];
-  snprintf(path, sizeof path, "%s/noweights.h5", dir_);
-  write_bare_(path, "softpatch", 1);
+/* A bare model (no weights) of `method` with M rows is refused at open with
+ * exactly "PATH: <msg>". */
+static void expect_bare_refused_(const char *name, const char *method, int M, const char *msg) {
+  char path[600], want[900];
+  snprintf(path, sizeof path, "%s/%s.h5", dir_, name);
+  write_bare_(path, method, M);
   TcH5File *f = NULL;
   TcModelMeta m;
   CHECK_INT(open_model_(path, &f, &m), TC_ERR_FORMAT);
-  snprintf(msg, sizeof msg, "%s: method softpatch but no /memory_weights", path);
-  CHECK_MSG(strcmp(tc_err_message(), msg) == 0, "%s", tc_err_message());
+  snprintf(want, sizeof want, "%s: %s", path, msg);
+  CHECK_MSG(strcmp(tc_err_message(), want) == 0, "%s", tc_err_message());
   tc_err_clear();
   tc_h5_close(&f);
+}
+
+static void test_refused_(void) {
+  expect_refused_("nanrow", "patchcore", NAN, 1.0f, "/memory_bank row 2 holds NaN at column 1");
+  expect_refused_("infweight", "patchcore", 9.0f, INFINITY, "/memory_weights[2] holds inf");
+  expect_bare_refused_("noweights", "softpatch", 1, "method softpatch but no /memory_weights");
   /* fit writes /memory_weights for every method: a model without them is
    * damaged even where the method does not score with them (make fuzz seed
    * 4 h5_00561: accepted) */
-  snprintf(path, sizeof path, "%s/noweights_pc.h5", dir_);
-  write_bare_(path, "patchcore", 1);
-  CHECK_INT(open_model_(path, &f, &m), TC_ERR_FORMAT);
-  snprintf(msg, sizeof msg, "%s: method patchcore but no /memory_weights (fit writes them for every method: a damaged model)", path);
-  CHECK_MSG(strcmp(tc_err_message(), msg) == 0, "%s", tc_err_message());
-  tc_err_clear();
-  tc_h5_close(&f);
-  snprintf(path, sizeof path, "%s/empty.h5", dir_);
-  write_bare_(path, "patchcore", 0);
-  CHECK_INT(open_model_(path, &f, &m), TC_ERR_FORMAT);
-  snprintf(msg, sizeof msg, "%s: /memory_bank is empty", path);
-  CHECK_MSG(strcmp(tc_err_message(), msg) == 0, "%s", tc_err_message());
-  tc_err_clear();
-  tc_h5_close(&f);
+  expect_bare_refused_("noweights_pc", "patchcore", 1,
+                       "method patchcore but no /memory_weights (fit writes them for every method: a damaged model)");
+  expect_bare_refused_("empty", "patchcore", 0, "/memory_bank is empty");
 }
 
 int main(int argc, char **argv) {
