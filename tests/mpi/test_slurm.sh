@@ -64,6 +64,133 @@ check "merge: features of another D refused: exit 3" sh -c "[ $rc = 3 ] && grep 
 "$MERGE" --out "$TMP/nodir/m6.h5" --paths "$TMP/all10.txt" --old "$TMP/old.h5" 2>/dev/null
 check "merge: unwritable output: exit 4" test $? = 4
 
+# ------------------------------------------- 1b. the gate, finalize, rollback and retention (no cluster)
+NIGHTLY=$ROOT/slurm/nightly
+is() { [ "$1" = "$2" ]; }
+has() { case "$1" in *"$2"*) return 0 ;; esac; return 1; }
+one_line() { [ -n "$1" ] && [ "$(printf '%s\n' "$1" | wc -l)" = 1 ]; }
+metrics() { # FILE IMAGE_AUROC FRR [GOOD]: a metrics file as `tailedcore eval --metrics` writes it (FRR nan: uncalibrated)
+  local cal=1.25 tgt=0.01
+  [ "$3" != nan ] || cal=nan tgt=nan
+  printf 'image_auroc=%s\npixel_auroc=80.5\nimages=9\ngood_images=%s\nthreshold=%s\ntarget_frr=%s\nfrr=%s\nescape_rate=0\nclasses=3\n' \
+    "$2" "${4:-6}" "$cal" "$tgt" "$3" >"$1"
+}
+G=$TMP/gate; mkdir -p "$G"
+metrics "$G/cur" 100 0; metrics "$G/poisoned" 75 0; metrics "$G/d1.5" 98.5 0; metrics "$G/d2.1" 97.9 0
+metrics "$G/low" 40 0; metrics "$G/frr" 99 0.333333333; metrics "$G/frr.2" 99 0.2; metrics "$G/uncal" 99 nan
+metrics "$G/nodefects" nan 0; : >"$G/empty"; grep -v '^image_auroc' "$G/cur" >"$G/noauroc"
+gate() { # CUR NEW [VAR=VALUE...]: the gate's answer and exit status, in $out and $rc
+  out=$(env "${@:3}" "$NIGHTLY" --gate-check "$1" "$2" 2>&1); rc=$?
+}
+answer() { [ "$rc" = "$1" ] && has "$out" "$2"; }        # RC TEXT: the gate exited RC, its answer holds TEXT
+answer_is() { [ "$rc" = "$1" ] && is "$out" "$2"; }      # RC LINE: ... and its answer is exactly LINE
+gate - "$G/cur"
+check "gate: no published model, AUROC 100: publish (exit 0)" answer_is 0 "gate: publish"
+gate "$G/cur" "$G/poisoned"
+check "gate: AUROC 100 -> 75 refused (exit 3), the reason names the drop, the current AUROC and the margin" \
+  answer_is 3 "gate: refused: image AUROC 75.0 fell 25.0 points below the current 100.0 (max drop 2.0)"
+gate "$G/cur" "$G/d1.5"
+check "gate: AUROC 100 -> 98.5 is within the default 2 points: publish" answer_is 0 "gate: publish"
+gate "$G/cur" "$G/d2.1"
+check "gate: AUROC 100 -> 97.9 (2.1 points) refused" answer 3 "image AUROC 97.9 fell 2.1 points below the current 100.0"
+gate "$G/cur" "$G/d2.1" TC_GATE_MAX_DROP=5
+check "gate: TC_GATE_MAX_DROP=5 lets the 2.1-point drop through" answer_is 0 "gate: publish"
+gate - "$G/low"
+check "gate: AUROC 40 without a published model: refused by the floor (default 50)" \
+  answer_is 3 "gate: refused: image AUROC 40.0 is below the floor 50.0 (TC_GATE_MIN_AUROC)"
+gate - "$G/low" TC_GATE_MIN_AUROC=off
+check "gate: TC_GATE_MIN_AUROC=off: AUROC 40 published" answer_is 0 "gate: publish"
+gate "$G/cur" "$G/frr"
+check "gate: FRR 0 -> 0.333 (2 of 6 good images) refused by the default max rise 0.05" \
+  answer_is 3 "gate: refused: FRR 0.333 (2 of 6 good images) rose 0.333 above the current 0.000 (max rise 0.050)"
+gate - "$G/frr.2" TC_GATE_MAX_FRR=0.1
+check "gate: FRR 0.2 above TC_GATE_MAX_FRR=0.1: refused, naming the ceiling" \
+  answer_is 3 "gate: refused: FRR 0.200 (1 of 6 good images) is above the ceiling 0.100 (TC_GATE_MAX_FRR)"
+gate - "$G/frr.2"
+check "gate: FRR 0.2 with TC_GATE_MAX_FRR off (the default) and no published model: publish" answer_is 0 "gate: publish"
+gate "$G/cur" "$G/uncal" TC_GATE_MAX_FRR=0.01
+check "gate: an uncalibrated model (frr=nan) is not held to the FRR ceiling or rise" answer_is 0 "gate: publish"
+gate "$G/cur" "$G/nodefects"
+check "gate: a validation set without defects (image_auroc=nan): the AUROC checks are not made" answer_is 0 "gate: publish"
+gate "$G/empty" "$G/cur"
+check "gate: the published model's metrics unreadable: refused, saying how to publish without comparing" \
+  answer 3 "gate: refused: the current model could not be evaluated on the validation set (see the predict job's log); to publish without comparing, set TC_GATE_MAX_DROP and TC_GATE_MAX_FRR_RISE to off for one night"
+gate "$G/empty" "$G/cur" TC_GATE_MAX_DROP=off TC_GATE_MAX_FRR_RISE=off
+check "gate: ... and with both comparisons off it publishes" answer_is 0 "gate: publish"
+gate "$G/cur" "$G/noauroc"
+check "gate: the night's metrics lack image_auroc: refused, naming the file and the key" \
+  answer_is 3 "gate: refused: $G/noauroc has no numeric image_auroc (written by an older tailedcore eval?)"
+gate "$G/cur" "$G/low" TC_GATE_MAX_DROP=2pts
+check "gate: TC_GATE_MAX_DROP=2pts: exit 2, one line naming the setting" \
+  answer_is 2 "nightly: TC_GATE_MAX_DROP='2pts': give a non-negative number or off"
+gate "$G/cur" "$G/nosuch"
+check "gate: no metrics of the night's model: exit 4, one line" \
+  answer_is 4 "nightly: $G/nosuch: no metrics of the night's model (eval --metrics)"
+
+# finalize on hand-made nights (stages done, metrics written): gate, publication,
+# retention and the log line, then --rollback; the cluster part runs the real chain
+FW=$TMP/fwork
+mkdir -p "$FW/nights"
+fake_night() { # ID AUROC FRR [CUR_AUROC CUR_FRR] KEEP: a night whose stages all succeeded
+  local d=$FW/nights/$1 s
+  mkdir -p "$d"
+  for s in extract fit predict; do echo "ok 1" >"$d/stage.$s"; done
+  echo "model of night $1" >"$d/model.h5"; echo "| table of night $1 |" >"$d/eval.md"
+  metrics "$d/metrics.txt" "$2" "$3"
+  if [ -f "$FW/model.h5" ]; then ln "$FW/model.h5" "$d/current.h5"; metrics "$d/current.metrics.txt" "$4" "$5"; fi
+  printf '%s\n' "TC_HOME=$ROOT" "TC_BIN=$TC" "TC_DATA=$TMP" "TC_WORK=$FW" TC_EVAL=1 TC_METHOD=tailedcore \
+    TC_BACKBONE=mobilenetv2 "TC_VAL=$TMP" "TC_KEEP_NIGHTS=${!#}" >"$d/night.env"
+}
+finalize() { "$NIGHTLY" --finalize "$FW/nights/$1" >"$TMP/fin.out" 2>&1; }
+flog() { tail -1 "$FW/nightly.log" | tr ' ' '\n' | sed -n "s/^$1=//p"; }
+fake_night 20250101-020000-1 100 0 7; finalize 20250101-020000-1; rc=$?
+check "finalize: first night (AUROC 100, no published model): exit 0, published" \
+  sh -c "[ $rc = 0 ] && cmp -s '$FW/model.h5' '$FW/nights/20250101-020000-1/model.h5' && [ \"\$(readlink '$FW/latest')\" = nights/20250101-020000-1 ]"
+check "finalize: log line has the night's image_auroc, pixel_auroc, threshold, frr; no cur_ fields without a published model" \
+  sh -c "[ '$(flog image_auroc)' = 100 ] && [ '$(flog pixel_auroc)' = 80.5 ] && [ '$(flog threshold)' = 1.25 ] && [ '$(flog frr)' = 0 ] && ! tail -1 '$FW/nightly.log' | grep -q cur_"
+fake_night 20250102-020000-2 99 0 100 0 7; finalize 20250102-020000-2; rc=$?
+check "finalize: second night (99 vs 100): published; model.prev.h5 and prev are the first night's" \
+  sh -c "[ $rc = 0 ] && cmp -s '$FW/model.prev.h5' '$FW/nights/20250101-020000-1/model.h5' && [ \"\$(readlink '$FW/prev')\" = nights/20250101-020000-1 ]"
+check "finalize: log line has the current model's fields (cur_image_auroc=100 cur_frr=0)" \
+  sh -c "[ '$(flog cur_image_auroc)' = 100 ] && [ '$(flog cur_frr)' = 0 ] && [ '$(flog status)' = ok ] && [ '$(flog model)' = published ]"
+fake_night 20250103-020000-3 75 0 99 0 7; finalize 20250103-020000-3; rc=$?
+check "finalize: a night 24 points below: exit 3, refused, model.h5 and model.prev.h5 unchanged, its model kept in the night" \
+  sh -c "[ $rc = 3 ] && cmp -s '$FW/model.h5' '$FW/nights/20250102-020000-2/model.h5' && cmp -s '$FW/model.prev.h5' '$FW/nights/20250101-020000-1/model.h5' && [ -f '$FW/nights/20250103-020000-3/model.h5' ]"
+check "finalize: refused log line: status=refused reason=\"... fell 24.0 points below the current 99.0 (max drop 2.0)\" model=unchanged" \
+  sh -c "tail -1 '$FW/nightly.log' | grep -q 'status=refused reason=\"image AUROC 75.0 fell 24.0 points below the current 99.0 (max drop 2.0)\" images=' && [ '$(flog model)' = unchanged ]"
+check "finalize: the refused night's result says refused, eval.md is still the published model's" \
+  sh -c "grep -q '^refused image AUROC 75.0 fell' '$FW/nights/20250103-020000-3/result' && cmp -s '$FW/eval.md' '$FW/nights/20250102-020000-2/eval.md'"
+fake_night 20250104-020000-4 99.5 0 99 0 2; finalize 20250104-020000-4; rc=$?
+check "retention (TC_KEEP_NIGHTS=2): the newest 2 nights and prev's night kept, the oldest deleted; log pruned=1" \
+  sh -c "[ $rc = 0 ] && [ \"\$(cd '$FW/nights' && echo *)\" = '20250102-020000-2 20250103-020000-3 20250104-020000-4' ] && [ '$(flog pruned)' = 1 ]"
+cp "$FW/model.h5" "$TMP/fw.replaced.h5"
+echo "TC_WORK=$FW" >"$TMP/fw.conf"
+(unset TC_WORK; "$NIGHTLY" --rollback --config "$TMP/fw.conf") >"$TMP/rb.out" 2>&1; rc=$?
+check "rollback: exit 0; model.h5 is the previous model byte for byte; the replaced one is model.rolledback.h5" \
+  sh -c "[ $rc = 0 ] && cmp -s '$FW/model.h5' '$FW/nights/20250102-020000-2/model.h5' && cmp -s '$FW/model.rolledback.h5' '$TMP/fw.replaced.h5' && [ ! -e '$FW/model.prev.h5' ]"
+check "rollback: eval.md and latest follow the restored model; the log says action=rollback restored_night=... replaced_night=..." \
+  sh -c "cmp -s '$FW/eval.md' '$FW/nights/20250102-020000-2/eval.md' && [ \"\$(readlink '$FW/latest')\" = nights/20250102-020000-2 ] && tail -1 '$FW/nightly.log' | grep -q 'action=rollback status=ok model=restored restored_night=20250102-020000-2 replaced_night=20250104-020000-4'"
+TC_WORK=$FW "$NIGHTLY" --rollback >"$TMP/rb2.out" 2>&1; rc=$?
+check "rollback without a previous model: exit 1, one line saying so, model.h5 unchanged" \
+  sh -c "[ $rc = 1 ] && [ \$(wc -l <'$TMP/rb2.out') = 1 ] && grep -q 'rollback refused: no previous model' '$TMP/rb2.out' && cmp -s '$FW/model.h5' '$FW/nights/20250102-020000-2/model.h5'"
+check "rollback refused: the lock is released" test ! -e "$FW/nightly.lock"
+mkdir "$FW/nightly.lock"; echo "$FW/nights/20250105-020000-5" >"$FW/nightly.lock/night"
+echo "$(hostname -s) $$" >"$FW/nightly.lock/owner"
+TC_WORK=$FW "$NIGHTLY" --rollback >"$TMP/rb3.out" 2>&1; rc=$?
+check "rollback while a night holds the lock (its process alive): exit 1, one line naming the night" \
+  sh -c "[ $rc = 1 ] && [ \$(wc -l <'$TMP/rb3.out') = 1 ] && grep -q 'rollback refused: night 20250105-020000-5 is still running: process $$' '$TMP/rb3.out' && [ -d '$FW/nightly.lock' ]"
+rm -rf "$FW/nightly.lock"
+fake_night 20250105-020000-5 40 0 99 0 1; finalize 20250105-020000-5; rc=$?
+check "retention (TC_KEEP_NIGHTS=1) after a refused night: the published model's night is kept although older" \
+  sh -c "[ $rc = 3 ] && [ \"\$(cd '$FW/nights' && echo *)\" = '20250102-020000-2 20250105-020000-5' ]"
+check "refused by the floor and the drop: the reason names both" \
+  sh -c "tail -1 '$FW/nightly.log' | grep -q 'reason=\"image AUROC 40.0 is below the floor 50.0 (TC_GATE_MIN_AUROC); image AUROC 40.0 fell 59.0 points below the current 99.0 (max drop 2.0)\"'"
+fake_night 20250106-020000-6 99.9 0 99 0 7
+cp "$FW/model.rolledback.h5" "$FW/model.h5.hand" && mv "$FW/model.h5.hand" "$FW/model.h5"   # replaced by hand while the night ran
+finalize 20250106-020000-6; rc=$?
+check "finalize: the published model changed while the night ran: refused, not published over it" \
+  sh -c "[ $rc = 3 ] && grep -q 'changed while the night ran' '$FW/nights/20250106-020000-6/result' && cmp -s '$FW/model.h5' '$FW/model.rolledback.h5'"
+
 # ---------------------------------------------------------------- 2. the cluster
 if ! command -v slurmctld >/dev/null || ! command -v munged >/dev/null || ! command -v sbatch >/dev/null \
    || ! dpkg-query -W -f='${Status}' libpmix-dev 2>/dev/null | grep -q 'install ok installed'; then
