@@ -81,6 +81,7 @@ static TcErr read_meta_(TcH5File *f, const char *path, TcScoresMeta *m) {
            (long long)m->resize, (long long)m->crop);
   snprintf(m->method, sizeof m->method, "?");
   if (tc_h5_has_attr(f, "/", "method")) TC_CALL(tc_h5_get_attr_str(f, "/", "method", m->method, sizeof m->method));
+  if (tc_h5_has_attr(f, "/", "source")) TC_CALL(tc_h5_get_attr_str(f, "/", "source", m->source, sizeof m->source));
   m->threshold = m->target_frr = NAN;
   m->calibrated = tc_h5_exists(f, "decisions");
   if (m->calibrated) {

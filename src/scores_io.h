@@ -52,6 +52,7 @@ typedef struct {
   int64_t T;            /* scored images */
   int64_t resize, crop; /* geometry: maps are crop x crop */
   char method[64];      /* the method attribute, "?" when the file has none */
+  char source[4096];    /* what predict scored (features file or data root), "" when absent */
   int calibrated;       /* the decision datasets are there (checked [T]) */
   double threshold, target_frr; /* their attributes; NaN when not calibrated */
 } TcScoresMeta;
