@@ -8,14 +8,23 @@ PIL for TIFF test images in the overlays).
         --tail tail.h5 | --tail model.h5        # TailSampler elbow plot
 
 Writes, for every input given (missing pieces are skipped with a note):
-  results.png         AUROC per method: tail / head / all bars, image and pixel
+  results.png         AUROC per method: tail / head / all bars, image and pixel,
+                      on the whole 0-100 scale with chance (50) marked
   tail_vs_noise.png   tail AUROC vs noisy-head AUROC, one point per method (the
-                      paper's Figure 1: up and right is better on both)
-  overlays.png        a few anomalous test images: crop, ground-truth contour,
-                      anomaly map overlaid, image score
+                      paper's Figure 1: up and right is better on both), 0-100
+  overlays.png        a few anomalous test images and a good one: crop,
+                      ground-truth contour, anomaly map overlaid on one colour
+                      scale with its colour bar. From a calibrated model's
+                      scores (/normalised_scores, /decisions, /thresholds,
+                      attribute threshold) the maps are divided by the image's
+                      threshold (bar 0..2, the threshold at 1) and each image
+                      shows score / threshold and OK/NG; otherwise raw scores
+                      and "uncalibrated" in the title.
   elbow.png           TailSampler class cardinalities eta (descending) with
-                      K_elbow, K_cap and K_max marked (DESIGN 3.6 steps 5-6).
-                      From tail.h5 (/tail/eta, k_elbow, k_cap, k_max); from a
+                      K_elbow, K_cap and K_max as lines labelled with their
+                      values (DESIGN 3.6 steps 5-6; equal values are drawn a
+                      few points apart, not on top of each other). From
+                      tail.h5 (/tail/eta, k_elbow, k_cap, k_max); from a
                       model.h5 eta is recomputed from /tail/class_size with the
                       DESIGN 3.6 step 5-6 rules (plotting only).
 """
@@ -55,7 +64,23 @@ def read_csv(path):
     return methods, means
 
 
-def plot_results(methods, means, out):
+CHANCE = 50.0  # AUROC % of a detector that ranks at random
+
+
+def save(fig, out, **kw):
+    fig.savefig(out, **kw)
+    plt.close(fig)
+
+
+def auroc_axis(ax, which):
+    """0-100, not zoomed: an AUROC below chance (a head class whose defects
+    sit in the memory bank) is a result to see, and a cut axis makes a
+    5-point gap look like a collapse. 105: room for the bar labels."""
+    getattr(ax, "set_%slim" % which)(0, 105)
+    getattr(ax, "set_%sticks" % which)(np.arange(0, 101, 10))
+
+
+def figure_results(methods, means):
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
     groups = ["tail", "head", "all"]
     w = 0.8 / max(1, len(methods))
@@ -69,46 +94,49 @@ def plot_results(methods, means, out):
                 if not math.isnan(v):
                     ax.text(b.get_x() + b.get_width() / 2, v + 0.5, "%.1f" % v, ha="center",
                             va="bottom", fontsize=7)
+        ax.axhline(CHANCE, color="black", ls="--", lw=0.9, zorder=0.5, label="chance (50)")
         ax.set_xticks(np.arange(len(groups)))
         ax.set_xticklabels(["tail classes", "head classes (noisy)", "all classes"])
         ax.set_title(title)
         ax.grid(axis="y", alpha=0.3)
-    # the full 0-100 scale: a cut axis makes a 5-point gap look like a collapse
-    for ax in axes:
-        ax.set_ylim(0, 105)
+        auroc_axis(ax, "y")
     axes[0].set_ylabel("AUROC %")
     handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=len(methods), fontsize=8)
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=8)
     fig.suptitle("Mean AUROC over classes, per method")
     fig.tight_layout(rect=(0, 0.07, 1, 1))
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
+    return fig
 
 
-def plot_tail_vs_noise(methods, means, out):
-    fig, ax = plt.subplots(figsize=(5.2, 4.6))
-    pts = 0
+def figure_tail_vs_noise(methods, means):
+    """None when the CSV has no tail/head means."""
+    at = {}  # methods on the same point share one label instead of overprinting
     for m in methods:
         t = means[m].get("tail", (math.nan,) * 2)[0]
         h = means[m].get("head", (math.nan,) * 2)[0]
-        if math.isnan(t) or math.isnan(h):
-            continue
-        ax.scatter([100 * h], [100 * t], s=80)
-        ax.annotate(m, (100 * h, 100 * t), textcoords="offset points", xytext=(6, 4))
-        pts += 1
-    if pts == 0:
-        plt.close(fig)
+        if not (math.isnan(t) or math.isnan(h)):
+            at.setdefault((round(100 * h, 1), round(100 * t, 1)), []).append(m)
+    if not at:
         note("no tail/head means in the CSV (eval without --dataset-info?): no tail_vs_noise.png")
-        return False
+        return None
+    fig, ax = plt.subplots(figsize=(5.2, 4.6))
+    for (h, t), names in at.items():
+        ax.scatter([h], [t], s=80, zorder=3)
+        # labels turn inwards near the top and right edges of the 0-100 square
+        right = h > 70
+        ax.annotate(", ".join(names), (h, t), textcoords="offset points", fontsize=8,
+                    xytext=(-8 if right else 8, -14 if t > 95 else 4), ha="right" if right else "left")
+    ax.axhline(CHANCE, color="black", ls="--", lw=0.9, zorder=0.5)
+    ax.axvline(CHANCE, color="black", ls="--", lw=0.9, zorder=0.5, label="chance (50)")
+    auroc_axis(ax, "x")
+    auroc_axis(ax, "y")
     ax.set_xlabel("noisy head classes: image AUROC %  (noise robustness)")
     ax.set_ylabel("tail classes: image AUROC %  (few-shot)")
     ax.set_title("Tail versus noise (paper Fig. 1)")
+    ax.legend(fontsize=7, loc="lower left")
     ax.grid(alpha=0.3)
-    ax.margins(0.15)
     fig.tight_layout()
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
-    return True
+    return fig
 
 
 # ---------------------------------------------------------------- overlays
@@ -129,20 +157,36 @@ def load_crop(path, resize, crop, gray=False):
     return np.asarray(im.crop((x0, y0, x0 + crop, y0 + crop)))
 
 
-def plot_overlays(scores_path, root, n, out):
-    import h5py
-    try:
-        import PIL  # noqa: F401
-    except ImportError:
-        note("PIL is missing (Debian: python3-pil): no overlays.png")
-        return False
-    f = h5py.File(scores_path, "r")
-    paths = [p.decode() if isinstance(p, bytes) else str(p) for p in f["paths"][:]]
-    s = f["image_scores"][:]
-    resize, crop = int(f.attrs["resize"]), int(f.attrs["crop"])
-    method = f.attrs.get("method", b"?")
-    method = method.decode() if isinstance(method, bytes) else str(method)
-    # a few anomalous images spread over the classes, then one good one
+NORMALISED_MAX = 2.0  # calibrated colour scale 0..2: the threshold sits in the middle
+
+
+def read_calibration(f, raw, scores_path):
+    """Decisions that predict stores with a calibrated model: per image the
+    normalised score (score / threshold), the threshold applied, the decision
+    (None when /decisions is absent). None for an uncalibrated model."""
+    t = len(raw)
+    glob = float(f.attrs["threshold"]) if "threshold" in f.attrs else None
+    got = {name: f[name][:] for name in ("normalised_scores", "thresholds", "decisions") if name in f}
+    for name, a in got.items():
+        if a.shape != (t,):
+            note("%s: /%s has shape %s for %d images: overlays treated as uncalibrated"
+                 % (scores_path, name, a.shape, t))
+            return None
+    thr = got.get("thresholds")
+    norm = got.get("normalised_scores")
+    if thr is None and glob is not None:
+        thr = np.full(t, glob)
+    if thr is None and norm is None:
+        return None
+    thr = np.asarray(thr, float) if thr is not None else raw / np.asarray(norm, float)
+    norm = np.asarray(norm, float) if norm is not None else raw / thr
+    dec = got.get("decisions")
+    return {"norm": norm, "thr": thr, "global": glob,
+            "decision": None if dec is None else np.asarray(dec).astype(bool)}
+
+
+def pick_overlay_images(paths, n):
+    """A few anomalous test images spread over the classes, then one good one."""
     anom = [i for i, p in enumerate(paths) if "/test/" in p and "/test/good/" not in p]
     good = [i for i, p in enumerate(paths) if "/test/good/" in p]
     by_class = {}
@@ -153,32 +197,90 @@ def plot_overlays(scores_path, root, n, out):
         for c in sorted(by_class):
             if by_class[c] and len(pick) < n - 1:
                 pick.append(by_class[c].pop(0))
-    pick += good[:1]
-    if not pick:
-        note("no test images in %s: no overlays.png" % scores_path)
-        return False
-    vmax = float(np.percentile(f["anomaly_maps"][pick[0]], 99.5)) if pick else 1.0
-    vmax = max(vmax, max(float(f["anomaly_maps"][i].max()) for i in pick))
+    return pick + good[:1]
+
+
+def ground_truth_mask(root, rel, resize, crop):
+    """The MVTec mask of CLASS/test/TYPE/NAME (ground_truth/TYPE/NAME_mask.*)
+    on the display crop, or None."""
+    parts = rel.split("/")
+    if len(parts) < 4 or parts[-2] == "good":
+        return None
+    stem = os.path.splitext(parts[-1])[0]
+    gdir = os.path.join(root, parts[0], "ground_truth", parts[-2])
+    for ext in (".png", ".tiff", ".tif", ".jpg", os.path.splitext(parts[-1])[1]):
+        mp = os.path.join(gdir, stem + "_mask" + ext)
+        if os.path.exists(mp):
+            return load_crop(mp, resize, crop, gray=True) == 255
+    return None
+
+
+def overlay_caption(i, raw, cal):
+    """Title text and colour of image i's overlay."""
+    if cal is None:
+        # raw squared-L2 scores mean nothing to a reader: say where the image
+        # ranks among all scored test images
+        pct = 100.0 * float(np.mean(raw <= raw[i]))
+        return "score %.3g\nhigher than %.0f%% of test" % (raw[i], pct), "black"
+    head = "%.2f x threshold" % cal["norm"][i]
+    colour = "black"
+    if cal["decision"] is not None:
+        ng = bool(cal["decision"][i])
+        head = ("NG  " if ng else "OK  ") + head
+        colour = "tab:red" if ng else "tab:green"
+    return "%s\nscore %.3g, threshold %.3g" % (head, raw[i], cal["thr"][i]), colour
+
+
+def overlay_colour_bar(fig, heat, axes, cal):
+    # labels short enough for the bar's height; the suptitle says the rest
+    if cal is None:
+        bar = fig.colorbar(heat, ax=axes, fraction=0.02, pad=0.01)
+        bar.set_label("raw patch score (uncalibrated)", fontsize=8)
+        return
+    bar = fig.colorbar(heat, ax=axes, fraction=0.02, pad=0.01, extend="max")
+    bar.set_label("anomaly map / threshold", fontsize=8)
+    bar.ax.axhline(1.0, color="black", lw=2.5)
+    bar.set_ticks([0, 0.5, 1, 1.5, 2])
+    bar.set_ticklabels(["0", "0.5", "1 threshold", "1.5", "2+"])
+
+
+def figure_overlays(scores_path, root, n):
+    """None when there is nothing to show."""
+    import h5py
+    try:
+        import PIL  # noqa: F401
+    except ImportError:
+        note("PIL is missing (Debian: python3-pil): no overlays.png")
+        return None
+    with h5py.File(scores_path, "r") as f:
+        paths = [p.decode() if isinstance(p, bytes) else str(p) for p in f["paths"][:]]
+        raw = f["image_scores"][:].astype(float)
+        resize, crop = int(f.attrs["resize"]), int(f.attrs["crop"])
+        method = f.attrs.get("method", b"?")
+        method = method.decode() if isinstance(method, bytes) else str(method)
+        cal = read_calibration(f, raw, scores_path)
+        pick = pick_overlay_images(paths, n)
+        if not pick:
+            note("no test images in %s: no overlays.png" % scores_path)
+            return None
+        maps = {i: f["anomaly_maps"][i].astype(float) for i in pick}
+    # one colour scale for every overlay, so colours compare across images
+    if cal is None:
+        vmax = max(float(m.max()) for m in maps.values())
+    else:
+        vmax = NORMALISED_MAX
+        maps = {i: m / cal["thr"][i] for i, m in maps.items()}
     fig, axes = plt.subplots(2, len(pick), figsize=(2.6 * len(pick), 5.4), squeeze=False)
     for k, i in enumerate(pick):
         rel = paths[i]
         img_path = rel if os.path.isabs(rel) else os.path.join(root, rel)
-        amap = f["anomaly_maps"][i]
         try:
             img = load_crop(img_path, resize, crop)
         except Exception as e:  # a missing image should not stop the other figures
             note("%s: %s" % (img_path, e))
             img = np.zeros((crop, crop, 3), np.uint8)
+        mask = ground_truth_mask(root, rel, resize, crop)
         parts = rel.split("/")
-        mask = None
-        if len(parts) >= 4 and parts[-2] != "good":
-            stem = os.path.splitext(parts[-1])[0]
-            gdir = os.path.join(root, parts[0], "ground_truth", parts[-2])
-            for ext in (".png", ".tiff", ".tif", ".jpg", os.path.splitext(parts[-1])[1]):
-                mp = os.path.join(gdir, stem + "_mask" + ext)
-                if os.path.exists(mp):
-                    mask = load_crop(mp, resize, crop, gray=True) == 255
-                    break
         ax = axes[0][k]
         ax.imshow(img)
         if mask is not None and mask.any():
@@ -187,21 +289,24 @@ def plot_overlays(scores_path, root, n, out):
         ax.axis("off")
         ax = axes[1][k]
         ax.imshow(img)
-        heat = ax.imshow(amap, cmap="jet", alpha=0.5, vmin=0, vmax=vmax)
+        heat = ax.imshow(maps[i], cmap="jet", alpha=0.5, vmin=0, vmax=vmax)
         if mask is not None and mask.any():
             ax.contour(mask, levels=[0.5], colors="white", linewidths=0.8)
-        # raw squared-L2 scores mean nothing to a reader: say where the image
-        # ranks among all scored test images
-        pct = 100.0 * float(np.mean(s <= s[i]))
-        ax.set_title("score %.3g\nhigher than %.0f%% of test" % (s[i], pct), fontsize=7)
+        caption, colour = overlay_caption(i, raw, cal)
+        ax.set_title(caption, fontsize=7, color=colour)
         ax.axis("off")
-    fig.colorbar(heat, ax=list(axes[1]), fraction=0.02, pad=0.01,
-                 label="patch score (squared L2 to the memory bank)")
-    fig.suptitle("%s: test crops with ground truth (green) and anomaly maps (common scale)" % method,
-                 fontsize=9)
-    fig.savefig(out, dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return True
+    overlay_colour_bar(fig, heat, list(axes[1]), cal)
+    if cal is None:
+        scale = ("uncalibrated: raw scores, squared L2 to the memory bank "
+                 "(predict with a calibrated model for OK/NG)")
+    else:
+        scale = "calibrated: maps divided by the image's threshold"
+        if cal["global"] is not None:
+            scale += " (global threshold %.4g)" % cal["global"]
+        scale += "; OK/NG is decided on the image score, the unsmoothed patch maximum"
+    fig.suptitle("%s: test crops with ground truth (green) and anomaly maps, one colour scale\n%s"
+                 % (method, scale), fontsize=9)
+    return fig
 
 
 # ---------------------------------------------------------------- elbow
@@ -251,53 +356,97 @@ def k_elbow_cap(eta):
     return ke, kc, dist
 
 
-def plot_elbow(path, out):
+def attr_str(attrs, name):
+    v = attrs.get(name)
+    if v is None:
+        return None
+    return v.decode() if isinstance(v, bytes) else str(v)
+
+
+def read_elbow(path):
+    """(eta, K_elbow, K_cap, K_max, tail_cut, n_tail, source note), or None."""
     import h5py
-    f = h5py.File(path, "r")
-    src = ""
-    if "tail/eta" in f:
-        eta = [int(x) for x in f["tail/eta"][:]]
-        ke = int(f["tail/k_elbow"][()].ravel()[0]) if "tail/k_elbow" in f else None
-        kc = int(f["tail/k_cap"][()].ravel()[0]) if "tail/k_cap" in f else None
-        km = int(f["tail/k_max"][()].ravel()[0]) if "tail/k_max" in f else None
-        if ke is None or kc is None:
+    with h5py.File(path, "r") as f:
+        if "tail/eta" in f:
+            eta = [int(x) for x in f["tail/eta"][:]]
+            ke, kc, km = [int(f["tail/" + k][()].ravel()[0]) if "tail/" + k in f else None
+                          for k in ("k_elbow", "k_cap", "k_max")]
+            if ke is None or kc is None:
+                ke, kc, _ = k_elbow_cap(eta)
+            cut = attr_str(f["tail"].attrs, "tail_cut")
+            src = "/tail/eta of %s" % os.path.basename(path)
+        elif "tail/class_size" in f:
+            kappa = f["tail/class_size"][:]
+            if not np.any(kappa > 0):  # softpatch and patchcore store an empty tail group
+                note("%s: a %s model has no TailSampler result: no elbow.png"
+                     % (path, attr_str(f.attrs, "method") or "non-tailedcore"))
+                return None
+            eta = eta_from_kappa(kappa)
             ke, kc, _ = k_elbow_cap(eta)
-        src = "/tail/eta of %s" % os.path.basename(path)
-    elif "tail/class_size" in f:
-        eta = eta_from_kappa(f["tail/class_size"][:])
-        ke, kc, _ = k_elbow_cap(eta)
-        km = int(f["tail/k_max"][()].ravel()[0]) if "tail/k_max" in f else min(ke, kc)
-        src = "recomputed from /tail/class_size of %s" % os.path.basename(path)
-    else:
-        note("%s has no /tail data (not a tailedcore model or tail file): no elbow.png" % path)
-        return False
+            km = int(f["tail/k_max"][()].ravel()[0]) if "tail/k_max" in f else None
+            cut = attr_str(f.attrs, "tail_cut")
+            src = "recomputed from /tail/class_size of %s" % os.path.basename(path)
+        else:
+            note("%s has no /tail data (not a tailedcore model or tail file): no elbow.png" % path)
+            return None
+        n_tail = int(np.asarray(f["tail/is_tail"][:]).sum()) if "tail/is_tail" in f else None
     if km is None:
         km = min(ke, kc)
-    n_tail = int(np.asarray(f["tail/is_tail"][:]).sum()) if "tail/is_tail" in f else None
+    return eta, ke, kc, km, cut, n_tail, src
+
+
+def k_max_name(cut):
+    """K_max's legend name with the rule that chose it, from the tail file's
+    tail_cut (DESIGN 3.6 step 6; DECISIONS.md for the gap cut)."""
+    return {None: "K_max = min(K_elbow, K_cap)", "cap": "K_max = min(K_elbow, K_cap)",
+            "elbow": "K_max = K_elbow"}.get(cut, "K_max (%s cut)" % cut)
+
+
+def draw_k_lines(ax, n, lines):
+    """Horizontal lines (name, value, colour, dash) across the n classes.
+    K_max always equals another value under the paper's rule, so lines of
+    equal value are drawn 3 points apart instead of on top of each other; the
+    legend carries each value."""
+    import matplotlib.transforms
+    for name, v, colour, dash in lines:
+        same = [l[0] for l in lines if l[1] == v]
+        shift = 3.0 * (same.index(name) - (len(same) - 1) / 2.0)
+        tr = matplotlib.transforms.offset_copy(ax.transData, fig=ax.figure, y=shift, units="points")
+        ax.plot([-0.5, n - 0.5], [v, v], transform=tr, color=colour, ls=dash, lw=1.8,
+                label="%s = %d" % (name, v))
+
+
+def figure_elbow(path):
+    """None when the file has no TailSampler data."""
+    got = read_elbow(path)
+    if got is None:
+        return None
+    eta, ke, kc, km, cut, n_tail, src = got
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    t = np.arange(len(eta))
-    ax.plot(t, eta, "o-", ms=4, label="eta (class cardinalities, descending)")
-    if len(eta) > 1:
-        ax.plot([0, len(eta) - 1], [eta[0], eta[-1]], "--", color="grey", lw=1, label="elbow line")
-    # K_max equals K_elbow or K_cap, so a line for it would hide one of them:
-    # it is the shaded tail zone instead, and the two candidates stay visible
-    ax.axhspan(0, km, color="tab:red", alpha=0.12, label="tail zone: kappa <= K_max = %d" % km)
-    ax.axhline(ke, color="tab:orange", lw=1.6, ls="--", label="K_elbow = %d" % ke)
-    ax.axhline(kc, color="tab:green", lw=1.2, ls=":", label="K_cap = %d" % kc)
-    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+    n = len(eta)
+    t = np.arange(n)
+    ax.plot(t, eta, "o-", ms=4, color="tab:blue", label="eta (class cardinalities, descending)")
+    if n > 1:
+        ax.plot([0, n - 1], [eta[0], eta[-1]], "--", color="grey", lw=1, label="elbow line")
+    ax.axhspan(0, km, color="tab:red", alpha=0.10, label="tail zone: kappa <= K_max")
+    draw_k_lines(ax, n, [("K_elbow", ke, "tab:orange", "--"), ("K_cap", kc, "tab:green", ":"),
+                         (k_max_name(cut), km, "tab:red", "-")])
+    # class indices and cardinalities are counts: no 2.5th class, no 0.2 images
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+    ax.set_xlim(-0.5, n - 0.5)
+    ax.set_ylim(0, max(eta + [ke, kc, km]) * 1.08 + 0.5)
     ax.set_xlabel("predicted class t (descending size)")
     ax.set_ylabel("eta_t (images)")
-    title = "TailSampler: %d predicted classes" % len(eta)
+    title = "TailSampler: %d predicted classes" % n
     if n_tail is not None:
         title += ", %d tail images (kappa <= K_max)" % n_tail
     ax.set_title(title, fontsize=9)
-    ax.text(0.99, 0.01, src, transform=ax.transAxes, ha="right", va="bottom", fontsize=6, color="grey")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="upper right")
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
-    return True
+    fig.tight_layout(rect=(0, 0.03, 1, 1))
+    fig.text(0.99, 0.005, src, ha="right", va="bottom", fontsize=6, color="grey")
+    return fig
 
 
 def main():
@@ -316,10 +465,12 @@ def main():
         if os.path.exists(a.csv):
             methods, means = read_csv(a.csv)
             p = os.path.join(a.out_dir, "results.png")
-            plot_results(methods, means, p)
+            save(figure_results(methods, means), p, dpi=120)
             wrote.append(p)
-            p = os.path.join(a.out_dir, "tail_vs_noise.png")
-            if plot_tail_vs_noise(methods, means, p):
+            fig = figure_tail_vs_noise(methods, means)
+            if fig is not None:
+                p = os.path.join(a.out_dir, "tail_vs_noise.png")
+                save(fig, p, dpi=120)
                 wrote.append(p)
         else:
             note("%s does not exist: no results.png" % a.csv)
@@ -329,13 +480,17 @@ def main():
         elif not a.data:
             note("--scores needs --data (the test images): no overlays.png")
         else:
-            p = os.path.join(a.out_dir, "overlays.png")
-            if plot_overlays(a.scores, a.data, a.n_overlays, p):
+            fig = figure_overlays(a.scores, a.data, a.n_overlays)
+            if fig is not None:
+                p = os.path.join(a.out_dir, "overlays.png")
+                save(fig, p, dpi=110, bbox_inches="tight")
                 wrote.append(p)
     if a.tail:
         if os.path.exists(a.tail):
-            p = os.path.join(a.out_dir, "elbow.png")
-            if plot_elbow(a.tail, p):
+            fig = figure_elbow(a.tail)
+            if fig is not None:
+                p = os.path.join(a.out_dir, "elbow.png")
+                save(fig, p, dpi=120)
                 wrote.append(p)
         else:
             note("%s does not exist: no elbow.png" % a.tail)

@@ -8,9 +8,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "commands.h"
+#include "csv_out.h"
 #include "context.h"
 #include "dataset.h"
 #include "h5fmt.h"
@@ -68,8 +71,72 @@ static void print_table_(FILE *o, TcEvalResult **res, int nres, int have_info) {
     fprintf(o, "\n(no --dataset-info: tail/head membership unknown, only the mean over all classes)\n");
   for (int c = 0; c < r0->n_classes; c++)
     if (r0->classes[c].n_unscored > 0)
-      fprintf(o, "note: class %s: %lld test images of the data root are not in the scores\n",
+      fprintf(o, "note: class %s: %lld test images of the data root are not in the scores (--partial)\n",
               r0->classes[c].name, (long long)r0->classes[c].n_unscored);
+  for (int k = 0; k < nres; k++) {
+    const TcEvalResult *r = res[k];
+    if (!r->calibrated) continue;
+    fprintf(o, "\n%s: decisions at threshold %.6g (target false-reject rate %g): %lld of %lld good images NG "
+               "(false-reject rate %.4f), %lld of %lld anomalous images OK (escape rate %.4f)\n",
+            r->path, r->threshold, r->target_frr, (long long)r->n_good_ng, (long long)r->n_good,
+            r->n_good ? (double)r->n_good_ng / (double)r->n_good : NAN, (long long)r->n_bad_ok, (long long)r->n_bad,
+            r->n_bad ? (double)r->n_bad_ok / (double)r->n_bad : NAN);
+  }
+}
+
+/* key=value of a --metrics line, "nan" when undefined. Local. */
+static void metric_(char *buf, size_t n, const char *key, double v) {
+  if (isnan(v)) snprintf(buf, n, "%s=nan", key);
+  else snprintf(buf, n, "%s=%.9g", key, v);
+}
+
+/* --metrics: key=value lines of the first scores file, for scripts (the
+ * nightly's gate). Local (rank 0); published by rename. */
+static TcErr write_metrics_(const char *path, const TcEvalResult *r) {
+  char l[9][160];
+  /* percent with four decimals, as the nightly's log prints them */
+  metric_(l[0], sizeof l[0], "image_auroc", isnan(r->image.all) ? NAN : round(1e6 * r->image.all) / 1e4);
+  metric_(l[1], sizeof l[1], "pixel_auroc", isnan(r->pixel.all) ? NAN : round(1e6 * r->pixel.all) / 1e4);
+  snprintf(l[2], sizeof l[2], "images=%lld", (long long)(r->n_good + r->n_bad));
+  snprintf(l[3], sizeof l[3], "good_images=%lld", (long long)r->n_good);
+  metric_(l[4], sizeof l[4], "threshold", r->calibrated ? r->threshold : NAN);
+  metric_(l[5], sizeof l[5], "target_frr", r->calibrated ? r->target_frr : NAN);
+  metric_(l[6], sizeof l[6], "frr", r->calibrated && r->n_good ? (double)r->n_good_ng / (double)r->n_good : NAN);
+  metric_(l[7], sizeof l[7], "escape_rate", r->calibrated && r->n_bad ? (double)r->n_bad_ok / (double)r->n_bad : NAN);
+  snprintf(l[8], sizeof l[8], "classes=%d", r->n_classes);
+  TcCsvOut *c = NULL;
+  TC_CALL(tc_csv_create(path, &c));
+  for (int i = 0; i < 9; i++) {
+    const char *f[1] = {l[i]};
+    tc_csv_row(c, 1, f);
+  }
+  return tc_csv_publish(&c);
+}
+
+/* Scores made from a data root other than --data: same names, maybe other
+ * images (another seed of a generator, yesterday's copy). The names match,
+ * so only the recorded root can tell: a warning, since a moved or mounted
+ * copy of the same data is legitimate. Local (rank 0). */
+static void warn_other_root_(const TcEvalResult *r, const char *root) {
+  struct stat st;
+  char a[PATH_MAX], b[PATH_MAX];
+  if (!r->source[0] || stat(r->source, &st) != 0 || !S_ISDIR(st.st_mode)) return;
+  if (!realpath(r->source, a) || !realpath(root, b) || !strcmp(a, b)) return;
+  tc_log(0, "eval: warning: %s scored the images under %s, the ground truth comes from --data %s", r->path,
+         r->source, root);
+}
+
+/* Scores that leave test images of a class unscored are scores of another
+ * root or of a subset: an error unless --partial says a subset is meant.
+ * Local. */
+static TcErr check_coverage_(const TcEvalResult *r, const char *root, int partial) {
+  for (int c = 0; !partial && c < r->n_classes; c++)
+    TC_CHECK(r->classes[c].n_unscored == 0, TC_ERR_FORMAT,
+             "%s: class %s: %lld of its %lld test images under %s are not scored: a wrong --data root, or scores of "
+             "a subset (then pass --partial)",
+             r->path, r->classes[c].name, (long long)r->classes[c].n_unscored,
+             (long long)(r->classes[c].n_unscored + r->classes[c].n_images), root);
+  return TC_OK;
 }
 
 /* CSV, one row per (file, class) and per (file, mean); written under a
@@ -122,7 +189,8 @@ static const TcCmdDoc doc_ = {"eval", "tailedcore eval --scores scores.h5 --data
 
 TcErr tc_cmd_eval(MPI_Comm comm, int argc, char **argv) {
   int rank = tc_rank(comm);
-  const char *scores = NULL, *root = NULL, *info_path = NULL, *csv = NULL;
+  const char *scores = NULL, *root = NULL, *info_path = NULL, *csv = NULL, *metrics = NULL;
+  int partial = 0;
   const char *compare[65]; /* TC_OPT_LIST: up to 64 values, NULL-terminated */
   compare[0] = NULL;
   int64_t max_pixels = TC_IMAGE_MAX_PIXELS_DEFAULT;
@@ -134,6 +202,13 @@ TcErr tc_cmd_eval(MPI_Comm comm, int argc, char **argv) {
       {"compare", TC_OPT_LIST, compare, NULL, "more scores files evaluated side by side (methods)", NULL, 0},
       {"max-pixels", TC_OPT_INT, &max_pixels, "89478485", "refuse images declaring more pixels than this, before decoding (decompression bombs; the default is PIL's MAX_IMAGE_PIXELS)" " (ground-truth masks)", NULL, 0},
       {"csv", TC_OPT_STRING, &csv, NULL, "also write the results as CSV here", NULL, 0},
+      {"metrics", TC_OPT_STRING, &metrics, NULL,
+       "also write key=value lines for scripts (of --scores): image_auroc, pixel_auroc (mean over classes, %), "
+       "images, good_images, threshold, target_frr, frr (good images decided NG), escape_rate (anomalous images "
+       "decided OK), classes; nan where undefined or uncalibrated", NULL, 0},
+      {"partial", TC_OPT_FLAG, &partial, NULL,
+       "accept scores of only some of a class's test images (else an error: a wrong --data root looks the same)",
+       NULL, 0},
   };
   int help = 0;
   TcErr err = tc_cmd_options(comm, &doc_, opts, TC_NOPTS(opts), argc, argv, &help);
@@ -146,21 +221,25 @@ TcErr tc_cmd_eval(MPI_Comm comm, int argc, char **argv) {
   int nfiles = 0;
   files[nfiles++] = scores;
   for (int i = 0; compare[i] && nfiles < MAX_FILES; i++) files[nfiles++] = compare[i];
-  if (csv && rank == 0) {
-    TcGuardInput in[MAX_FILES + 1];
+  const char *const outs[2] = {csv, metrics}, *const out_opts[2] = {"--csv", "--metrics"};
+  for (int j = 0; j < 2 && rank == 0 && !err; j++) {
+    if (!outs[j]) continue;
+    TcGuardInput in[MAX_FILES + 2];
     for (int k = 0; k < nfiles; k++) in[k] = (TcGuardInput){k ? "--compare" : "--scores", files[k]};
     in[nfiles] = (TcGuardInput){"--dataset-info", info_path};
-    err = tc_outguard_check("--csv", csv, in, nfiles + 1);
+    in[nfiles + 1] = (TcGuardInput){out_opts[1 - j], outs[1 - j]};
+    err = tc_outguard_check(out_opts[j], outs[j], in, nfiles + 2);
     /* the test images and masks are inputs too; a root that does not list
      * is reported by the evaluation itself */
     TcDataset *ds = NULL;
-    if (!err && tc_dataset_list(root, "test", &ds) == TC_OK) err = tc_outguard_dataset("--csv", csv, ds, 1);
+    if (!err && tc_dataset_list(root, "test", &ds) == TC_OK) err = tc_outguard_dataset(out_opts[j], outs[j], ds, 1);
     else if (!err) tc_err_clear();
     tc_dataset_destroy(&ds);
   }
   err = tc_agree_root(comm, err);
   if (err) return err;
-  if (csv) err = tc_h5_check_output(comm, csv);
+  for (int j = 0; j < 2 && !err; j++)
+    if (outs[j]) err = tc_h5_check_output(comm, outs[j]);
   if (err) return err;
   TcEvalResult *res[MAX_FILES] = {0};
   TcDatasetInfo *info = NULL;
@@ -170,7 +249,9 @@ TcErr tc_cmd_eval(MPI_Comm comm, int argc, char **argv) {
   err = tc_agree(comm, err);
   for (int k = 0; !err && k < nfiles; k++) {
     err = tc_peval_scores(comm, files[k], root, info, &res[k]);
+    if (!err) err = tc_agree(comm, check_coverage_(res[k], root, partial));
     if (!err) tc_log(2, "eval: %s: %d classes", files[k], res[k]->n_classes);
+    if (!err && rank == 0) warn_other_root_(res[k], root);
   }
   /* side by side only over the same classes: a mean over other classes is
    * not comparable */
@@ -199,6 +280,7 @@ TcErr tc_cmd_eval(MPI_Comm comm, int argc, char **argv) {
     print_table_(stdout, res, nfiles, info != NULL);
     fflush(stdout);
     if (csv) err = write_csv_(csv, res, nfiles);
+    if (!err && metrics) err = write_metrics_(metrics, res[0]);
   }
   /* the CSV is rank 0's alone, so its failure is every rank's: no "rank 0:"
    * in the line, which then reads the same for any rank count */

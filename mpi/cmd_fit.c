@@ -13,7 +13,7 @@
 #include "tailsampler.h"
 
 static const TcCmdDoc doc_ = {"fit", "tailedcore fit --features features.h5 --out model.h5 [options]",
-                               "Build the memory bank (DESIGN 3.3-3.6): random projection, LOF noise filter per position, greedy coreset; tailedcore adds TailSampler's tail images as a second coreset, over the images and their --tail-aug views when --data and --weights are given (else over the images only, with a warning). Run under mpirun/srun: results do not depend on the rank count."};
+                               "Build the memory bank (DESIGN 3.3-3.6): random projection, LOF noise filter per position, greedy coreset; tailedcore adds TailSampler's tail images as a second coreset, over the images and their --tail-aug views when --data and --weights are given (else over the images only, with a warning). Run under mpirun/srun: results do not depend on the rank count. Calibration (--val-fraction or --val): the validation images are kept out of the memory bank, scored against it as predict would, and model.h5 stores the threshold for --target-frr (split conformal: the ceil((n+1)(1-r))-th smallest validation score), per-class thresholds for folder classes with enough images, and the validation scores, so predict can decide OK/NG. TailSampler's tail images are never held out."};
 
 TcErr tc_cmd_fit(MPI_Comm comm, int argc, char **argv) {
   TcFitOpts o;
@@ -42,6 +42,9 @@ TcErr tc_cmd_fit(MPI_Comm comm, int argc, char **argv) {
       {"coreset-shard", TC_OPT_INT, &shard, "16384", "tworound: points per shard; shards = ceil(n / this), shard j = the points with ordinal % shards == j", NULL, 0},
       {"coreset-oversample", TC_OPT_DOUBLE, &o.coreset_mode.oversample, "2", "tworound: round 1 keeps this times the final coreset size in total, >= 1", NULL, 0},
       {"no-prune", TC_OPT_FLAG, &no_prune, NULL, "plain coreset loop instead of the triangle-pruned one (same result)", NULL, 0},
+      {"val-fraction", TC_OPT_DOUBLE, &o.val_fraction, "0", "hold out this fraction of each folder class's good training images (seeded by --seed and each image's path; never a tail image) for calibration, in [0, 0.5]; 0 = no calibration", NULL, 0},
+      {"val", TC_OPT_STRING, &o.val_list, NULL, "hold out the images this file lists (paths as in features.h5's /paths, one a line) for calibration, instead of --val-fraction", NULL, 0},
+      {"target-frr", TC_OPT_DOUBLE, &o.target_frr, "0.01", "false-reject rate on good images the stored threshold aims at, in (0, 1) (predict --target-frr changes it later without refitting)", NULL, 0},
   };
   int help = 0;
   TcErr err = tc_cmd_options(comm, &doc_, opts, TC_NOPTS(opts), argc, argv, &help);
@@ -59,8 +62,8 @@ TcErr tc_cmd_fit(MPI_Comm comm, int argc, char **argv) {
   err = tc_agree(comm, err);
   if (err) return err;
   if (tc_rank(comm) == 0) {
-    const TcGuardInput in[] = {{"--features", o.features}, {"--weights", o.weights}};
-    err = tc_outguard_check("--out", o.out, in, 2);
+    const TcGuardInput in[] = {{"--features", o.features}, {"--weights", o.weights}, {"--val", o.val_list}};
+    err = tc_outguard_check("--out", o.out, in, 3);
   }
   err = tc_agree_root(comm, err);
   if (err) return err;

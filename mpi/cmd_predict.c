@@ -4,6 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <math.h>
+
+#include "calib.h"
 #include "commands.h"
 #include "common_opts.h"
 #include "context.h"
@@ -15,8 +18,8 @@
 
 #define TC_SIGMA_MAX 64.0
 
-static const TcCmdDoc doc_ = {"predict", "tailedcore predict --model model.h5 (--features test.h5 | --data ROOT [--split test] | --data ROOT --list FILE | [--list FILE] [IMAGE ...]) --out scores.h5 [--csv scores.csv] [options]",
-                               "Score test images against a model's memory bank (DESIGN 3.7): patch score = squared L2 distance to the nearest memory patch (times its weight for softpatch), image score = max, anomaly map = bilinear to the crop size + Gaussian. Images are either an MVTec-layout root (--data), or plain image files anywhere: --list FILE without --data (one absolute or cwd-relative path a line) and/or IMAGE paths after the options; /paths keeps them as given. Test images are dealt to the ranks in contiguous blocks; the scores do not depend on the number of ranks. --csv adds a table path,class,score (raw image score, %.9g; class: the CLASS folder under --data, else empty); a normalised score and an OK/NG decision need a calibrated threshold in the model, which no model carries yet: those columns come with calibration."};
+static const TcCmdDoc doc_ = {"predict", "tailedcore predict --model model.h5 (--features test.h5 | --data ROOT [--split test] | --data ROOT --list FILE | [--list FILE] [IMAGE ...]) --out scores.h5 [--csv scores.csv] [--maps DIR] [options]",
+                               "Score test images against a model's memory bank (DESIGN 3.7): patch score = squared L2 distance to the nearest memory patch (times its weight for softpatch), image score = max, anomaly map = bilinear to the crop size + Gaussian. Images are either an MVTec-layout root (--data), or plain image files anywhere: --list FILE without --data (one absolute or cwd-relative path a line) and/or IMAGE paths after the options; /paths keeps them as given. Test images are dealt to the ranks in contiguous blocks; the scores do not depend on the number of ranks. --csv adds a table path,class,score (raw image score, %.9g; class: the CLASS folder under --data, else empty). A model fitted with --val-fraction or --val is calibrated: then every image also gets a threshold (its class's when the class had enough validation images, else the global one), a normalised score (score / threshold: 1 is the boundary) and an OK/NG decision (NG when score > threshold); in scores.h5 (/thresholds, /normalised_scores, /decisions) and as --csv columns threshold,normalised_score,decision. --maps DIR writes a heatmap PNG (the crop the model saw, the anomaly map over it in units of the threshold, a colour bar, the decision) per NG image, or per image with --maps-all or an uncalibrated model, as DIR/NAME.heatmap.png (NAME = the image path as listed, without its extension)."};
 
 /* Which images: exactly one of --features, --data (with --split or a
  * manifest --list), or plain files (--list without --data, and/or paths on
@@ -34,6 +37,10 @@ static TcErr check_sources_(const TcPredictOptions *o) {
                       "predict: give one of --features, --data, or image files (--list FILE and/or paths) (see --help)");
   /* the kernel is 8 sigma + 1 wide: past 64 it is wider than any crop
    * the maps are made for (and 1e9 asked for gigabytes) */
+  if (o->maps_dir && o->features)
+    return tc_err_set(TC_ERR_USAGE, "predict: --maps draws over the images: score them with --data or as image "
+                                    "files, not from --features");
+  if (o->maps_all && !o->maps_dir) return tc_err_set(TC_ERR_USAGE, "predict: --maps-all needs --maps DIR");
   if (!(o->sigma > 0.0 && o->sigma <= TC_SIGMA_MAX))
     return tc_err_set(TC_ERR_USAGE, "predict: --sigma %g is out of range: it must be in (0, %g]", o->sigma,
                       TC_SIGMA_MAX);
@@ -52,6 +59,10 @@ static TcErr guard_outputs_(MPI_Comm comm, const TcPredictOptions *o) {
                                {"--weights", o->features ? NULL : o->weights}, {"--out", o->out}};
     err = tc_outguard_check("--out", o->out, in, 4);
     if (!err && o->csv) err = tc_outguard_check("--csv", o->csv, in, 5);
+    /* a heatmap never lands on the model, the list, ...: its names end in
+     * .heatmap.png, which no input is checked to lack, so the folder is
+     * checked not to be one of them */
+    if (!err && o->maps_dir) err = tc_outguard_check("--maps", o->maps_dir, in, 5);
   }
   err = tc_agree_root(comm, err);
   if (!err && o->csv) err = tc_h5_check_output(comm, o->csv);
@@ -61,7 +72,7 @@ static TcErr guard_outputs_(MPI_Comm comm, const TcPredictOptions *o) {
 TcErr tc_cmd_predict(MPI_Comm comm, int argc, char **argv) {
   TcPredictOptions o;
   memset(&o, 0, sizeof o);
-  const char *bank = NULL;
+  const char *bank = NULL, *target_frr = NULL;
   int64_t max_pixels = TC_IMAGE_MAX_PIXELS_DEFAULT;
   TcOpt opts[] = {
       {"model", TC_OPT_STRING, &o.model, NULL, "model file from `tailedcore fit` (input)", NULL, 1},
@@ -76,12 +87,18 @@ TcErr tc_cmd_predict(MPI_Comm comm, int argc, char **argv) {
                      "backbone weights (when scoring images); must be the file the model was trained with (checksum)"),
       {"out", TC_OPT_STRING, &o.out, NULL, "scores file to write (published atomically)", NULL, 1},
       {"csv", TC_OPT_STRING, &o.csv, NULL,
-       "also write path,class,score, one row per image, header first (published atomically after --out); "
-       "no normalised score or OK/NG columns until the model carries a calibrated threshold", NULL, 0},
+       "also write path,class,score, one row per image, header first (published atomically after --out), "
+       "plus threshold,normalised_score,decision when the model is calibrated", NULL, 0},
       tc_opt_mem_per_rank(&o.mem_per_rank, "memory a rank may use for the memory bank and its work; above it the "
                                            "bank is split over the ranks; 0..1P"),
       {"bank", TC_OPT_CHOICE, &bank, "auto",
        "memory-bank placement: auto (split only when it does not fit), replicated, split", "auto|replicated|split", 0},
+      {"target-frr", TC_OPT_STRING, &target_frr, "model",
+       "false-reject rate the decisions aim at: 'model' keeps the threshold fit stored; a rate in (0, 1) sets "
+       "a new one from the model's validation scores (no refit)", NULL, 0},
+      {"maps", TC_OPT_STRING, &o.maps_dir, NULL,
+       "folder for heatmap PNGs of the NG images (created; needs images, not --features)", NULL, 0},
+      {"maps-all", TC_OPT_FLAG, &o.maps_all, NULL, "with --maps: a heatmap for every image, OK ones too", NULL, 0},
       {"sigma", TC_OPT_DOUBLE, &o.sigma, "4", "Gaussian sigma of the anomaly maps in pixels (DESIGN 3.7), in (0, 64]", NULL, 0},
       {"max-pixels", TC_OPT_INT, &max_pixels, "89478485", "refuse images declaring more pixels than this, before decoding (decompression bombs; the default is PIL's MAX_IMAGE_PIXELS)" " (when scoring images)", NULL, 0},
   };
@@ -98,6 +115,12 @@ TcErr tc_cmd_predict(MPI_Comm comm, int argc, char **argv) {
     return tc_agree(comm, TC_OK);
   }
   if (!err) err = tc_image_set_max_pixels(max_pixels);
+  if (!err && strcmp(target_frr, "model")) {
+    char *end = NULL;
+    o.target_frr = strtod(target_frr, &end);
+    if (end == target_frr || *end) o.target_frr = NAN;
+    err = tc_calib_check_frr("predict: --target-frr", o.target_frr);
+  }
   if (!err) err = check_sources_(&o);
   if (!err) o.bank_mode = !strcmp(bank, "split") ? TC_BANK_SPLIT
                         : !strcmp(bank, "replicated") ? TC_BANK_REPLICATED : TC_BANK_AUTO;

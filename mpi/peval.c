@@ -32,6 +32,7 @@ typedef struct {
   const char *scores_path, *root;
   TcScoresMeta sm;
   float *scores;               /* [T] image scores */
+  uint8_t *dec;                /* [T] decisions (1 = NG) of a calibrated run, else NULL */
   char **paths;                /* [T] scored paths (one allocation) */
   TcDataset *ds;               /* ROOT's test split */
   TcDatasetItem **sorted;      /* [ds->n] listing by path, for bsearch */
@@ -46,8 +47,8 @@ typedef struct {
 } Eval_;
 
 static void eval_free_(Eval_ *e) {
-  void *buffers[] = {e->pix,    e->mask,   e->map,   e->cls_of, e->seen,
-                     e->labels, e->match, e->sorted, e->paths,  e->scores};
+  void *buffers[] = {e->pix,    e->mask,  e->map,    e->cls_of, e->seen,  e->labels,
+                     e->match,  e->sorted, e->paths, e->scores, e->dec};
   for (size_t i = 0; i < sizeof buffers / sizeof buffers[0]; i++) free(buffers[i]);
   tc_eval_result_destroy(&e->r);
   tc_dataset_destroy(&e->ds);
@@ -88,6 +89,7 @@ static TcErr read_scores_(Eval_ *e) {
   if (e->r) {
     snprintf(e->r->path, sizeof e->r->path, "%s", e->scores_path);
     snprintf(e->r->method, sizeof e->r->method, "%s", e->sm.method);
+    snprintf(e->r->source, sizeof e->r->source, "%s", e->sm.source);
   }
   err = tc_agree(e->comm, e->r ? TC_OK : TC_ERR_MEM);
   if (!err) {
@@ -96,6 +98,10 @@ static TcErr read_scores_(Eval_ *e) {
   }
   if (!err) err = tc_agree(e->comm, tc_scores_read_image_scores(f, &e->sm, e->scores));
   if (!err) err = tc_agree(e->comm, tc_scores_read_paths(f, &e->sm, &e->paths));
+  if (!err && e->sm.calibrated) {
+    e->dec = tc_malloc((size_t)e->sm.T, "decisions");
+    err = tc_agree(e->comm, e->dec ? tc_scores_read_decisions(f, &e->sm, e->dec) : TC_ERR_MEM);
+  }
   tc_h5_close(&f);
   return err;
 }
@@ -283,11 +289,25 @@ static TcErr group_means_(Eval_ *e) {
   return err;
 }
 
+/* False rejects and escapes at the scores' decisions. Local. */
+static void decision_counts_(Eval_ *e) {
+  TcEvalResult *r = e->r;
+  r->calibrated = e->dec != NULL;
+  r->threshold = e->sm.threshold;
+  r->target_frr = e->sm.target_frr;
+  for (int64_t i = 0; i < e->sm.T; i++) {
+    int ng = e->dec && e->dec[i];
+    if (e->labels[i]) r->n_bad++, r->n_bad_ok += e->dec && !ng;
+    else r->n_good++, r->n_good_ng += ng;
+  }
+}
+
 /* The ground truth of every scored image and the classes it gives (checked
  * against the dataset info when there is one). Local. */
 static TcErr ground_truth_(Eval_ *e, const TcDatasetInfo *info) {
   TC_CALL(match_ground_truth_(e));
   TC_CALL(build_classes_(e));
+  decision_counts_(e);
   if (info) TC_CALL(apply_info_(e, info));
   return TC_OK;
 }

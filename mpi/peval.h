@@ -37,9 +37,16 @@ typedef struct {
 typedef struct {
   char method[64];     /* the scores file's `method` attribute ("?" when absent) */
   char path[1024];     /* the scores file */
+  char source[4096];   /* what predict scored ("" when not recorded) */
   int n_classes;
   TcEvalClass *classes; /* [n_classes], sorted by name */
   TcGroupMeans image, pixel;
+  /* decisions of a calibrated model's scores (scores_io.h); else calibrated
+   * 0 and the rest NaN / 0 */
+  int calibrated;
+  double threshold, target_frr;
+  int64_t n_good, n_good_ng;  /* good test images, and those decided NG (false rejects) */
+  int64_t n_bad, n_bad_ok;    /* anomalous ones, and those decided OK (escapes) */
 } TcEvalResult;
 
 /* Evaluate one scores file. Collective on comm; every rank gets the same

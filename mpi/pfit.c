@@ -32,6 +32,9 @@
 #include "version.h"
 #include "tailsampler.h"
 #include "rng.h"
+#include "calib.h"
+#include "dataset.h"
+#include "pcalib.h"
 
 
 /* images per collective read */
@@ -61,6 +64,11 @@ TcErr tc_pfit_check(const TcFitOpts *o) {
            "--coreset-oversample %g is out of range [1, 1000]", o->coreset_mode.oversample);
   TcAugment a;
   TC_CALL(tc_augment_parse(o->tail_aug, &a));
+  TC_CHECK(o->val_fraction >= 0 && o->val_fraction <= 0.5, TC_ERR_USAGE,
+           "--val-fraction %g is impossible: it must be in [0, 0.5] (0 = no calibration)", o->val_fraction);
+  TC_CHECK(!(o->val_list && o->val_fraction > 0), TC_ERR_USAGE,
+           "--val and --val-fraction both choose the validation images: give one");
+  TC_CALL(tc_calib_check_frr("fit: --target-frr", o->target_frr));
   TC_CHECK(!o->data == !o->weights, TC_ERR_USAGE,
            "--data and --weights go together: the tail views are extracted from the images under "
            "--data with the backbone weights features.h5 was made with");
@@ -254,6 +262,11 @@ typedef struct {
   /* my rows of the bank: image rows [r0, r1), view rows [q0, q1) */
   int64_t r0, r1, q0, q1;
   float *bank, *bank_w, *bankv, *bankv_w;
+  /* calibration: the validation images, kept out of the bank */
+  int calibrate;
+  uint8_t *held;   /* [N], every rank: 1 = validation image */
+  int64_t n_held;
+  TcCalibration cal; /* rank 0: the arrays; every rank: the scalars */
 } TcFit;
 
 static void fit_init_(TcFit *s, MPI_Comm comm, const TcFitOpts *o) {
@@ -271,6 +284,7 @@ static void fit_init_(TcFit *s, MPI_Comm comm, const TcFitOpts *o) {
   tc_augment_parse(o->tail_aug, &s->aug);
   /* DESIGN 3.6 step 8 needs the images and the weights */
   s->views = s->method->tail_views && s->aug != TC_AUG_NONE && o->data && o->weights;
+  s->calibrate = o->val_fraction > 0 || o->val_list;
 }
 
 static void fit_free_(TcFit *s) {
@@ -295,6 +309,8 @@ static void fit_free_(TcFit *s) {
   free(s->bank_w);
   free(s->bankv);
   free(s->bankv_w);
+  free(s->held);
+  tc_calib_clear(&s->cal);
   memset(s, 0, sizeof *s);
 }
 
@@ -615,6 +631,30 @@ static TcErr fit_noise_filter_(TcFit *s) {
   return TC_OK;
 }
 
+/* Calibration: choose the validation images (after TailSampler, which
+ * must see them all and whose tail images are never held out). Collective. */
+static TcErr fit_holdout_(TcFit *s) {
+  const TcFitOpts *o = s->o;
+  s->held = tc_calloc((size_t)s->N, 1, "validation flags");
+  TcErr err = tc_agree(s->comm, s->held ? TC_OK : TC_ERR_MEM);
+  if (err) return err;
+  return tc_pcalib_holdout(s->comm, s->fin, o->features, s->N, s->tres ? s->tres->is_tail : NULL, o->val_fraction,
+                           o->val_list, o->seed, s->held, &s->n_held, &s->cal);
+}
+
+/* The validation images' patches leave the coreset candidates (compacted
+ * in place, order kept). Local. */
+static void fit_drop_held_(TcFit *s) {
+  const int64_t P = s->P;
+  int64_t k = 0;
+  for (int64_t i = 0; i < s->nkeep; i++)
+    if (!s->held[s->gall[i] / s->HW]) {
+      if (k != i) memmove(s->Pj + k * P, s->Pj + i * P, (size_t)P * sizeof(float));
+      s->gall[k++] = s->gall[i];
+    }
+  s->nkeep = k;
+}
+
 /* DESIGN 3.5: M_clean over the kept patches, then M = M_clean U M_tail as a
  * sorted set of global patch indices. Collective. */
 static TcErr fit_coresets_(TcFit *s) {
@@ -751,6 +791,8 @@ static TcErr fit_write_(TcFit *s) {
   err = tc_agree(comm, tc_model_create(comm, s->o->out, s->M, s->D, s->m_clean, s->m_tail, &fout));
   if (err) return err;
   TcErr e = write_model_(s, fout);
+  if (!e && s->calibrate)
+    e = tc_pcalib_write(comm, fout, s->o->features, s->held, s->N, s->o->mem_per_rank, s->o->target_frr, &s->cal);
   if (!e && tc_fault_injected(comm, "fit-write")) e = tc_err_set(TC_ERR_IO, "injected write failure");
   err = tc_agree(comm, e);
   if (err) {
@@ -769,8 +811,10 @@ TcErr tc_pfit_run(MPI_Comm comm, const TcFitOpts *o) {
   if (!err) err = fit_prepare_(&s);
   if (!err) err = fit_project_(&s);
   if (!err && s.method->tail_sampling) err = fit_tail_sampling_(&s);
+  if (!err && s.calibrate) err = fit_holdout_(&s);
   if (!err && s.method->tail_sampling) err = s.views ? fit_tail_views_(&s) : fit_tail_patches_(&s);
   if (!err && s.method->noise_filter) err = fit_noise_filter_(&s);
+  if (!err && s.calibrate) fit_drop_held_(&s);
   if (!err) err = fit_coresets_(&s);
   if (!err) err = fit_bank_rows_(&s);
   if (!err && s.views) err = fit_view_rows_(&s);

@@ -54,6 +54,9 @@ typedef struct {
   int pruned;            /* 1: triangle-pruned coreset (identical result) */
   const char *coreset_mode_name; /* [exact] */
   TcCoresetMode coreset_mode;    /* parsed from coreset_mode_name, + shard and oversample */
+  double val_fraction;   /* [0] calibration hold-out per folder class (calib.h) */
+  const char *val_list;  /* or the images to hold out, as listed in /paths */
+  double target_frr;     /* [0.01] */
 } TcFitOpts;
 
 /* Run fit. Collective on comm; returns an agreed code. opts (global input,

@@ -25,6 +25,12 @@
 #include "partition.h"
 #include "pextract.h"
 #include "scores_io.h"
+#include "calib.h"
+#include "heatmap.h"
+#include "image.h"
+#include "resize.h"
+#include <errno.h>
+#include <sys/stat.h>
 
 static void nn_min_op_(void *invec, void *inoutvec, int *len, MPI_Datatype *dt) {
   (void)dt;
@@ -160,9 +166,16 @@ typedef struct {
  * of /memory_bank [M, D] (M >= 1) and of /memory_weights [M] when present
  * or needed by the method. Collective; errors agreed at each step.
  * model->h5 is closed by the caller. */
+static TcErr check_model_(MPI_Comm comm, Model_ *model);
+
 static TcErr load_model_(MPI_Comm comm, const char *path, Model_ *model) {
   TcErr err = tc_agree(comm, tc_model_open(comm, path, &model->h5));
-  if (!err) err = tc_agree(comm, tc_model_read_meta(model->h5, &model->mm));
+  return err ? err : check_model_(comm, model);
+}
+
+/* The opened model's attributes and bank shape. Collective; agreed. */
+static TcErr check_model_(MPI_Comm comm, Model_ *model) {
+  TcErr err = tc_agree(comm, tc_model_read_meta(model->h5, &model->mm));
   if (!err) err = tc_agree(comm, tc_model_check_bank(model->h5, &model->mm));
   if (err) return err;
   model->meta = model->mm.features;
@@ -210,14 +223,24 @@ typedef struct {
   TcH5File *out;
   float *image_scores;  /* this rank's [nlocal], for the CSV */
   TcCsvOut *csv;        /* rank 0, with --csv: the table, unpublished */
+  const int64_t *rows;  /* features rows scored (fit's validation images), NULL = all in order */
+  int borrowed;         /* model.h5 and the features file belong to the caller */
+  TcCalibration cal;    /* the model's (or --calibration's) threshold data */
+  int calibrated;
+  float *thresholds;    /* this rank's [nlocal]: the threshold that applies to each image */
+  int64_t n_maps;       /* heatmaps this rank wrote */
 } Predict_;
 
 static void predict_free_(Predict_ *s) {
   tc_h5_abandon(&s->out);
   tc_csv_abandon(&s->csv);
   free(s->image_scores);
-  tc_h5_close(&s->feat);
-  tc_h5_close(&s->model.h5);
+  free(s->thresholds);
+  tc_calib_clear(&s->cal);
+  if (!s->borrowed) {
+    tc_h5_close(&s->feat);
+    tc_h5_close(&s->model.h5);
+  }
   tc_extractor_destroy(&s->ex);
   free(s->names);
   free(s->paths);
@@ -270,6 +293,51 @@ static TcErr open_test_source_(Predict_ *s) {
   return tc_agree(s->comm, err);
 }
 
+/* The model's threshold data, and --target-frr's threshold from them.
+ * Collective; agreed. */
+static TcErr load_calibration_(Predict_ *s) {
+  const TcPredictOptions *opt = s->opt;
+  const char *mpath = opt->model;
+  if (!tc_model_has_calibration(s->model.h5)) {
+    if (opt->target_frr > 0)
+      return tc_agree(s->comm, tc_err_set(TC_ERR_USAGE, "--target-frr: %s has no calibration (fit it with "
+                                          "--val-fraction or --val)", mpath));
+    return TC_OK;
+  }
+  TcErr err = tc_agree(s->comm, tc_model_read_calibration(s->model.h5, &s->cal));
+  if (!err && opt->target_frr > 0) err = tc_agree(s->comm, tc_calib_compute(&s->cal, opt->target_frr));
+  if (err) return err;
+  s->calibrated = 1;
+  tc_log(1, "predict: threshold %.6g for a false-reject rate of %g (%lld validation images%s)",
+         (double)s->cal.threshold, s->cal.target_frr, (long long)s->cal.n_val,
+         s->cal.expected_frr > s->cal.target_frr * 1.000001 ? ", too few for the target" : "");
+  if (s->cal.expected_frr > s->cal.target_frr * 1.000001)
+    tc_log(0, "predict: warning: %lld validation images cannot set a threshold for a false-reject rate of %g "
+              "(at least %lld needed): expect about %.3g",
+           (long long)s->cal.n_val, s->cal.target_frr, (long long)tc_calib_min_count(s->cal.target_frr),
+           s->cal.expected_frr);
+  return TC_OK;
+}
+
+/* Image t of this rank as listed (ROOT-relative, as given, or the
+ * features file's path). Local. */
+static const char *image_name_(const Predict_ *s, int64_t t) {
+  return s->feat ? s->paths[t] : s->names[s->lo + t];
+}
+
+/* Its folder class when the name is ROOT-relative, else "". Local. */
+static void image_class_(const Predict_ *s, const char *name, char *cls, size_t cap) {
+  if (s->opt->features || s->opt->data_root) tc_dataset_class_of(name, cls, cap);
+  else cls[0] = '\0';
+}
+
+/* Features mode: this rank's paths, before scoring (the thresholds and
+ * heatmaps need each image's class). Collective; agreed. */
+static TcErr load_local_paths_(Predict_ *s) {
+  if (!s->feat || s->rows) return TC_OK;
+  return tc_agree(s->comm, tc_h5_read_strings(s->feat, "paths", s->lo, s->nlocal, &s->paths));
+}
+
 /* Bank placement: the same decision on every rank, no communication; then
  * this rank's slice of the bank. Collective; the error is agreed. */
 static TcErr plan_bank_(Predict_ *s) {
@@ -313,8 +381,8 @@ static TcErr plan_bank_(Predict_ *s) {
   s->Mloc = b1 - b0;
   s->nq = split ? size * HW : HW;
   s->bank_mode_name = split ? "split" : "replicated";
-  tc_log(1, "predict: %lld test images on %d ranks, memory bank %lld x %lld (%s, %s), method %s",
-         (long long)s->T, size, (long long)M, (long long)D, s->bank_mode_name, human_(M * D * 4, h1, sizeof h1),
+  tc_log(1, "%s: %lld %s images on %d ranks, memory bank %lld x %lld (%s, %s), method %s",
+         s->rows ? "calibration" : "predict", (long long)s->T, s->rows ? "validation" : "test", size, (long long)M, (long long)D, s->bank_mode_name, human_(M * D * 4, h1, sizeof h1),
          s->model.method);
   return TC_OK;
 }
@@ -334,9 +402,10 @@ static TcErr load_bank_(Predict_ *s) {
   s->map = tc_malloc(sizeof(float) * (size_t)(s->crop * s->crop), "anomaly map");
   s->have = tc_calloc((size_t)s->size, sizeof(int), "round flags");
   s->image_scores = tc_malloc(sizeof(float) * (size_t)(s->nlocal + 1), "image scores");
+  s->thresholds = tc_malloc(sizeof(float) * (size_t)(s->nlocal + 1), "image thresholds");
   if (has_weights) s->weights = tc_malloc(sizeof(float) * (size_t)M, "memory weights");
   int ok = s->bank && s->norms && s->Q && s->work && s->nn && s->grid && s->map && s->have && s->image_scores &&
-           (!has_weights || s->weights);
+           s->thresholds && (!has_weights || s->weights);
   TcErr err = tc_agree(s->comm, ok ? TC_OK : TC_ERR_MEM);
   if (err) return err;
   TC_CALL(load_model_rows_(s->comm, &s->model, s->b0, Mloc, s->bank, s->weights));
@@ -349,7 +418,8 @@ static TcErr load_bank_(Predict_ *s) {
 static TcErr create_output_(Predict_ *s) {
   const TcPredictOptions *opt = s->opt;
   TcScoresRun run = {s->T, &s->fm, s->model.method, opt->model, source_name_(opt),
-                     s->bank_mode_name, opt->sigma, s->model.M};
+                     s->bank_mode_name, opt->sigma, s->model.M, s->calibrated, s->cal.threshold,
+                     s->cal.target_frr, opt->model};
   TC_CALL(tc_agree(s->comm, tc_scores_create(s->comm, opt->out, &run, &s->out)));
   return tc_agree(s->comm, opt->csv && s->rank == 0 ? tc_csv_create(opt->csv, &s->csv) : TC_OK);
 }
@@ -362,7 +432,8 @@ static TcErr load_queries_(Predict_ *s, int64_t t, int mine) {
   float *myQ = s->split ? s->Q + (int64_t)s->rank * s->HW * s->D : s->Q;
   TcErr err = TC_OK;
   if (s->feat) {
-    err = tc_features_read(s->feat, &s->fm, s->lo + t, mine ? 1 : 0, myQ, NULL);
+    int64_t row = s->rows ? (mine ? s->rows[s->lo + t] : 0) : s->lo + t;
+    err = tc_features_read(s->feat, &s->fm, row, mine ? 1 : 0, myQ, NULL);
   } else if (mine) {
     char buf[4096];
     const char *path = s->names[s->lo + t];
@@ -419,7 +490,71 @@ static TcErr score_image_(Predict_ *s, int64_t t, float *image_score) {
     s->grid[p] = s->use_weights ? my[p].dist * s->weights[my[p].index] : my[p].dist;
   }
   *image_score = tc_score_image(s->grid, s->HW);
+  if (!s->out) return TC_OK; /* scores only (fit's validation images) */
   return tc_score_anomaly_map(s->grid, (int)s->fm.fmap_h, (int)s->fm.fmap_w, (int)s->crop, s->opt->sigma, s->map);
+}
+
+/* DIR/NAME-without-extension.heatmap.png for an image NAME as listed: the
+ * listing's folders are kept (a leading '/' and '..' components become
+ * plain names), created as needed (DIR too). Local. */
+static TcErr map_path_(const char *dir, const char *name, char *out, size_t cap) {
+  char rel[4096];
+  size_t k = 0;
+  for (const char *p = name; *p == '/'; p++) name = p + 1;
+  for (const char *p = name; *p && k + 2 < sizeof rel; p++) {
+    int dotdot = p[0] == '.' && p[1] == '.' && (p == name || p[-1] == '/') && (p[2] == '/' || !p[2]);
+    if (dotdot) {
+      rel[k++] = '_';
+      rel[k++] = '_';
+      p++;
+    } else rel[k++] = *p;
+  }
+  rel[k] = '\0';
+  char *dot = strrchr(rel, '.'), *slash = strrchr(rel, '/');
+  if (dot && (!slash || dot > slash) && dot != rel) *dot = '\0';
+  int n = snprintf(out, cap, "%s/%s.heatmap.png", dir, rel);
+  TC_CHECK(n > 0 && (size_t)n < cap, TC_ERR_USAGE, "--maps: path for %s is too long", name);
+  /* DIR itself too: --maps creates its folder */
+  for (char *p = out + 1; (p = strchr(p, '/')) != NULL; p++) {
+    *p = '\0';
+    int rc = mkdir(out, 0777);
+    int e = errno;
+    *p = '/';
+    TC_CHECK(rc == 0 || e == EEXIST, TC_ERR_IO, "--maps: cannot create the folder of %s: %s", out, strerror(e));
+  }
+  return TC_OK;
+}
+
+/* The heatmap PNG of this rank's image t (the image read again, cropped as
+ * the extractor does, the map over it). Local. */
+static TcErr write_map_(Predict_ *s, int64_t t, float score) {
+  const TcPredictOptions *opt = s->opt;
+  const char *name = image_name_(s, t);
+  char src[4096], dst[8192], caption[256];
+  if (opt->data_root) snprintf(src, sizeof src, "%s/%s", opt->data_root, name);
+  else snprintf(src, sizeof src, "%s", name);
+  TC_CALL(map_path_(opt->maps_dir, name, dst, sizeof dst));
+  const TcGuardInput gi = {"image", src};
+  TC_CALL(tc_outguard_check("--maps", dst, &gi, 1));
+  const float thr = s->calibrated ? s->thresholds[t] : NAN;
+  if (s->calibrated)
+    snprintf(caption, sizeof caption, "%s  %.2f x threshold  (score %.4g)", tc_calib_is_ng(score, thr) ? "NG" : "OK",
+             (double)(score / thr), (double)score);
+  else
+    snprintf(caption, sizeof caption, "score %.4g (uncalibrated)", (double)score);
+  TcImage img = {0};
+  const int64_t crop = s->crop;
+  uint8_t *px = tc_malloc((size_t)(crop * crop * 3), "heatmap image");
+  TcErr err = px ? tc_image_read(src, &img) : TC_ERR_MEM;
+  if (!err) err = tc_resize_preprocess_u8(&img, &s->ex->pre, px);
+  if (!err) {
+    TcHeatmapInput in = {px, (int)crop, 3, s->map, s->calibrated ? (double)thr : 0.0, caption};
+    err = tc_heatmap_write_png(dst, &in);
+  }
+  tc_image_free(&img);
+  free(px);
+  if (!err) s->n_maps++;
+  return err;
 }
 
 /* Round t: every rank's t-th image (if it has one) scored and written.
@@ -437,8 +572,16 @@ static TcErr score_round_(Predict_ *s, int64_t t) {
   float image_score = 0.0f;
   if (!err && mine) err = score_image_(s, t, &image_score);
   if (!err && mine) s->image_scores[t] = image_score;
+  if (!err && mine && s->calibrated) {
+    char cls[256];
+    image_class_(s, image_name_(s, t), cls, sizeof cls);
+    s->thresholds[t] = tc_calib_threshold_for(&s->cal, cls);
+  }
+  if (!err && mine && s->opt->maps_dir &&
+      (s->opt->maps_all || !s->calibrated || tc_calib_is_ng(image_score, s->thresholds[t])))
+    err = write_map_(s, t, image_score);
   err = tc_agree(s->comm, err);
-  if (err) return err;
+  if (err || !s->out) return err;
   return tc_agree(s->comm, tc_scores_write_images(s->out, s->lo + t, mine, &image_score, s->map));
 }
 
@@ -457,17 +600,22 @@ static TcErr score_all_(Predict_ *s) {
 
 /* Rank 0's CSV rows: every image's path, class and score. Plain files
  * have no class. Local (rank 0). */
-static void csv_rows_(Predict_ *s, const char *const *paths, const float *scores) {
-  const char *header[3] = {"path", "class", "score"};
-  tc_csv_row(s->csv, 3, header);
+static void csv_rows_(Predict_ *s, const char *const *paths, const float *scores, const float *thr) {
+  const char *header[6] = {"path", "class", "score", "threshold", "normalised_score", "decision"};
+  const int ncol = s->calibrated ? 6 : 3;
+  tc_csv_row(s->csv, ncol, header);
   for (int64_t i = 0; i < s->T; i++) {
-    char cls[256], score[32];
-    if (s->opt->features || s->opt->data_root) tc_dataset_class_of(paths[i], cls, sizeof cls);
-    else cls[0] = '\0';
+    char cls[256], score[32], t[32], norm[32];
+    image_class_(s, paths[i], cls, sizeof cls);
     /* %.9g: the float round-trips */
     snprintf(score, sizeof score, "%.9g", (double)scores[i]);
-    const char *row[3] = {paths[i], cls, score};
-    tc_csv_row(s->csv, 3, row);
+    const char *row[6] = {paths[i], cls, score, t, norm, ""};
+    if (s->calibrated) {
+      snprintf(t, sizeof t, "%.9g", (double)thr[i]);
+      snprintf(norm, sizeof norm, "%.9g", (double)tc_calib_normalised(scores[i], thr[i]));
+      row[5] = tc_calib_is_ng(scores[i], thr[i]) ? "NG" : "OK";
+    }
+    tc_csv_row(s->csv, ncol, row);
   }
 }
 
@@ -478,7 +626,7 @@ static TcErr write_csv_(Predict_ *s) {
   if (!s->opt->csv) return TC_OK;
   TcErr err = s->T <= INT32_MAX ? TC_OK : tc_err_set(TC_ERR_USAGE, "--csv: %lld images", (long long)s->T);
   int *counts = tc_malloc(sizeof(int) * 2 * (size_t)s->size, "CSV gather counts");
-  float *all = s->rank == 0 ? tc_malloc(sizeof(float) * (size_t)s->T, "image scores") : NULL;
+  float *all = s->rank == 0 ? tc_malloc(sizeof(float) * 2 * (size_t)s->T, "image scores") : NULL;
   char **all_paths = NULL;
   if (!err && (!counts || (s->rank == 0 && !all))) err = TC_ERR_MEM;
   err = tc_agree(s->comm, err);
@@ -495,21 +643,44 @@ static TcErr write_csv_(Predict_ *s) {
                                                      counts + s->size, MPI_FLOAT, 0, s->comm),
                                          "MPI_Gatherv (image scores)"));
   }
-  if (!err && s->rank == 0) csv_rows_(s, (const char *const *)(s->feat ? all_paths : s->names), all);
+  if (!err && s->calibrated)
+    err = tc_agree(s->comm, tc_mpi_check(MPI_Gatherv(s->thresholds, (int)s->nlocal, MPI_FLOAT, all ? all + s->T : NULL,
+                                                     counts, counts + s->size, MPI_FLOAT, 0, s->comm),
+                                         "MPI_Gatherv (thresholds)"));
+  if (!err && s->rank == 0) csv_rows_(s, (const char *const *)(s->feat ? all_paths : s->names), all, all + s->T);
   free(all_paths);
   free(all);
   free(counts);
   return err;
 }
 
+/* This rank's thresholds, normalised scores and OK/NG into scores.h5, and
+ * the counts in the log. Collective; agreed. */
+static TcErr write_decisions_(Predict_ *s) {
+  const int64_t n = s->nlocal;
+  float *norm = tc_malloc(sizeof(float) * (size_t)(n + 1), "normalised scores");
+  uint8_t *dec = tc_malloc((size_t)(n + 1), "decisions");
+  TcErr err = tc_agree(s->comm, norm && dec ? TC_OK : TC_ERR_MEM);
+  int64_t ng = 0;
+  for (int64_t t = 0; !err && t < n; t++) {
+    norm[t] = tc_calib_normalised(s->image_scores[t], s->thresholds[t]);
+    dec[t] = (uint8_t)tc_calib_is_ng(s->image_scores[t], s->thresholds[t]);
+    ng += dec[t];
+  }
+  if (!err) err = tc_agree(s->comm, tc_scores_write_decisions(s->out, s->lo, n, s->thresholds, norm, dec));
+  free(norm);
+  free(dec);
+  MPI_Allreduce(MPI_IN_PLACE, &ng, 1, MPI_INT64_T, MPI_SUM, s->comm);
+  if (!err) tc_log(1, "predict: %lld NG, %lld OK (threshold %.6g)", (long long)ng, (long long)(s->T - ng),
+                   (double)s->cal.threshold);
+  return err;
+}
+
 /* The test paths (the features file's, or the listed names), then the
  * file published, then the CSV. Collective; agreed. */
 static TcErr finish_output_(Predict_ *s) {
-  const char *const *paths = (const char *const *)(s->names ? s->names + s->lo : NULL);
-  if (s->feat) {
-    TC_CALL(tc_agree(s->comm, tc_h5_read_strings(s->feat, "paths", s->lo, s->nlocal, &s->paths)));
-    paths = (const char *const *)s->paths;
-  }
+  const char *const *paths = (const char *const *)(s->feat ? s->paths : s->names ? s->names + s->lo : NULL);
+  if (s->calibrated) TC_CALL(write_decisions_(s));
   TC_CALL(tc_agree(s->comm, tc_scores_write_paths(s->out, s->T, s->lo, s->nlocal, paths)));
   TC_CALL(write_csv_(s));
   TC_CALL(tc_agree(s->comm, tc_h5_publish(&s->out)));
@@ -541,15 +712,57 @@ TcErr tc_ppredict_run(MPI_Comm comm, const TcPredictOptions *opt) {
   /* the method table says whether distances are weighted; model_io refused
    * a model whose method needs weights it lacks */
   s.use_weights = s.model.weights_scores;
+  if (!err) err = load_calibration_(&s);
   if (!err) err = open_test_source_(&s);
   if (!err) {
     plan_rounds_(&s);
-    err = plan_bank_(&s);
+    err = load_local_paths_(&s);
   }
+  if (!err) err = plan_bank_(&s);
   if (!err) err = load_bank_(&s);
   if (!err) err = create_output_(&s);
   if (!err) err = score_all_(&s);
   if (!err) err = finish_output_(&s);
+  if (!err && opt->maps_dir) {
+    int64_t n = s.n_maps;
+    MPI_Allreduce(MPI_IN_PLACE, &n, 1, MPI_INT64_T, MPI_SUM, comm);
+    tc_log(1, "predict: wrote %lld heatmap(s) under %s", (long long)n, opt->maps_dir);
+  }
+  predict_free_(&s);
+  return err;
+}
+
+TcErr tc_ppredict_score_rows(MPI_Comm comm, TcH5File *model, const char *features, const int64_t *rows, int64_t n,
+                             int64_t mem_per_rank, float *scores) {
+  TcPredictOptions opt = {.model = tc_h5_path(model), .features = features, .mem_per_rank = mem_per_rank,
+                          .bank_mode = TC_BANK_AUTO, .sigma = 4.0};
+  Predict_ s = {.comm = comm, .rank = tc_rank(comm), .size = tc_size(comm), .opt = &opt, .rows = rows};
+  s.model.h5 = model;
+  TcErr err = check_model_(comm, &s.model);
+  s.use_weights = s.model.weights_scores;
+  if (!err) err = tc_agree(comm, tc_features_open(comm, features, &s.feat, &s.fm));
+  if (!err) {
+    s.fm.N = n;
+    plan_rounds_(&s);
+    err = plan_bank_(&s);
+  }
+  if (!err) err = load_bank_(&s);
+  for (int64_t t = 0; !err && t < s.rounds; t++) err = score_round_(&s, t);
+  int *counts = err ? NULL : tc_malloc(sizeof(int) * 2 * (size_t)s.size, "score gather counts");
+  if (!err) err = tc_agree(comm, counts && n <= INT32_MAX ? TC_OK : tc_err_set(TC_ERR_MEM, "gathering %lld scores", (long long)n));
+  if (!err) {
+    for (int r = 0; r < s.size; r++) {
+      int64_t lo, hi;
+      tc_block_range(n, r, s.size, &lo, &hi);
+      counts[r] = (int)(hi - lo);
+      counts[s.size + r] = (int)lo;
+    }
+    err = tc_agree(comm, tc_mpi_check(MPI_Allgatherv(s.image_scores, (int)s.nlocal, MPI_FLOAT, scores, counts,
+                                                     counts + s.size, MPI_FLOAT, comm), "MPI_Allgatherv (scores)"));
+  }
+  free(counts);
+  tc_h5_close(&s.feat);
+  s.borrowed = 1;
   predict_free_(&s);
   return err;
 }

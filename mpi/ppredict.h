@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "err.h"
+#include "h5fmt.h"
 #include "score.h"
 
 typedef enum { TC_BANK_AUTO = 0, TC_BANK_REPLICATED, TC_BANK_SPLIT } TcBankMode;
@@ -37,6 +38,10 @@ typedef struct {
   int64_t mem_per_rank;     /* bytes a rank may use for the bank and its work */
   TcBankMode bank_mode;     /* auto: split only when the bank does not fit */
   double sigma;             /* anomaly-map Gaussian sigma (DESIGN: 4) */
+  double target_frr;        /* > 0: the threshold for this rate from the model's validation
+                               scores instead of the one fit stored; 0: the model's */
+  const char *maps_dir;     /* heatmap PNGs under this folder (needs images), or NULL */
+  int maps_all;             /* every image, not only the NG ones */
 } TcPredictOptions;
 
 /* Run predict. Collective on comm. All inputs are checked before the output
@@ -52,8 +57,23 @@ typedef struct {
  * (data root, or a features file's paths), empty for plain files. Returns
  * an agreed code; on error nothing is published (scores.h5 is published
  * before the CSV is renamed into place: a failed rename leaves the scores).
+ * With a calibrated model (model_io.h /calibration) every image also gets
+ * the threshold of its class (or the global one), a normalised score and an
+ * OK/NG decision in scores.h5 and the CSV; maps_dir writes a heatmap PNG
+ * per NG image (every image with maps_all, or when the model is not
+ * calibrated) as MAPS/NAME.heatmap.png, NAME the image as listed without
+ * its extension.
  * DESIGN 3.7, 6. */
 TcErr tc_ppredict_run(MPI_Comm comm, const TcPredictOptions *opt);
+
+/* Image scores of rows[0..n) of the features file `features` (checked
+ * against the model) against the bank of `model`, an open model file that
+ * may still be being written (fit's, flushed: its bank, weights and
+ * attributes complete); exactly predict's scores for those images. scores
+ * [n] (output) on every rank. The model file stays open. Collective on
+ * comm; the error is agreed. */
+TcErr tc_ppredict_score_rows(MPI_Comm comm, TcH5File *model, const char *features, const int64_t *rows,
+                             int64_t n, int64_t mem_per_rank, float *scores);
 
 /* The MPI reduction of TcScoreNN records: lowest key, then lowest index;
  * the winner's exact distance travels with it. Collective on comm:

@@ -459,6 +459,17 @@ TcErr tc_h5_create(MPI_Comm comm, const char *final_path, const char *kind, TcH5
   return TC_OK;
 }
 
+TcErr tc_h5_sync(TcH5File *f) {
+  TC_CALL(check_writable_(f));
+  TC_CALL(room_for_metadata_(f, 0, "sync"));
+  errno = 0;
+  TcErr err = H5Fflush(f->file, H5F_SCOPE_GLOBAL) < 0 ? write_failed_(f, errno, "flush") : TC_OK;
+  err = agreed_write_(f, err);
+  /* MPI-IO's consistency: every rank's writes synced before any rank reads */
+  MPI_Barrier(f->comm);
+  return err;
+}
+
 TcErr tc_h5_publish(TcH5File **fp) {
   TcH5File *f = *fp;
   if (!f) return tc_err_set(TC_ERR_INTERNAL, "publish of a NULL file");

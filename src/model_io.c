@@ -154,3 +154,74 @@ TcErr tc_model_check_weights(const TcH5File *f, const TcModelMeta *m, const floa
              tc_value_str(weights[i]), (double)TC_VALUE_ABS_MAX);
   return TC_OK;
 }
+
+/* ------------------------------------------------------ the calibration */
+
+#define CAL "calibration"
+
+TcErr tc_model_write_calibration(TcH5File *f, int writer, const TcCalibration *c) {
+  const int64_t n = c->n_val, k = c->n_classes;
+  TC_CALL(tc_h5_create_dataset(f, CAL "/val_scores", TC_H5_F32, 1, &n, 0));
+  TC_CALL(tc_h5_write_rows(f, CAL "/val_scores", TC_H5_F32, 0, writer ? n : 0, c->val_scores));
+  TC_CALL(tc_h5_create_dataset(f, CAL "/val_class", TC_H5_I64, 1, &n, 0));
+  TC_CALL(tc_h5_write_rows(f, CAL "/val_class", TC_H5_I64, 0, writer ? n : 0, c->val_class));
+  TC_CALL(tc_h5_write_strings(f, CAL "/val_paths", n, 0, writer ? n : 0, (const char *const *)c->val_paths));
+  if (k > 0) {
+    TC_CALL(tc_h5_write_strings(f, CAL "/class_names", k, 0, writer ? k : 0,
+                                (const char *const *)c->class_names));
+    TC_CALL(tc_h5_create_dataset(f, CAL "/class_thresholds", TC_H5_F32, 1, &k, 0));
+    TC_CALL(tc_h5_write_rows(f, CAL "/class_thresholds", TC_H5_F32, 0, writer ? k : 0, c->class_thresholds));
+    TC_CALL(tc_h5_create_dataset(f, CAL "/class_counts", TC_H5_I64, 1, &k, 0));
+    TC_CALL(tc_h5_write_rows(f, CAL "/class_counts", TC_H5_I64, 0, writer ? k : 0, c->class_counts));
+  }
+  TC_CALL(tc_h5_set_attr_f64(f, CAL, "target_frr", c->target_frr));
+  TC_CALL(tc_h5_set_attr_f64(f, CAL, "threshold", (double)c->threshold));
+  TC_CALL(tc_h5_set_attr_f64(f, CAL, "expected_frr", c->expected_frr));
+  TC_CALL(tc_h5_set_attr_i64(f, CAL, "n_val", n));
+  TC_CALL(tc_h5_set_attr_i64(f, CAL, "n_classes", k));
+  return tc_h5_set_attr_str(f, CAL, "source", c->source);
+}
+
+int tc_model_has_calibration(TcH5File *f) { return tc_h5_exists(f, CAL); }
+
+/* The stored arrays, shapes checked first. Collective. */
+static TcErr read_calibration_arrays_(TcH5File *f, TcCalibration *c) {
+  const int64_t n = c->n_val, k = c->n_classes;
+  TC_CALL(tc_h5_expect(f, CAL "/val_scores", TC_H5_F32, 1, &n));
+  TC_CALL(tc_h5_expect(f, CAL "/val_class", TC_H5_I64, 1, &n));
+  c->val_scores = tc_malloc((size_t)n * sizeof(float), "validation scores");
+  c->val_class = tc_malloc((size_t)n * sizeof(int64_t), "validation classes");
+  if (!c->val_scores || !c->val_class) return TC_ERR_MEM;
+  TC_CALL(tc_h5_read_rows(f, CAL "/val_scores", TC_H5_F32, 0, n, c->val_scores));
+  TC_CALL(tc_h5_read_rows(f, CAL "/val_class", TC_H5_I64, 0, n, c->val_class));
+  TC_CALL(tc_h5_read_strings(f, CAL "/val_paths", 0, n, &c->val_paths));
+  if (k > 0) TC_CALL(tc_h5_read_strings(f, CAL "/class_names", 0, k, &c->class_names));
+  for (int64_t i = 0; i < n; i++) {
+    TC_CHECK(isfinite(c->val_scores[i]) && c->val_scores[i] >= 0, TC_ERR_FORMAT,
+             "%s: /" CAL "/val_scores[%lld] is %g, not a distance", tc_h5_path(f), (long long)i,
+             (double)c->val_scores[i]);
+    TC_CHECK(c->val_class[i] >= -1 && c->val_class[i] < k, TC_ERR_FORMAT,
+             "%s: /" CAL "/val_class[%lld] = %lld is not a class of %lld", tc_h5_path(f), (long long)i,
+             (long long)c->val_class[i], (long long)k);
+  }
+  return TC_OK;
+}
+
+TcErr tc_model_read_calibration(TcH5File *f, TcCalibration *c) {
+  memset(c, 0, sizeof *c);
+  double thr = 0, r = 0;
+  TC_CALL(tc_h5_get_attr_f64(f, CAL, "target_frr", &r));
+  TC_CALL(tc_h5_get_attr_f64(f, CAL, "threshold", &thr));
+  TC_CALL(tc_h5_get_attr_i64_range(f, CAL, "n_val", 1, INT64_C(1) << 40, &c->n_val));
+  TC_CALL(tc_h5_get_attr_i64_range(f, CAL, "n_classes", 0, c->n_val, &c->n_classes));
+  TC_CALL(tc_h5_get_attr_str(f, CAL, "source", c->source, sizeof c->source));
+  TC_CHECK(r > 0 && r < 1, TC_ERR_FORMAT, "%s: /" CAL " target_frr %g is not in (0, 1)", tc_h5_path(f), r);
+  TC_CALL(read_calibration_arrays_(f, c));
+  /* the stored threshold must be what the rule makes of the stored scores:
+   * anything else is a damaged or hand-edited file */
+  TC_CALL(tc_calib_compute(c, r));
+  TC_CHECK((double)c->threshold == thr, TC_ERR_FORMAT,
+           "%s: /" CAL " threshold %.9g is not the rule's %.9g over its %lld validation scores (damaged)",
+           tc_h5_path(f), thr, (double)c->threshold, (long long)c->n_val);
+  return TC_OK;
+}

@@ -16,6 +16,16 @@
  *                                          dataset exists with no value)
  *   /tail/...             the tail group (class_size, is_tail, k_max), written
  *                         by fit through its own module
+ *   /calibration/         only when fit held out validation images (calib.h):
+ *     val_scores          float32 [n_val]  their image scores against the bank
+ *     val_class           int64   [n_val]  index into class_names, -1 = none
+ *     val_paths           string  [n_val]  their paths in the features file
+ *     class_names         string  [K]      folder classes (absent when K = 0)
+ *     class_thresholds    float32 [K]      NaN: too few images, global applies
+ *     class_counts        int64   [K]
+ *     attributes: target_frr, threshold, expected_frr (float64), n_val,
+ *       n_classes (int64), source (string); the threshold must be the rule's
+ *       over val_scores, or the file is refused as damaged
  *   root attributes:
  *     the feature attributes of features_io.h (backbone, weights_sha256, taps,
  *     normalisation: strings; D, E, resize, crop, fmap_h, fmap_w: int64), and
@@ -34,6 +44,7 @@
 #ifndef TC_MODEL_IO_H
 #define TC_MODEL_IO_H
 
+#include "calib.h"
 #include "features_io.h"
 #include "h5fmt.h"
 
@@ -88,6 +99,10 @@ TcErr tc_model_write_coreset(TcH5File *f, int writer, int64_t M, const int64_t *
 /* Write the root attributes. Collective (same info on every rank). */
 TcErr tc_model_write_info(TcH5File *f, const TcModelInfo *info);
 
+/* Write /calibration from c (the same on every rank); the rank passing
+ * writer = 1 writes the arrays. Collective. */
+TcErr tc_model_write_calibration(TcH5File *f, int writer, const TcCalibration *c);
+
 /* --------------------------------------------------------- reading (predict) */
 
 /* What predict needs to know of a model before it reads the bank. */
@@ -126,5 +141,13 @@ TcErr tc_model_read_rows(TcH5File *f, const TcModelMeta *meta, int64_t row0, int
 
 /* 5. The weights read in step 4 likewise, naming the first bad one. Local. */
 TcErr tc_model_check_weights(const TcH5File *f, const TcModelMeta *meta, const float *weights);
+
+/* 1 when the model holds /calibration. Collective. */
+int tc_model_has_calibration(TcH5File *f);
+
+/* Read /calibration into c (every rank), check its shapes, values and that
+ * the stored threshold is the rule's over the stored scores. On error c may
+ * hold partial data: tc_calib_clear it. Collective. */
+TcErr tc_model_read_calibration(TcH5File *f, TcCalibration *c);
 
 #endif

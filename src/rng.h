@@ -13,6 +13,7 @@
 enum {
   TC_RNG_STREAM_PROJ = 1,       /* projection matrix W, counter = row * D + col */
   TC_RNG_STREAM_CORESET = 2,    /* first coreset point, counter = call purpose */
+  TC_RNG_STREAM_HOLDOUT = 3,    /* calibration hold-out key, counter = hash of the image path */
   TC_RNG_STREAM_TEST = 1000     /* unit tests */
 };
 

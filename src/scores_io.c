@@ -1,6 +1,8 @@
 /* scores_io.c - scores.h5 layout and validation (DESIGN 5). See scores_io.h. */
 #include "scores_io.h"
 
+#include <math.h>
+
 #include "checked.h"
 
 #include <stdio.h>
@@ -21,6 +23,14 @@ TcErr tc_scores_create(MPI_Comm comm, const char *path, const TcScoresRun *run, 
   TC_CALL_GOTO(err, tc_h5_set_attr_str(f, "/", "bank_mode", run->bank_mode), fail);
   TC_CALL_GOTO(err, tc_h5_set_attr_f64(f, "/", "sigma", run->sigma), fail);
   TC_CALL_GOTO(err, tc_h5_set_attr_i64(f, "/", "memory_rows", run->memory_rows), fail);
+  if (run->calibrated) {
+    TC_CALL_GOTO(err, tc_h5_create_dataset(f, "thresholds", TC_H5_F32, 1, sdims, 0), fail);
+    TC_CALL_GOTO(err, tc_h5_create_dataset(f, "normalised_scores", TC_H5_F32, 1, sdims, 0), fail);
+    TC_CALL_GOTO(err, tc_h5_create_dataset(f, "decisions", TC_H5_U8, 1, sdims, 0), fail);
+    TC_CALL_GOTO(err, tc_h5_set_attr_f64(f, "/", "threshold", run->threshold), fail);
+    TC_CALL_GOTO(err, tc_h5_set_attr_f64(f, "/", "target_frr", run->target_frr), fail);
+    TC_CALL_GOTO(err, tc_h5_set_attr_str(f, "/", "calibration", run->calibration), fail);
+  }
   *out = f;
   return TC_OK;
 fail:
@@ -31,6 +41,22 @@ fail:
 TcErr tc_scores_write_images(TcH5File *f, int64_t row0, int64_t n, const float *scores, const float *maps) {
   TC_CALL(tc_h5_write_rows(f, "image_scores", TC_H5_F32, row0, n, scores));
   TC_CALL(tc_h5_write_rows(f, "anomaly_maps", TC_H5_F32, row0, n, maps));
+  return TC_OK;
+}
+
+TcErr tc_scores_write_decisions(TcH5File *f, int64_t row0, int64_t n, const float *thresholds,
+                                const float *normalised, const uint8_t *decisions) {
+  TC_CALL(tc_h5_write_rows(f, "thresholds", TC_H5_F32, row0, n, thresholds));
+  TC_CALL(tc_h5_write_rows(f, "normalised_scores", TC_H5_F32, row0, n, normalised));
+  return tc_h5_write_rows(f, "decisions", TC_H5_U8, row0, n, decisions);
+}
+
+TcErr tc_scores_read_decisions(TcH5File *f, const TcScoresMeta *meta, uint8_t *dec) {
+  TC_CHECK(meta->calibrated, TC_ERR_FORMAT, "%s: no /decisions (the model was not calibrated)", tc_h5_path(f));
+  TC_CALL(tc_h5_read_rows(f, "decisions", TC_H5_U8, 0, meta->T, dec));
+  for (int64_t i = 0; i < meta->T; i++)
+    TC_CHECK(dec[i] <= 1, TC_ERR_FORMAT, "%s: /decisions[%lld] = %d is neither 0 (OK) nor 1 (NG)", tc_h5_path(f),
+             (long long)i, dec[i]);
   return TC_OK;
 }
 
@@ -55,6 +81,14 @@ static TcErr read_meta_(TcH5File *f, const char *path, TcScoresMeta *m) {
            (long long)m->resize, (long long)m->crop);
   snprintf(m->method, sizeof m->method, "?");
   if (tc_h5_has_attr(f, "/", "method")) TC_CALL(tc_h5_get_attr_str(f, "/", "method", m->method, sizeof m->method));
+  if (tc_h5_has_attr(f, "/", "source")) TC_CALL(tc_h5_get_attr_str(f, "/", "source", m->source, sizeof m->source));
+  m->threshold = m->target_frr = NAN;
+  m->calibrated = tc_h5_exists(f, "decisions");
+  if (m->calibrated) {
+    TC_CALL(tc_h5_expect(f, "decisions", TC_H5_U8, 1, sdims));
+    TC_CALL(tc_h5_get_attr_f64(f, "/", "threshold", &m->threshold));
+    TC_CALL(tc_h5_get_attr_f64(f, "/", "target_frr", &m->target_frr));
+  }
   return TC_OK;
 }
 

@@ -17,6 +17,13 @@
  *     sigma        float64 Gaussian sigma of the anomaly maps
  *     memory_rows  int64   rows of the memory bank
  *   /paths is created last, when its string width is known.
+ *   when the model is calibrated (calib.h), also
+ *     /thresholds         float32 [T]  the threshold applied to each image
+ *                                      (its class's, else the global one)
+ *     /normalised_scores  float32 [T]  score / threshold (1 = the boundary)
+ *     /decisions          uint8   [T]  1 = NG (score > threshold), 0 = OK
+ *     threshold, target_frr (float64), calibration (string: where the
+ *     threshold came from) attributes
  *
  * Collective on the file's communicator. */
 #ifndef TC_SCORES_IO_H
@@ -35,6 +42,9 @@ typedef struct {
   const char *bank_mode; /* "replicated" or "split" */
   double sigma;
   int64_t memory_rows;
+  int calibrated;        /* the decision datasets and attributes below exist */
+  double threshold, target_frr;
+  const char *calibration;
 } TcScoresRun;
 
 /* What eval needs of a scores file. */
@@ -42,6 +52,9 @@ typedef struct {
   int64_t T;            /* scored images */
   int64_t resize, crop; /* geometry: maps are crop x crop */
   char method[64];      /* the method attribute, "?" when the file has none */
+  char source[4096];    /* what predict scored (features file or data root), "" when absent */
+  int calibrated;       /* the decision datasets are there (checked [T]) */
+  double threshold, target_frr; /* their attributes; NaN when not calibrated */
 } TcScoresMeta;
 
 /* Create scores.h5 under a temporary name with both float datasets and
@@ -52,6 +65,15 @@ TcErr tc_scores_create(MPI_Comm comm, const char *path, const TcScoresRun *run, 
 /* Write images [row0, row0 + n) of this rank: scores [n], maps
  * [n x crop x crop] (n may be 0). Collective. */
 TcErr tc_scores_write_images(TcH5File *f, int64_t row0, int64_t n, const float *scores, const float *maps);
+
+/* Write images [row0, row0 + n)'s thresholds, normalised scores and
+ * decisions (calibrated runs only). Collective. */
+TcErr tc_scores_write_decisions(TcH5File *f, int64_t row0, int64_t n, const float *thresholds,
+                                const float *normalised, const uint8_t *decisions);
+
+/* Read all T decisions (1 = NG) into dec [T]; the file must be calibrated.
+ * Collective. */
+TcErr tc_scores_read_decisions(TcH5File *f, const TcScoresMeta *meta, uint8_t *dec);
 
 /* Write this rank's paths [row0, row0 + n) of T. Collective (the string
  * width is agreed inside). */

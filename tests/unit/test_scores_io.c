@@ -34,7 +34,7 @@ static TcFeaturesMeta meta_(int64_t resize, int64_t crop) {
  * score i + 0.5 and every map pixel 10 i + pixel index. */
 static TcErr write_file_(const char *path, int64_t T, int64_t resize, int64_t crop) {
   TcFeaturesMeta fm = meta_(resize, crop);
-  TcScoresRun run = {T, &fm, "softpatch", "model.h5", "test.h5", "replicated", 4.0, 17};
+  TcScoresRun run = {T, &fm, "softpatch", "model.h5", "test.h5", "replicated", 4.0, 17, 0, 0, 0, NULL};
   TcH5File *f = NULL;
   TC_CALL(tc_scores_create(MPI_COMM_SELF, path, &run, &f));
   float *maps = malloc(sizeof(float) * (size_t)((T > 0 ? T : 1) * crop * crop));
