@@ -15,6 +15,17 @@
 #      only those extracted, merged features equal a full extraction, model
 #      republished, model.prev.h5 = the first; a forced fit failure: chain
 #      stops, model untouched, exit non-zero). Not built: a SKIP line.
+#      First a night with the default calibration, which fit refuses on this
+#      all-tail set (the others run with TC_VAL_FRACTION=0).
+#      Then the quality gate (issue 16): a poisoned night (the defect test
+#      images copied into train/good) is refused, model.h5 unchanged byte for
+#      byte, the log names the AUROC drop; a clean night publishes; --rollback
+#      brings night 2's model back byte for byte, a second one and one during
+#      a running night are refused in one line; a night refused by the floor
+#      under TC_KEEP_NIGHTS=1 leaves only itself and the published model's night.
+#   1b. without a cluster: the gate's decisions on hand-written metrics files
+#      (slurm/nightly --gate-check), and finalize, rollback and retention on
+#      hand-made nights.
 source "$(dirname "$0")/lib.sh"
 source "$ROOT/tests/slurm/cluster.sh"
 FF=$BUILD/tests/tools/fake_features
@@ -266,6 +277,18 @@ else
   logf() { tail -1 "$WORK/nightly.log" | tr ' ' '\n' | sed -n "s/^$1=//p"; }
   lastnight() { ls -d "$WORK"/nights/* | tail -1; }
 
+  # night 0: the default calibration (fit --val-fraction 0.1, TC_VAL_FRACTION) on
+  # this set: TailSampler makes every one of its 30 images a tail image (K_max 1
+  # with the test weights), and fit never holds a tail image out, so fit
+  # refuses the empty validation split and the night fails; then the state is
+  # wiped and the nights run uncalibrated (threshold and FRR nan: the gate's FRR
+  # checks are covered by the hand-made metrics above)
+  night 0; rc=$?
+  check "night 0 (default TC_VAL_FRACTION 0.1 on an all-tail set): fails at fit, fit's reason in its log, nothing published" \
+    sh -c "[ $rc = 1 ] && tail -1 '$WORK/nightly.log' | grep -q 'status=failed stage=fit' && grep -q -- '--val-fraction 0.1: empty validation split' '$(lastnight)'/fit-*.out && [ ! -e '$WORK/model.h5' ]"
+  rm -rf "$WORK"
+  export TC_VAL_FRACTION=0
+
   # night 1: everything is new
   night 1; rc=$?
   no_eval=0
@@ -339,6 +362,89 @@ else
   check "night 3: log line says failed at fit, model unchanged" \
     sh -c "tail -1 '$WORK/nightly.log' | grep -q 'status=failed stage=fit' && tail -1 '$WORK/nightly.log' | grep -q 'model=unchanged'"
   check "night 3: lock released (a new night may start)" test ! -e "$WORK/nightly.lock"
+  n1=$(ls -d "$WORK"/nights/* | head -1)
+
+  if [ $no_eval = 0 ]; then
+    # the gate on real models: every night's line has its metrics on the validation set
+    # (TC_VAL = TC_DATA's test split), night 2 also the published model's (night 1's)
+    lognight() { grep " night=$(basename "$1") " "$WORK/nightly.log"; }
+    fieldof() { echo "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
+    finite() { [[ $1 =~ ^[0-9]+([.][0-9]+)?(e-?[0-9]+)?$ ]]; }
+    fields_finite() { # LINE KEY...: every KEY of the log line holds a number
+      local l=$1 k; shift
+      for k in "$@"; do finite "$(fieldof "$l" "$k")" || return 1; done
+    }
+    l1=$(lognight "$n1") l2=$(lognight "$n2")
+    check "night 1: log has image_auroc and pixel_auroc; threshold=nan frr=nan (uncalibrated: TC_VAL_FRACTION=0)" \
+      eval 'fields_finite "$l1" image_auroc pixel_auroc && [ "$(fieldof "$l1" threshold)" = nan ] && [ "$(fieldof "$l1" frr)" = nan ]'
+    check "night 1: no cur_ fields (no published model to compare with)" sh -c "! echo '$l1' | grep -q cur_"
+    check "night 2: log has the night's and the published model's metrics" \
+      fields_finite "$l2" image_auroc pixel_auroc cur_image_auroc cur_pixel_auroc
+    check "night 2: cur_image_auroc and cur_pixel_auroc = night 1's (the same model on the same set)" \
+      sh -c "[ '$(fieldof "$l2" cur_image_auroc)' = '$(fieldof "$l1" image_auroc)' ] && [ '$(fieldof "$l2" cur_pixel_auroc)' = '$(fieldof "$l1" pixel_auroc)' ]"
+    check "night 2: the published model was evaluated in the predict job (current.metrics.txt, stage.current ok)" \
+      sh -c "grep -q '^ok ' '$n2/stage.current' && grep -q '^image_auroc=' '$n2/current.metrics.txt' && grep -q 'the current model' '$n2'/predict-*.out"
+    check "night 3 (failed): its line still has the metric fields (?)" sh -c "[ '$(logf image_auroc)' = '?' ] && [ '$(logf frr)' = '?' ]"
+
+    # night 4: poisoned: the defect test images copied into train/good
+    for c in "$DATA"/*/; do
+      for f in "$c"test/scratch/*; do cp "$f" "$c/train/good/poison_$(basename "$f")"; done
+    done
+    cp "$WORK/eval.md" "$TMP/eval.night2.md"
+    night 4; rc=$?
+    n4=$(lastnight) l4=$(tail -1 "$WORK/nightly.log")
+    check "night 4 (poisoned): nightly exits 3 (refused by the gate)" test $rc = 3
+    check "night 4: model.h5 and model.prev.h5 unchanged byte for byte, eval.md unchanged" \
+      sh -c "cmp -s '$WORK/model.h5' '$TMP/model.night2.h5' && cmp -s '$WORK/model.prev.h5' '$TMP/model.night1.h5' && cmp -s '$WORK/eval.md' '$TMP/eval.night2.md'"
+    check "night 4: the refused model stays in its night folder" sh -c "[ -f '$n4/model.h5' ] && ! cmp -s '$n4/model.h5' '$WORK/model.h5'"
+    drop=$(awk -v c="$(fieldof "$l4" cur_image_auroc)" -v n="$(fieldof "$l4" image_auroc)" 'BEGIN { printf "%.1f", c - n }')
+    check "night 4: log status=refused, the reason names the AUROC drop ($drop points) and the max drop" \
+      sh -c "echo '$l4' | grep -q 'status=refused reason=\"image AUROC [0-9.]* fell $drop points below the current [0-9.]* (max drop 2.0)' && [ '$(logf model)' = unchanged ]"
+    check "night 4: the drop is real: more than 2 points" awk -v d="$drop" 'BEGIN { exit !(d > 2) }'
+    check "night 4: the night said REFUSED and the lock is released" \
+      sh -c "grep -q 'night REFUSED by the quality gate' '$TMP/night4.out' && [ ! -e '$WORK/nightly.lock' ]"
+
+    # night 5: clean again (the poison removed, the last 2 new images added): published
+    rm -f "$DATA"/*/train/good/poison_*
+    for f in $(cd "$TMP/more" && find . -path './*/train/good/*' -type f | sort | tail -2); do
+      cls=$(echo "$f" | cut -d/ -f2)
+      cp "$TMP/more/$f" "$DATA/$cls/train/good/new_$k.${f##*.}"; k=$((k + 1))
+    done
+    night 5; rc=$?
+    n5=$(lastnight)
+    check "night 5 (clean after the poisoned one): exit 0, published; model.prev.h5 = night 2's model" \
+      sh -c "[ $rc = 0 ] && [ '$(logf status)' = ok ] && cmp -s '$WORK/model.h5' '$n5/model.h5' && cmp -s '$WORK/model.prev.h5' '$TMP/model.night2.h5'"
+    cp "$WORK/model.h5" "$TMP/model.night5.h5"
+
+    # rollback: night 2's model back, byte for byte
+    "$ROOT/slurm/nightly" --rollback >"$TMP/rb.out" 2>&1; rc=$?
+    check "rollback: exit 0, model.h5 = night 2's model byte for byte, model.rolledback.h5 = night 5's" \
+      sh -c "[ $rc = 0 ] && cmp -s '$WORK/model.h5' '$TMP/model.night2.h5' && cmp -s '$WORK/model.rolledback.h5' '$TMP/model.night5.h5' && [ ! -e '$WORK/model.prev.h5' ]"
+    check "rollback: eval.md is night 2's again, latest -> night 2, a rollback line in the log" \
+      sh -c "cmp -s '$WORK/eval.md' '$TMP/eval.night2.md' && [ \"\$(readlink '$WORK/latest')\" = 'nights/$(basename "$n2")' ] && tail -1 '$WORK/nightly.log' | grep -q 'action=rollback status=ok model=restored restored_night=$(basename "$n2") replaced_night=$(basename "$n5")'"
+    "$ROOT/slurm/nightly" --rollback >"$TMP/rb2.out" 2>&1; rc=$?
+    check "rollback again (no previous model): exit 1, one line: $(head -1 "$TMP/rb2.out")" \
+      sh -c "[ $rc = 1 ] && [ \$(wc -l <'$TMP/rb2.out') = 1 ] && grep -q 'rollback refused: no previous model' '$TMP/rb2.out' && cmp -s '$WORK/model.h5' '$TMP/model.night2.h5'"
+
+    # night 6, not waited for, with an AUROC floor no model meets and TC_KEEP_NIGHTS=1:
+    # a rollback while it runs is refused; it is refused by the floor; retention
+    # keeps it and night 2 (the published model's, older than the newest 1)
+    TC_GATE_MIN_AUROC=101 TC_KEEP_NIGHTS=1 "$ROOT/slurm/nightly" --no-wait >"$TMP/night6.out" 2>&1; rc=$?
+    n6=$(lastnight)
+    "$ROOT/slurm/nightly" --rollback >"$TMP/rb3.out" 2>&1; rb=$?
+    read -r _ _ _ j6z <"$n6/jobs"
+    st=$(slurm_wait "$j6z" 600)
+    check "night 6 (--no-wait): submitted (exit 0); a rollback meanwhile: exit 1, one line: $(head -1 "$TMP/rb3.out")" \
+      sh -c "[ $rc = 0 ] && [ $rb = 1 ] && [ \$(wc -l <'$TMP/rb3.out') = 1 ] && grep -q 'rollback refused: night $(basename "$n6") is still running: job' '$TMP/rb3.out'"
+    echo "  night 6: finalizer $st; log: $(tail -1 "$WORK/nightly.log")"
+    check "night 6: refused by the floor; the finalizer job exits 3 ($st)" \
+      sh -c "grep -q '^refused image AUROC [0-9.]* is below the floor 101.0 (TC_GATE_MIN_AUROC)' '$n6/result' && scontrol show job -o '$j6z' | grep -q 'ExitCode=3:0'"
+    check "night 6: model.h5 is still night 2's model" cmp -s "$WORK/model.h5" "$TMP/model.night2.h5"
+    check "retention (TC_KEEP_NIGHTS=1): only night 6 and night 2 (the published model's) are left; log pruned=4" \
+      sh -c "[ \"\$(cd '$WORK/nights' && echo *)\" = '$(basename "$n2") $(basename "$n6")' ] && [ '$(logf pruned)' = 4 ]"
+  else
+    echo "SKIP gate, rollback and retention on the cluster (predict not built yet)"
+  fi
   echo "  run log ($WORK/nightly.log):"; sed 's/^/    /' "$WORK/nightly.log"
 fi
 
