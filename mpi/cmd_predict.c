@@ -56,13 +56,14 @@ static TcErr guard_outputs_(MPI_Comm comm, const TcPredictOptions *o) {
   TcErr err = TC_OK;
   if (tc_rank(comm) == 0) {
     const TcGuardInput in[] = {{"--model", o->model}, {"--features", o->features}, {"--list", o->list},
-                               {"--weights", o->features ? NULL : o->weights}, {"--out", o->out}};
-    err = tc_outguard_check("--out", o->out, in, 4);
-    if (!err && o->csv) err = tc_outguard_check("--csv", o->csv, in, 5);
+                               {"--weights", o->features ? NULL : o->weights}, {"--calibration", o->calibration},
+                               {"--out", o->out}};
+    err = tc_outguard_check("--out", o->out, in, 5);
+    if (!err && o->csv) err = tc_outguard_check("--csv", o->csv, in, 6);
     /* a heatmap never lands on the model, the list, ...: its names end in
      * .heatmap.png, which no input is checked to lack, so the folder is
      * checked not to be one of them */
-    if (!err && o->maps_dir) err = tc_outguard_check("--maps", o->maps_dir, in, 5);
+    if (!err && o->maps_dir) err = tc_outguard_check("--maps", o->maps_dir, in, 6);
   }
   err = tc_agree_root(comm, err);
   if (!err && o->csv) err = tc_h5_check_output(comm, o->csv);
@@ -96,6 +97,9 @@ TcErr tc_cmd_predict(MPI_Comm comm, int argc, char **argv) {
       {"target-frr", TC_OPT_STRING, &target_frr, "model",
        "false-reject rate the decisions aim at: 'model' keeps the threshold fit stored; a rate in (0, 1) sets "
        "a new one from the model's validation scores (no refit)", NULL, 0},
+      {"calibration", TC_OPT_STRING, &o.calibration, NULL,
+       "threshold data from `tailedcore calibrate` instead of the model's own (must be made for this model's "
+       "backbone, features, method and memory bank)", NULL, 0},
       {"maps", TC_OPT_STRING, &o.maps_dir, NULL,
        "folder for heatmap PNGs of the NG images (created; needs images, not --features)", NULL, 0},
       {"maps-all", TC_OPT_FLAG, &o.maps_all, NULL, "with --maps: a heatmap for every image, OK ones too", NULL, 0},

@@ -29,6 +29,7 @@ TcErr tc_cmd_options(MPI_Comm comm, const TcCmdDoc *doc, TcOpt *opts, int nopts,
 TcErr tc_cmd_extract(MPI_Comm comm, int argc, char **argv);
 TcErr tc_cmd_tailsample(MPI_Comm comm, int argc, char **argv);
 TcErr tc_cmd_fit(MPI_Comm comm, int argc, char **argv);
+TcErr tc_cmd_calibrate(MPI_Comm comm, int argc, char **argv);
 TcErr tc_cmd_predict(MPI_Comm comm, int argc, char **argv);
 TcErr tc_cmd_eval(MPI_Comm comm, int argc, char **argv);
 TcErr tc_cmd_info(MPI_Comm comm, int argc, char **argv);

@@ -21,6 +21,7 @@ static const TcCommand commands_[] = {
     {"extract", tc_cmd_extract, "images -> features.h5 (patch features + global embeddings)"},
     {"tailsample", tc_cmd_tailsample, "features.h5 -> tail.h5 (class sizes, tail images)"},
     {"fit", tc_cmd_fit, "features.h5 or images -> model.h5 (memory bank)"},
+    {"calibrate", tc_cmd_calibrate, "model.h5 + features of good images -> calibration.h5 (OK/NG threshold)"},
     {"predict", tc_cmd_predict, "model.h5 + test images -> scores.h5"},
     {"eval", tc_cmd_eval, "scores.h5 + ground truth -> AUROC table (tail / head / all)"},
     {"info", tc_cmd_info, "print a summary of any tailedcore HDF5 file"},

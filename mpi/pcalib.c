@@ -109,12 +109,15 @@ static TcErr held_from_list_(const char *list, const char *fpath, char *const *p
   return err;
 }
 
+static TcErr fill_validation_(char *const *paths, int64_t N, const int64_t *cls, char **all_names, int64_t k,
+                              const uint8_t *held, int64_t n, TcCalibration *cal);
+
 /* Rank 0: choose, then fill cal's validation arrays. */
 static TcErr choose_(char *const *paths, const char *fpath, int64_t N, const uint8_t *is_tail, double fraction,
                      const char *list, int64_t seed, uint8_t *held, TcCalibration *cal) {
   int64_t *cls = tc_malloc((size_t)(N > 0 ? N : 1) * sizeof(int64_t), "image classes");
   uint64_t *key = tc_malloc((size_t)(N > 0 ? N : 1) * sizeof(uint64_t), "hold-out keys");
-  char **all_names = NULL, **vp = NULL;
+  char **all_names = NULL;
   int64_t k = 0, n = 0, dropped = 0;
   TcErr err = cls && key ? TC_OK : TC_ERR_MEM;
   if (!err) err = classes_(paths, N, cls, &all_names, &k);
@@ -140,7 +143,20 @@ static TcErr choose_(char *const *paths, const char *fpath, int64_t N, const uin
                             fraction, 1.0 / fraction);
   if (!err && n == N) err = tc_err_set(TC_ERR_USAGE, "the validation split holds every image of %s: nothing "
                                                      "is left to fit", fpath);
-  if (!err) {
+  if (!err) err = fill_validation_(paths, N, cls, all_names, k, held, n, cal);
+  free(all_names);
+  free(cls);
+  free(key);
+  return err;
+}
+
+/* Rank 0: cal's validation paths and classes (renumbered over the classes
+ * that have validation images) from the n images flagged in held. */
+static TcErr fill_validation_(char *const *paths, int64_t N, const int64_t *cls, char **all_names, int64_t k,
+                              const uint8_t *held, int64_t n, TcCalibration *cal) {
+  char **vp = NULL;
+  TcErr err = TC_OK;
+  {
     vp = tc_malloc((size_t)n * sizeof(char *), "validation paths");
     cal->val_class = tc_malloc((size_t)n * sizeof(int64_t), "validation classes");
     if (!vp || !cal->val_class) err = TC_ERR_MEM;
@@ -170,9 +186,6 @@ static TcErr choose_(char *const *paths, const char *fpath, int64_t N, const uin
   free(remap);
   free(used);
   free(vp);
-  free(all_names);
-  free(cls);
-  free(key);
   return err;
 }
 
@@ -204,7 +217,31 @@ TcErr tc_pcalib_holdout(MPI_Comm comm, TcH5File *features, const char *features_
   return TC_OK;
 }
 
-TcErr tc_pcalib_write(MPI_Comm comm, TcH5File *model, const char *features_path, const uint8_t *held, int64_t N,
+TcErr tc_pcalib_all(MPI_Comm comm, TcH5File *features, const char *features_path, int64_t N,
+                     TcCalibration *cal, uint8_t *held) {
+  const int root = tc_rank(comm) == 0;
+  char **paths = NULL, **names = NULL;
+  int64_t *cls = NULL, k = 0;
+  memset(held, 1, (size_t)N);
+  TcErr err = tc_agree(comm, tc_h5_read_strings(features, "paths", 0, root ? N : 0, &paths));
+  if (!err && root) {
+    cls = tc_malloc((size_t)(N > 0 ? N : 1) * sizeof(int64_t), "image classes");
+    err = cls ? classes_(paths, N, cls, &names, &k) : TC_ERR_MEM;
+    if (!err) err = fill_validation_(paths, N, cls, names, k, held, N, cal);
+    snprintf(cal->source, sizeof cal->source, "every image of %s", features_path);
+  }
+  free(paths);
+  free(names);
+  free(cls);
+  TC_CALL(tc_agree_root(comm, err));
+  int64_t sizes[2] = {cal->n_val, cal->n_classes};
+  TC_CALL(tc_agree(comm, tc_mpi_check(MPI_Bcast(sizes, 2, MPI_INT64_T, 0, comm), "MPI_Bcast (validation)")));
+  cal->n_val = sizes[0];
+  cal->n_classes = sizes[1];
+  return TC_OK;
+}
+
+TcErr tc_pcalib_score(MPI_Comm comm, TcH5File *model, const char *features_path, const uint8_t *held, int64_t N,
                       int64_t mem_per_rank, double target_frr, TcCalibration *cal) {
   const int root = tc_rank(comm) == 0;
   const int64_t n = cal->n_val;
@@ -213,8 +250,9 @@ TcErr tc_pcalib_write(MPI_Comm comm, TcH5File *model, const char *features_path,
   TcErr err = tc_agree(comm, rows && scores ? TC_OK : TC_ERR_MEM);
   for (int64_t i = 0, j = 0; !err && i < N; i++)
     if (held[i]) rows[j++] = i;
+  /* fit's model is being written: every rank's rows on disk before any reads */
   if (!err) err = tc_h5_sync(model);
-  if (!err) err = tc_ppredict_score_rows(comm, model, features_path, rows, n, mem_per_rank, scores);
+  if (!err) err = tc_ppredict_score_rows(comm, model, features_path, rows, n, mem_per_rank, scores, &cal->bank_digest);
   free(rows);
   if (err) {
     free(scores);
@@ -240,5 +278,11 @@ TcErr tc_pcalib_write(MPI_Comm comm, TcH5File *model, const char *features_path,
     tc_log(0, "fit: warning: %lld validation images cannot set a threshold for a false-reject rate of %g (at least "
               "%lld needed): the threshold is their maximum, expect about %.3g",
            (long long)n, target_frr, (long long)tc_calib_min_count(target_frr), cal->expected_frr);
-  return tc_model_write_calibration(model, root, cal);
+  return TC_OK;
+}
+
+TcErr tc_pcalib_write(MPI_Comm comm, TcH5File *model, const char *features_path, const uint8_t *held, int64_t N,
+                      int64_t mem_per_rank, double target_frr, TcCalibration *cal) {
+  TC_CALL(tc_pcalib_score(comm, model, features_path, held, N, mem_per_rank, target_frr, cal));
+  return tc_model_write_calibration(model, tc_rank(comm) == 0, cal);
 }

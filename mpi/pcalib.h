@@ -34,6 +34,19 @@ TcErr tc_pcalib_holdout(MPI_Comm comm, TcH5File *features, const char *features_
                         const uint8_t *is_tail, double fraction, const char *list, int64_t seed, uint8_t *held,
                         int64_t *n_held, TcCalibration *cal);
 
+/* `tailedcore calibrate`: every image of an open features file is a
+ * validation image (held [N] all 1, output); cal as tc_pcalib_holdout
+ * fills it. Collective; agreed. */
+TcErr tc_pcalib_all(MPI_Comm comm, TcH5File *features, const char *features_path, int64_t N,
+                    TcCalibration *cal, uint8_t *held);
+
+/* Score the held images (features_path rows) against the bank of `model`
+ * (an open model file; fit's, complete but not yet published, is synced
+ * first) and set cal's scores, bank digest and thresholds for target_frr
+ * on every rank. Collective; agreed. */
+TcErr tc_pcalib_score(MPI_Comm comm, TcH5File *model, const char *features_path, const uint8_t *held, int64_t N,
+                      int64_t mem_per_rank, double target_frr, TcCalibration *cal);
+
 /* Score the held images (features_path rows) against the bank of `model`
  * (fit's output, complete but not yet published), set the thresholds for
  * target_frr and write /calibration into model. Collective; agreed. */

@@ -229,6 +229,7 @@ typedef struct {
   int calibrated;
   float *thresholds;    /* this rank's [nlocal]: the threshold that applies to each image */
   int64_t n_maps;       /* heatmaps this rank wrote */
+  uint64_t bank_digest; /* tc_calib_bank_digest of the whole bank */
 } Predict_;
 
 static void predict_free_(Predict_ *s) {
@@ -293,11 +294,39 @@ static TcErr open_test_source_(Predict_ *s) {
   return tc_agree(s->comm, err);
 }
 
+/* --calibration FILE (`tailedcore calibrate`): made for a model with the
+ * same features and method (the bank itself is checked once it is read).
+ * Collective; agreed. */
+static TcErr calibration_file_(Predict_ *s) {
+  const TcPredictOptions *opt = s->opt;
+  TcH5File *f = NULL;
+  TC_CALL(tc_agree(s->comm, tc_h5_open(s->comm, opt->calibration, "calibration", &f)));
+  TcFeaturesMeta cm;
+  char method[64] = "";
+  TcErr err = tc_features_meta_read_attrs(f, &cm);
+  if (!err) err = tc_h5_get_attr_str(f, "/", "method", method, sizeof method);
+  if (!err && strcmp(cm.backbone, s->model.meta.backbone))
+    err = tc_err_set(TC_ERR_FORMAT, "%s: a calibration for backbone %s, the model %s is %s: calibrate this model "
+                     "(tailedcore calibrate)", opt->calibration, cm.backbone, opt->model, s->model.meta.backbone);
+  if (!err) err = meta_match_(&s->model.meta, opt->model, &cm, opt->calibration);
+  if (!err && strcmp(method, s->model.method))
+    err = tc_err_set(TC_ERR_FORMAT, "%s: a calibration for method %s, the model %s is %s", opt->calibration, method,
+                     opt->model, s->model.method);
+  err = tc_agree(s->comm, err);
+  if (!err) err = tc_agree(s->comm, tc_model_read_calibration(f, &s->cal));
+  tc_h5_close(&f);
+  return err;
+}
+
+static TcErr load_calibration_file_(Predict_ *s);
+static TcErr use_calibration_(Predict_ *s);
+
 /* The model's threshold data, and --target-frr's threshold from them.
  * Collective; agreed. */
 static TcErr load_calibration_(Predict_ *s) {
   const TcPredictOptions *opt = s->opt;
   const char *mpath = opt->model;
+  if (opt->calibration) return load_calibration_file_(s);
   if (!tc_model_has_calibration(s->model.h5)) {
     if (opt->target_frr > 0)
       return tc_agree(s->comm, tc_err_set(TC_ERR_USAGE, "--target-frr: %s has no calibration (fit it with "
@@ -305,7 +334,19 @@ static TcErr load_calibration_(Predict_ *s) {
     return TC_OK;
   }
   TcErr err = tc_agree(s->comm, tc_model_read_calibration(s->model.h5, &s->cal));
-  if (!err && opt->target_frr > 0) err = tc_agree(s->comm, tc_calib_compute(&s->cal, opt->target_frr));
+  return err ? err : use_calibration_(s);
+}
+
+static TcErr load_calibration_file_(Predict_ *s) {
+  TcErr err = calibration_file_(s);
+  return err ? err : use_calibration_(s);
+}
+
+/* --target-frr's threshold from the validation scores, and the log. Collective; agreed. */
+static TcErr use_calibration_(Predict_ *s) {
+  const TcPredictOptions *opt = s->opt;
+  TcErr err = TC_OK;
+  if (opt->target_frr > 0) err = tc_agree(s->comm, tc_calib_compute(&s->cal, opt->target_frr));
   if (err) return err;
   s->calibrated = 1;
   tc_log(1, "predict: threshold %.6g for a false-reject rate of %g (%lld validation images%s)",
@@ -410,6 +451,24 @@ static TcErr load_bank_(Predict_ *s) {
   if (err) return err;
   TC_CALL(load_model_rows_(s->comm, &s->model, s->b0, Mloc, s->bank, s->weights));
   tc_score_row_norms(s->bank, Mloc, D, s->norms);
+  /* the digest over a disjoint cover of the rows: the split slices, or
+   * blocks of the replicated bank */
+  int64_t lo = s->b0, hi = s->b0 + Mloc;
+  if (!s->split) tc_block_range(M, s->rank, s->size, &lo, &hi);
+  s->bank_digest = tc_calib_bank_digest(s->bank + (lo - s->b0) * D, hi - lo, D, lo);
+  return tc_agree(s->comm, tc_mpi_check(MPI_Allreduce(MPI_IN_PLACE, &s->bank_digest, 1, MPI_UINT64_T, MPI_SUM,
+                                                      s->comm), "MPI_Allreduce (bank digest)"));
+}
+
+/* A threshold is only valid for the bank its validation scores were made
+ * against. Local (the same on every rank). */
+static TcErr check_calibration_bank_(const Predict_ *s) {
+  if (!s->calibrated) return TC_OK;
+  const char *from = s->opt->calibration ? s->opt->calibration : s->opt->model;
+  TC_CHECK(s->cal.bank_digest == s->bank_digest, TC_ERR_FORMAT,
+           "%s: its calibration was made against another memory bank than %s's (digest %016llx, the bank's "
+           "%016llx): calibrate this model (tailedcore calibrate) or refit it",
+           from, s->opt->model, (unsigned long long)s->cal.bank_digest, (unsigned long long)s->bank_digest);
   return TC_OK;
 }
 
@@ -419,7 +478,7 @@ static TcErr create_output_(Predict_ *s) {
   const TcPredictOptions *opt = s->opt;
   TcScoresRun run = {s->T, &s->fm, s->model.method, opt->model, source_name_(opt),
                      s->bank_mode_name, opt->sigma, s->model.M, s->calibrated, s->cal.threshold,
-                     s->cal.target_frr, opt->model};
+                     s->cal.target_frr, opt->calibration ? opt->calibration : opt->model};
   TC_CALL(tc_agree(s->comm, tc_scores_create(s->comm, opt->out, &run, &s->out)));
   return tc_agree(s->comm, opt->csv && s->rank == 0 ? tc_csv_create(opt->csv, &s->csv) : TC_OK);
 }
@@ -720,6 +779,7 @@ TcErr tc_ppredict_run(MPI_Comm comm, const TcPredictOptions *opt) {
   }
   if (!err) err = plan_bank_(&s);
   if (!err) err = load_bank_(&s);
+  if (!err) err = tc_agree(comm, check_calibration_bank_(&s));
   if (!err) err = create_output_(&s);
   if (!err) err = score_all_(&s);
   if (!err) err = finish_output_(&s);
@@ -733,7 +793,7 @@ TcErr tc_ppredict_run(MPI_Comm comm, const TcPredictOptions *opt) {
 }
 
 TcErr tc_ppredict_score_rows(MPI_Comm comm, TcH5File *model, const char *features, const int64_t *rows, int64_t n,
-                             int64_t mem_per_rank, float *scores) {
+                             int64_t mem_per_rank, float *scores, uint64_t *bank_digest) {
   TcPredictOptions opt = {.model = tc_h5_path(model), .features = features, .mem_per_rank = mem_per_rank,
                           .bank_mode = TC_BANK_AUTO, .sigma = 4.0};
   Predict_ s = {.comm = comm, .rank = tc_rank(comm), .size = tc_size(comm), .opt = &opt, .rows = rows};
@@ -747,6 +807,7 @@ TcErr tc_ppredict_score_rows(MPI_Comm comm, TcH5File *model, const char *feature
     err = plan_bank_(&s);
   }
   if (!err) err = load_bank_(&s);
+  *bank_digest = s.bank_digest;
   for (int64_t t = 0; !err && t < s.rounds; t++) err = score_round_(&s, t);
   int *counts = err ? NULL : tc_malloc(sizeof(int) * 2 * (size_t)s.size, "score gather counts");
   if (!err) err = tc_agree(comm, counts && n <= INT32_MAX ? TC_OK : tc_err_set(TC_ERR_MEM, "gathering %lld scores", (long long)n));

@@ -42,6 +42,7 @@ typedef struct {
                                scores instead of the one fit stored; 0: the model's */
   const char *maps_dir;     /* heatmap PNGs under this folder (needs images), or NULL */
   int maps_all;             /* every image, not only the NG ones */
+  const char *calibration;  /* a calibration file (`tailedcore calibrate`) instead of the model's own */
 } TcPredictOptions;
 
 /* Run predict. Collective on comm. All inputs are checked before the output
@@ -70,10 +71,11 @@ TcErr tc_ppredict_run(MPI_Comm comm, const TcPredictOptions *opt);
  * against the model) against the bank of `model`, an open model file that
  * may still be being written (fit's, flushed: its bank, weights and
  * attributes complete); exactly predict's scores for those images. scores
- * [n] (output) on every rank. The model file stays open. Collective on
+ * [n] (output) on every rank, *bank_digest (output) tc_calib_bank_digest of
+ * the model's bank. The model file stays open. Collective on
  * comm; the error is agreed. */
 TcErr tc_ppredict_score_rows(MPI_Comm comm, TcH5File *model, const char *features, const int64_t *rows,
-                             int64_t n, int64_t mem_per_rank, float *scores);
+                             int64_t n, int64_t mem_per_rank, float *scores, uint64_t *bank_digest);
 
 /* The MPI reduction of TcScoreNN records: lowest key, then lowest index;
  * the winner's exact distance travels with it. Collective on comm:

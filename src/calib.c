@@ -138,3 +138,23 @@ void tc_calib_clear(TcCalibration *c) {
   free(c->class_counts);
   memset(c, 0, sizeof *c);
 }
+
+uint64_t tc_calib_bank_digest(const float *rows, int64_t n, int64_t D, int64_t row0) {
+  uint64_t sum = 0;
+  for (int64_t i = 0; i < n; i++) {
+    const unsigned char *b = (const unsigned char *)(rows + i * D);
+    uint64_t h = 1469598103934665603ULL ^ (uint64_t)(row0 + i);
+    for (size_t k = 0; k < (size_t)D * sizeof(float); k++) {
+      h ^= b[k];
+      h *= 1099511628211ULL;
+    }
+    /* splitmix64's finaliser: a sum of raw FNV values would let rows trade bits */
+    h ^= h >> 30;
+    h *= 0xbf58476d1ce4e5b9ULL;
+    h ^= h >> 27;
+    h *= 0x94d049bb133111ebULL;
+    h ^= h >> 31;
+    sum += h;
+  }
+  return sum;
+}

@@ -83,6 +83,7 @@ typedef struct {
   float *class_thresholds;  /* [n_classes]; NaN: too few images, the global one applies */
   int64_t *class_counts;    /* [n_classes] */
   char source[1024];        /* how the validation images were chosen, in words */
+  uint64_t bank_digest;     /* tc_calib_bank_digest of the bank the scores were made against */
 } TcCalibration;
 
 /* Fill threshold, expected_frr, class_thresholds and class_counts of c
@@ -98,6 +99,12 @@ float tc_calib_threshold_for(const TcCalibration *c, const char *cls);
 /* Free what c holds (each array and string list is one allocation) and
  * zero it. NULL-safe. Local. */
 void tc_calib_clear(TcCalibration *c);
+
+/* The digest of bank rows [row0, row0 + n) of D floats (rows [n x D]):
+ * a sum over rows of a mix of the row's bytes and its global index, so
+ * digests of disjoint slices add up (mod 2^64) to the whole bank's however
+ * it is split. Identifies the bank a calibration belongs to. Local. */
+uint64_t tc_calib_bank_digest(const float *rows, int64_t n, int64_t D, int64_t row0);
 
 /* FNV-1a 64 of a string: with tc_rng_u64 it gives an image's hold-out key
  * from its path. Local. */

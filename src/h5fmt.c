@@ -460,6 +460,7 @@ TcErr tc_h5_create(MPI_Comm comm, const char *final_path, const char *kind, TcH5
 }
 
 TcErr tc_h5_sync(TcH5File *f) {
+  if (!f->writing) return TC_OK; /* opened to read: nothing to write through */
   TC_CALL(check_writable_(f));
   TC_CALL(room_for_metadata_(f, 0, "sync"));
   errno = 0;

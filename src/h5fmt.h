@@ -58,8 +58,9 @@ TcErr tc_h5_create(MPI_Comm comm, const char *final_path, const char *kind, TcH5
 
 /* Write a file being written through to disk (its dirty metadata, an
  * MPI_File_sync) so that every rank can read back what any rank wrote, with
- * the same handle, before it is published. Collective; a failure is agreed
- * and leaves the file to tc_h5_abandon. */
+ * the same handle, before it is published (a file opened to read: nothing
+ * to do). Collective; a failure is agreed and leaves the file to
+ * tc_h5_abandon. */
 TcErr tc_h5_sync(TcH5File *f);
 
 /* Flush (agreed), collective close, then rank 0 renames the temporary file

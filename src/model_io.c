@@ -179,6 +179,7 @@ TcErr tc_model_write_calibration(TcH5File *f, int writer, const TcCalibration *c
   TC_CALL(tc_h5_set_attr_f64(f, CAL, "expected_frr", c->expected_frr));
   TC_CALL(tc_h5_set_attr_i64(f, CAL, "n_val", n));
   TC_CALL(tc_h5_set_attr_i64(f, CAL, "n_classes", k));
+  TC_CALL(tc_h5_set_attr_i64(f, CAL, "bank_digest", (int64_t)c->bank_digest));
   return tc_h5_set_attr_str(f, CAL, "source", c->source);
 }
 
@@ -215,6 +216,9 @@ TcErr tc_model_read_calibration(TcH5File *f, TcCalibration *c) {
   TC_CALL(tc_h5_get_attr_i64_range(f, CAL, "n_val", 1, INT64_C(1) << 40, &c->n_val));
   TC_CALL(tc_h5_get_attr_i64_range(f, CAL, "n_classes", 0, c->n_val, &c->n_classes));
   TC_CALL(tc_h5_get_attr_str(f, CAL, "source", c->source, sizeof c->source));
+  int64_t digest = 0;
+  TC_CALL(tc_h5_get_attr_i64(f, CAL, "bank_digest", &digest));
+  c->bank_digest = (uint64_t)digest;
   TC_CHECK(r > 0 && r < 1, TC_ERR_FORMAT, "%s: /" CAL " target_frr %g is not in (0, 1)", tc_h5_path(f), r);
   TC_CALL(read_calibration_arrays_(f, c));
   /* the stored threshold must be what the rule makes of the stored scores:

@@ -24,8 +24,12 @@
  *     class_thresholds    float32 [K]      NaN: too few images, global applies
  *     class_counts        int64   [K]
  *     attributes: target_frr, threshold, expected_frr (float64), n_val,
- *       n_classes (int64), source (string); the threshold must be the rule's
- *       over val_scores, or the file is refused as damaged
+ *       n_classes, bank_digest (int64: tc_calib_bank_digest of the bank the
+ *       scores were made against), source (string); the threshold must be the
+ *       rule's over val_scores, or the file is refused as damaged.
+ *   A calibration file (tc_kind "calibration", `tailedcore calibrate`) holds
+ *   the same group, with the model's feature attributes and method at its
+ *   root.
  *   root attributes:
  *     the feature attributes of features_io.h (backbone, weights_sha256, taps,
  *     normalisation: strings; D, E, resize, crop, fmap_h, fmap_w: int64), and

@@ -161,6 +161,36 @@ bad "--target-frr on an uncalibrated model" 2 "has no calibration" y.h5 -- \
   predict --model plain.h5 --features train.h5 --out y.h5 --target-frr 0.05
 bad "--maps with --features" 2 "--maps draws over the images" y.h5 m2 -- \
   predict --model m1.h5 --features train.h5 --out y.h5 --maps m2
+# ---------------------------------------------------------------- 5. calibrate
+tc_run 2 calibrate --model plain.h5 --features train.h5 --out cal.h5 --target-frr 0.05 --quiet
+check "calibrate: a calibration file" test -f cal.h5
+tc_run 2 predict --model plain.h5 --calibration cal.h5 --features train.h5 --out pc.h5 --quiet
+check "predict --calibration: its scores = calibrate's, its threshold the rule's" "$PY" -c "
+import h5py, math, numpy as np
+c = h5py.File('cal.h5', 'r'); s = h5py.File('pc.h5', 'r'); k = c['calibration']
+assert c.attrs['tc_kind'] in (b'calibration', 'calibration') and c.attrs['backbone'] == s.attrs['backbone']
+assert (k['val_scores'][:] == s['image_scores'][:]).all()
+x = np.sort(k['val_scores'][:]); j = math.ceil((len(x) + 1) * 0.95 - 1e-9)
+assert np.float32(s.attrs['threshold']) == x[j - 1] and s.attrs['calibration'] in (b'cal.h5', 'cal.h5')
+assert (s['decisions'][:] == (s['image_scores'][:] > s['thresholds'][:])).all()
+"
+tc_run 2 fit --features train.h5 --method patchcore --coreset-ratio 0.3 --out plain30.h5 --quiet
+bad "a calibration of another memory bank" 3 "another memory bank" y.h5 -- \
+  predict --model plain30.h5 --calibration cal.h5 --features train.h5 --out y.h5
+bad "a calibration of another method" 3 "a calibration for method patchcore" y.h5 -- \
+  predict --model m1.h5 --calibration cal.h5 --features train.h5 --out y.h5
+R18=$TMP/r18.h5
+(cd "$ROOT" && "$T" --write-weights resnet18 resnet18 "$R18") >/dev/null 2>&1 || fail "write resnet18 weights"
+tc_run 2 extract --data data --split train --backbone resnet18 --weights "$R18" --resize 80 --crop 64 --quiet --out train18.h5
+tc_run 2 fit --features train18.h5 --method patchcore --coreset-ratio 0.2 --out m18.h5 --quiet
+tc_run 2 calibrate --model m18.h5 --features train18.h5 --out cal18.h5 --quiet
+bad "a calibration file from another backbone (resnet18 for mobilenetv2)" 3 "a calibration for backbone resnet18" y.h5 -- \
+  predict --model plain.h5 --calibration cal18.h5 --features train.h5 --out y.h5
+bad "calibrate: features of another backbone" 3 "are not the model" z.h5 -- \
+  calibrate --model plain.h5 --features train18.h5 --out z.h5
+bad "calibrate --target-frr 1" 2 "--target-frr 1 is impossible" z.h5 -- calibrate --model plain.h5 --features train.h5 --out z.h5 --target-frr 1
+bad "--calibration that is a model" 3 "calibration" y.h5 -- predict --model plain.h5 --calibration m1.h5 --features train.h5 --out y.h5
+
 "$PY" -c "
 import h5py, shutil
 shutil.copy('m1.h5', 'tampered.h5')
