@@ -62,7 +62,7 @@ HDRS      := $(wildcard src/*.h mpi/*.h gen/*.h inputs/*.h tests/unit/*.h tests/
 BENCH_SRCS := $(wildcard bench/*.c)
 BENCHES   := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 
-.PHONY: all deps test test-unit test-mpi demo bench bench-bin realbench clean check-pkgs fuzz
+.PHONY: all deps test test-unit test-mpi test-tcp demo bench bench-bin realbench clean check-pkgs fuzz
 .DELETE_ON_ERROR:
 
 all: check-pkgs $(BUILD)/tailedcore $(TOOLS) $(TTOOLS)
@@ -127,6 +127,10 @@ test-unit: all $(UNITS) $(TTOOLS)
 
 test-mpi: all $(UNITS) $(TTOOLS)
 	@BUILD=$(BUILD) tests/run.sh mpi
+
+# the rank-count suites again over Open MPI's TCP transport only (as across nodes)
+test-tcp: all $(UNITS) $(TTOOLS)
+	@BUILD=$(BUILD) tests/run.sh tcp
 
 # make demo: dependencies, build, default weights, synthetic data, the three
 # methods on 2 ranks, the comparison table and plots (see demo.sh)

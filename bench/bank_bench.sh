@@ -36,6 +36,7 @@ if [ -z "${MPIRUN:-}" ]; then
   [ "$(id -u)" = 0 ] && MPIRUN="$MPIRUN --allow-run-as-root"
 fi
 MPIRUN="$MPIRUN -x OPENBLAS_NUM_THREADS -x OMP_NUM_THREADS"
+TCP_ENV="OMPI_MCA_pml=ob1 OMPI_MCA_btl=tcp,self OMPI_MCA_btl_tcp_if_include=lo OMPI_MCA_osc=pt2pt"
 make --no-print-directory BUILD="$BUILD" "$BUILD/bench/bank_bench" >/dev/null
 B=$BUILD/bench/bank_bench
 out=$(mktemp)
@@ -45,6 +46,9 @@ $MPIRUN -np 1 $B coreset $N 128 $STEPS | tee -a $out
 $PY bench/bank_bench.py coreset $N 128 $STEPS | tee -a $out || echo "torch_coreset_step_ms unavailable" | tee -a $out
 $MPIRUN -np 1 $B pcoreset $N 128 $PSTEPS | tee -a $out
 $MPIRUN -np 2 $B pcoreset $N 128 $PSTEPS | tee -a $out
+# the same step with shared memory off (ob1 + TCP BTL on loopback), as ranks
+# on different nodes talk: the per-step allreduce then pays TCP latency
+env $TCP_ENV $MPIRUN -np 2 $B pcoreset $N 128 $PSTEPS | sed 's/_ranks2_/_ranks2tcp_/' | tee -a $out
 if [ -r "$REAL_FEATURES" ]; then
   TMPR=$(mktemp --suffix=.f32)
   $MPIRUN -np 1 $B proj "$REAL_FEATURES" $TMPR | tee -a $out
@@ -77,6 +81,10 @@ echo "BENCH stage=coreset-step-pruned size=n=$N,d=128 ours=${pruned}ms/step peer
 for v in plain pruned; do
   t1=$(g pcoreset_${v}_ranks1_step_ms); t2=$(g pcoreset_${v}_ranks2_step_ms)
   echo "BENCH stage=coreset-ranks-$v size=n=$N,d=128 ours=${t2}ms/step peer=1rank:${t1}ms/step ratio=$(awk -v a=$t1 -v b=$t2 'BEGIN {printf "%.2f", a / b}') limit_frac=- ranks=2 note=2-rank vs 1-rank distributed step (first $PSTEPS steps, one allreduce per step)"
+  tt=$(g pcoreset_${v}_ranks2tcp_step_ms)
+  if num "$tt"; then
+    echo "BENCH stage=coreset-tcp-$v size=n=$N,d=128 ours=${tt}ms/step peer=shm:${t2}ms/step ratio=$(awk -v a=$t2 -v b=$tt 'BEGIN {printf "%.2f", a / b}') limit_frac=- ranks=2 note=2-rank distributed step with Open MPI's shared memory off (pml ob1, btl tcp on loopback: the transport between nodes) vs the shared-memory run above; ratio = shm / tcp (1 = TCP costs nothing); loopback has no wire latency, so a real network adds its allreduce latency once per step"
+  fi
 done
 rn=$(g real_n)
 if [ -n "$rn" ]; then

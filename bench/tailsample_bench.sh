@@ -93,6 +93,20 @@ for E in $DIMS; do
         lines+=("BENCH stage=tailsampler-authors size=N=$N,E=$E ours=${secs}s peer=authors-style:unavailable ratio=- limit_frac=- ranks=$NP threads=1 note=authors-style peer (bench/tailsample_authors.py: torch, joblib, scipy) failed: $(tail -1 <<<"$ao" | tr -d '\r')")
       fi
     fi
+    if [ "$N" = "${SIZES##* }" ] && [ "$E" = "${DIMS%% *}" ]; then
+      # the same Gram with shared memory off (pml ob1, btl tcp on loopback),
+      # as ranks on different nodes exchange ScaLAPACK panels and the mirror
+      tlog=$TMP/log.tcp
+      if env OMPI_MCA_pml=ob1 OMPI_MCA_btl=tcp,self OMPI_MCA_btl_tcp_if_include=lo OMPI_MCA_osc=pt2pt \
+          "${MPIRUN[@]}" -np "$NP" "$BUILD/tailedcore" tailsample --features "$F" --out "$TMP/t.h5" --mode memory >"$tlog" 2>&1; then
+        tg=$(grep -o '(Gram [0-9.]* s' "$tlog" | awk '{print $2}')
+        tgf=$(grep -o '[0-9.]* GFLOP/s per job' "$tlog" | awk '{print $1}')
+        tmir=$(grep -o 'mirror [0-9.]* s' "$tlog" | awk '{print $2}')
+        lines+=("BENCH stage=gram-tcp size=N=$N,E=$E ours=${tg}s peer=shm:${gsecs}s ratio=$(awk -v a="$gsecs" -v b="$tg" 'BEGIN {printf "%.2f", a / b}') limit_frac=$(awk -v a="$tgf" -v b="$bound" 'BEGIN {printf "%.2f", a / b}') ranks=$NP threads=1 note=whole Gram (psgemm + mirror exchange) with Open MPI's shared memory off (pml ob1, btl tcp on loopback: the transport between nodes) vs the shared-memory run; ratio = shm / tcp; psgemm ${tgf} GFLOP/s, mirror ${tmir} s (shm: ${mirror} s)")
+      else
+        echo "tailsample over TCP N=$N E=$E failed: $(grep -m1 tailedcore "$tlog")"
+      fi
+    fi
     if [ "$E" = "$METRIC_E" ] || [ -z "$mgf" ]; then mgf=$fullgf; ms=$secs; mn=$N; fi
     rm -f "$F" "$TMP/t.h5"
   done

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# tests/run.sh [unit|mpi] - run every unit binary in $BUILD/tests and every
+# tests/run.sh [unit|mpi|tcp] - run every unit binary in $BUILD/tests and every
 # tests/mpi/test_*.sh script; each prints "N passed, N failed" last. Sums them,
 # prints the total line, exits non-zero on any failure (or a suite that died
 # without its closing line).
@@ -84,6 +84,18 @@ if [ "$which" = all ] || [ "$which" = mpi ]; then
   for t in tests/mpi/test_*.sh; do
     [ -f "$t" ] || continue
     run_suite "mpi/$(basename "$t")" bash "$t"
+  done
+fi
+# The suites whose results must not depend on the rank count, again with
+# Open MPI's shared-memory paths switched off (ob1 over the TCP BTL on
+# loopback, no vader, no UCX): ranks on different nodes talk like this, and
+# a collective that only works through shared memory would pass above and
+# fail on a cluster. TC_TCP_SUITES overrides the list ("" skips the pass).
+if [ "$which" = all ] || [ "$which" = mpi ] || [ "$which" = tcp ]; then
+  for s in ${TC_TCP_SUITES-test_coreset test_fit}; do
+    [ -f "tests/mpi/$s.sh" ] || continue
+    run_suite "mpi[tcp]/$s.sh" env OMPI_MCA_pml=ob1 OMPI_MCA_btl=tcp,self OMPI_MCA_btl_tcp_if_include=lo \
+      OMPI_MCA_osc=pt2pt bash "tests/mpi/$s.sh"
   done
 fi
 echo "logs in $logdir"
