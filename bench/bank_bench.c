@@ -9,6 +9,12 @@
  *                                    distributed LOF (all-to-all included)
  *   bank_bench proj FEATURES.h5 OUT.f32   project every patch to 128-d as
  *                                    fit does (seed 0), raw float32 rows
+ *   bank_bench coreset-mode N DIM STEPS   one rank: plain (unpruned) step
+ *                                    time per point in each precision of
+ *                                    `fit --coreset-mode` (f32, bf16, int8)
+ *                                    on the same points; run at N = 1M for
+ *                                    the memory-bound scan and at N = one
+ *                                    shard (16384) for two-round's round 1
  *   bank_bench real FILE.f32 DIM STEPS [PLAIN_STEPS]   serial greedy coreset on
  *                                    those rows: plain vs pruned step time,
  *                                    points and centres evaluated, identical
@@ -150,6 +156,39 @@ int main(int argc, char **argv) {
     }
     fclose(o);
     printf("projected %lld x %lld patches to %lld-d\n", (long long)meta.N, (long long)HW, (long long)P);
+  } else if (!strcmp(mode, "coreset-mode") && argc > 4) {
+    /* the serial step of each precision on the same synthetic points:
+     * encode once (not timed), then STEPS plain greedy steps (the centre is
+     * the previous step's argmax, as the loop runs); best of 3 repeats when
+     * the set is small (a shard: a step is tens of microseconds) */
+    int64_t n = atoll(argv[2]), steps = atoll(argv[4]);
+    int dim = atoi(argv[3]);
+    float *X = tc_malloc_aligned((size_t)(n * dim) * sizeof(float), "X");
+    fill_(X, 0, n, dim);
+    const TcCoresetPrec precs[3] = {TC_CORESET_F32, TC_CORESET_BF16, TC_CORESET_I8};
+    const char *names[3] = {"f32", "bf16", "int8"};
+    const float scale = tc_coreset_maxabs(X, n, dim) / (float)tc_coreset_i8_qmax(dim);
+    const int reps = n * (int64_t)dim * 4 > (64 << 20) ? 1 : 3;
+    for (int p = 0; p < 3; p++) {
+      const size_t rb = tc_coreset_row_bytes(precs[p], dim);
+      char *E = precs[p] == TC_CORESET_F32 ? (char *)X : tc_malloc_aligned((size_t)n * rb, "E");
+      if (E != (char *)X) tc_coreset_encode(precs[p], X, n, dim, scale, E);
+      double best = 1e30;
+      for (int r = 0; r < reps; r++) {
+        TcCoreset *s = NULL;
+        if (tc_coreset_create_enc(E, n, dim, precs[p], 0, &s)) { fprintf(stderr, "%s\n", tc_err_message()); return 1; }
+        int64_t b = tc_coreset_first(0, n);
+        float bv;
+        double t0 = tc_now();
+        for (int64_t t = 0; t < steps; t++) tc_coreset_step_enc(s, E + b * rb, &b, &bv);
+        double t = (tc_now() - t0) / (double)steps;
+        if (t < best) best = t;
+        tc_coreset_destroy(&s);
+      }
+      printf("coresetmode_%s_ns_per_point %.3f (n=%lld, dim=%d, %zu B/row, %lld steps)\n", names[p],
+             best * 1e9 / (double)n, (long long)n, dim, rb, (long long)steps);
+      if (E != (char *)X) free(E);
+    }
   } else if (!strcmp(mode, "real") && argc > 4) {
     int dim = atoi(argv[3]);
     int64_t steps = atoll(argv[4]), psteps = argc > 5 ? atoll(argv[5]) : 300;
@@ -185,7 +224,7 @@ int main(int argc, char **argv) {
     printf("real_identical_first %lld %d\n", (long long)psteps, !memcmp(i1, i2, sizeof(int64_t) * psteps));
     tc_coreset_destroy(&s);
   } else if (rank == 0) {
-    fprintf(stderr, "usage: bank_bench coreset|pcoreset N DIM STEPS | lof N HW DIM\n");
+    fprintf(stderr, "usage: bank_bench coreset|pcoreset|coreset-mode N DIM STEPS | lof N HW DIM\n");
   }
   MPI_Comm_free(&comm);
   MPI_Finalize();

@@ -11,8 +11,12 @@
 #    (LocalOutlierFactor(n_neighbors=6)) and as the authors' code calls it
 #    (metric="l2", float32 features[:, p, :]; a slower sklearn code path for
 #    the same Euclidean LOF, checked on L2CHECK_POS positions);
-#  - 2 ranks vs 1 rank (distributed coreset step).
-# Env: BUILD, PY, BENCH_QUICK, LIMIT_READ_GBS_1T, N, STEPS, PSTEPS, LOF_HW,
+#  - 2 ranks vs 1 rank (distributed coreset step);
+#  - the plain step per point in each precision of `fit --coreset-mode`
+#    (f32, bf16, int8) at N points (memory-bound) and at one two-round shard
+#    of SHARD points (cache-resident), for analysis/cost_model.py.
+# Env: BUILD, PY, BENCH_QUICK, LIMIT_READ_GBS_1T, N, STEPS, PSTEPS, MSTEPS,
+# SHARD, SHSTEPS, LOF_HW,
 # SK_HW, L2CHECK_POS, REAL_FEATURES, REAL_STEPS; BANK_ONLY=lof runs only the
 # LOF part (default: everything).
 set -euo pipefail
@@ -22,13 +26,16 @@ PY=${PY:-/usr/bin/python3}
 export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1
 if [ "${BENCH_QUICK:-0}" = 1 ]; then
   N=${N:-200000}; STEPS=${STEPS:-10}; PSTEPS=${PSTEPS:-100}; LOF_HW=${LOF_HW:-100}; SK_HW=${SK_HW:-20}
+  MSTEPS=${MSTEPS:-5}; SHSTEPS=${SHSTEPS:-100}
   REAL_STEPS=${REAL_STEPS:-2000}
 else
   N=${N:-1000000}; STEPS=${STEPS:-30}; PSTEPS=${PSTEPS:-300}; LOF_HW=${LOF_HW:-784}; SK_HW=${SK_HW:-100}
+  MSTEPS=${MSTEPS:-20}; SHSTEPS=${SHSTEPS:-500}
   REAL_STEPS=${REAL_STEPS:-0}
 fi
 REAL_FEATURES=${REAL_FEATURES:-/tmp/e2e/train.h5}
 L2CHECK_POS=${L2CHECK_POS:-5}
+SHARD=${SHARD:-16384}
 BANK_ONLY=${BANK_ONLY:-}
 case "$BANK_ONLY" in ""|all) coreset=1 ;; lof) coreset=0 ;; *) echo "BANK_ONLY=$BANK_ONLY: expected lof or all" >&2; exit 2 ;; esac
 if [ -z "${MPIRUN:-}" ]; then
@@ -49,6 +56,9 @@ $MPIRUN -np 2 $B pcoreset $N 128 $PSTEPS | tee -a $out
 # the same step with shared memory off (ob1 + TCP BTL on loopback), as ranks
 # on different nodes talk: the per-step allreduce then pays TCP latency
 env $TCP_ENV $MPIRUN -np 2 $B pcoreset $N 128 $PSTEPS | sed 's/_ranks2_/_ranks2tcp_/' | tee -a $out
+# the step of each --coreset-mode precision, at N points and at one shard
+$MPIRUN -np 1 $B coreset-mode $N 128 $MSTEPS | tee -a $out
+$MPIRUN -np 1 $B coreset-mode $SHARD 128 $SHSTEPS | sed 's/^coresetmode_/coresetshard_/' | tee -a $out
 if [ -r "$REAL_FEATURES" ]; then
   TMPR=$(mktemp --suffix=.f32)
   $MPIRUN -np 1 $B proj "$REAL_FEATURES" $TMPR | tee -a $out
@@ -94,6 +104,19 @@ if [ -n "$rn" ]; then
   echo "METRIC coreset_prune_speedup=$(awk -v a=$rp -v b=$rq 'BEGIN {printf "%.2f", a / b}')"
 fi
 echo "METRIC coreset_ns_per_point=$(awk -v a=$plain -v n=$N 'BEGIN {printf "%.2f", a * 1e6 / n}') coreset_threads=1"
+# per-precision steps (plain, 1 thread): coreset_mode_* at N points (memory),
+# coreset_shard_* at one shard of SHARD points (cache); cost_model.py reads them
+ml="METRIC coreset_shard_n=$SHARD"
+for p in f32 bf16 int8; do
+  v=$(g coresetmode_${p}_ns_per_point); num "$v" && ml="$ml coreset_mode_${p}_ns_per_point=$v"
+  v=$(g coresetshard_${p}_ns_per_point); num "$v" && ml="$ml coreset_shard_${p}_ns_per_point=$v"
+done
+echo "$ml"
+f=$(g coresetmode_f32_ns_per_point)
+for p in bf16 int8; do
+  v=$(g coresetmode_${p}_ns_per_point)
+  num "$f" && num "$v" && echo "BENCH stage=coreset-step-$p size=n=$N,d=128 ours=${v}ns/point peer=f32:${f}ns/point ratio=$(awk -v a=$f -v b=$v 'BEGIN {printf "%.2f", a / b}') limit_frac=- threads=1 ranks=1 note=plain serial step of --coreset-mode $p (encoded rows, $([ $p = bf16 ] && echo 2 || echo 1) B/value) vs the float32 step in the same harness, $MSTEPS steps; one shard of $SHARD points (cache-resident): f32 $(g coresetshard_f32_ns_per_point), $p $(g coresetshard_${p}_ns_per_point) ns/point"
+done
 fi
 ours=$(g lof_seconds); sk=$(g sklearn_lof_seconds); sk2=$(g sklearn2_lof_seconds)
 p1=$(g plof_ranks1_seconds); p2=$(g plof_ranks2_seconds)
