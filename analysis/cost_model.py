@@ -1,22 +1,27 @@
 #!/usr/bin/env python3
 """cost_model.py - project `tailedcore fit` time at plant scale from this
-machine's measured per-step costs (issue 9; formulas and assumptions in
-analysis/cost_model.md).
+machine's measured per-step costs (issues 9 and 17; formulas and
+assumptions in analysis/cost_model.md), per `fit --coreset-mode`.
 
 Reads the key=value file bench/run.sh writes ($BUILD/bench/results.kv):
 limits (sgemm_gflops, read_gbs, ...), MPI (allreduce_us_528B, pp_bw_gbs_*,
 pp_lat_us_8B) and the stage benches' METRIC keys (coreset_ns_per_point,
 lof_s_per_position, gram_gflops, extract_images_per_s, ...). A missing stage
-metric falls back to a bound derived from the limits, and the row says so.
+metric falls back to a bound derived from the limits (or, for the coreset
+modes, to the fit-time ratios measured in DECISIONS.md), and the row says so.
 
     /usr/bin/python3 analysis/cost_model.py build/bench/results.kv [--markdown]
+        [--patches 1e6,10e6,100e6] [--nodes 1,16,64]
         [--cores-per-node 64] [--node-read-gbs 200] [--net-latency-us 2]
-        [--net-gbs 12] [--efficiency 0.7] ...
+        [--net-gbs 12] [--efficiency 0.7] [--coreset-ratio 0.1]
+        [--oversample 2] [--shard 16384] [--cache-mb-per-core 4] ...
 
-Prints a Markdown section (assumptions, then one table) on stdout. numpy only.
+Prints a Markdown section (inputs, the phase table, the per-mode table, the
+two-round breakdown, the verdicts) on stdout. Standard library only.
 It is a model, not a measurement: every number it prints is a projection.
 """
 import argparse
+import copy
 import math
 import sys
 
@@ -24,6 +29,20 @@ import sys
 HW = 784          # patch positions per image (28 x 28 at 224 input, DESIGN 3.2)
 PROJ_BYTES = 512  # one projected patch: 128 float32 (DESIGN 3.3)
 REC_BYTES = 528   # coreset max-location record: float + int64 + 128 float32, padded
+DIM = 128
+# bytes a plain step moves per point: the encoded row, plus min_d2 read and
+# written (4 + 4); fit's step is memory-bound at these sizes (DECISIONS)
+ROW_BYTES = {"f32": DIM * 4, "bf16": DIM * 2, "int8": DIM * 1}
+STEP_BYTES = {p: b + 8 for p, b in ROW_BYTES.items()}
+# fit-time ratio exact / mode from DECISIONS.md "Coreset modes (issue 17)":
+# the back-to-back bench/coreset_bench.sh run (pareto, patchcore, 1%, pruned,
+# 2 ranks). Only a fallback when bank_bench's per-precision step is missing.
+DECISIONS_RATIO = {"f32": 1.0, "bf16": 1.20, "int8": 1.53}
+# the modes of `fit --coreset-mode` and the column of each in the mode table:
+# (label, precision, rounds, pruned)
+MODES = (("exact --no-prune", "f32", 1, False), ("exact", "f32", 1, True), ("bf16", "bf16", 1, True),
+         ("int8", "int8", 1, True), ("tworound", "f32", 2, True), ("tworound-bf16", "bf16", 2, True),
+         ("tworound-int8", "int8", 2, True))
 
 
 def read_kv(path):
@@ -41,6 +60,23 @@ def fnum(kv, key):
         return float(kv[key])
     except (KeyError, ValueError):
         return None
+
+
+def fmt_p(P):
+    """A patch count: 10M, 1.5M, 169k."""
+    return "%gM" % (P / 1e6) if P >= 1e6 else "%.0fk" % (P / 1e3)
+
+
+def fmt_h(t):
+    """Seconds as hours, two significant digits."""
+    if t is None or not math.isfinite(t):
+        return "-"
+    h = t / 3600
+    if h >= 100:
+        return "%.0f" % h
+    if h >= 0.01:
+        return "%.2g" % h if h < 10 else "%.0f" % h
+    return "%.1g" % h
 
 
 def fmt_s(t):
@@ -86,7 +122,36 @@ class Costs:
             rdc = rd
             c = PROJ_BYTES / rd  # bytes / (GB/s) = ns
             self.src["coreset"] = "from limit: 512 B/point at %.1f GB/s read = %.3g ns/point" % (rd, c)
+        # bytes-equivalent of one float32 step on a point: ns x GB/s = B
+        # (the measured step read as a bandwidth-bound scan)
+        self.coreset_step_bytes = c * rdc
         self.coreset_ns_node = c * rdc / a.node_read_gbs
+        # per precision: one core's step per point with the points in cache
+        # (one two-round shard, coreset_shard_*), the compute side of the
+        # roofline; and the memory-bound step at 1M points (coreset_mode_*),
+        # shown for reference
+        self.shard_ns, self.mode_ns = {}, {}
+        sh_n = fnum(kv, "coreset_shard_n")
+        f32s = fnum(kv, "coreset_shard_f32_ns_per_point")
+        for p in ("f32", "bf16", "int8"):
+            v = fnum(kv, "coreset_shard_%s_ns_per_point" % p)
+            if v:
+                self.shard_ns[p] = v
+                self.src["shard_" + p] = "measured: %.3g ns/point, 1 thread, %s points in cache (bank_bench coreset-mode)" % (
+                    v, "%d" % sh_n if sh_n else "one shard of")
+            elif f32s and p != "f32":
+                self.shard_ns[p] = f32s / DECISIONS_RATIO[p]
+                self.src["shard_" + p] = "from DECISIONS measurement: f32 shard step / %.2f (fit ratio exact/%s) = %.3g ns/point" % (
+                    DECISIONS_RATIO[p], p, self.shard_ns[p])
+            else:
+                f = 2 * DIM / (sg / T)  # 2 flop per value at the per-core sgemm rate, in ns
+                self.shard_ns[p] = f / DECISIONS_RATIO[p]
+                self.src["shard_" + p] = "from limit: %d flop/point at %.0f GFLOP/s per core%s = %.3g ns/point" % (
+                    2 * DIM, sg / T, "" if p == "f32" else ", / %.2f from DECISIONS measurement" % DECISIONS_RATIO[p],
+                    self.shard_ns[p])
+            m = fnum(kv, "coreset_mode_%s_ns_per_point" % p)
+            if m:
+                self.mode_ns[p] = m
         self.prune = fnum(kv, "coreset_prune_speedup") or 1.0
         if fnum(kv, "coreset_prune_speedup") is None:
             self.src["prune"] = "not measured: pruned column = plain"
@@ -169,10 +234,12 @@ def project(c, a, P, nodes):
     # one allreduce: log2(ranks per node) shared-memory rounds, then log2(nodes)
     # network rounds (recursive doubling).
     steps = a.coreset_ratio * P
-    scan = (P / nodes) * c.coreset_ns_node * 1e-9
     net_round = (a.net_latency_us + REC_BYTES / (a.net_gbs * 1e3)) * 1e-6
     ar = math.ceil(math.log2(max(a.ranks_per_node, 1))) * c.ar_shm_us * 1e-6 \
         + math.ceil(math.log2(max(nodes, 1))) * net_round
+    # the float32 step on a node: the roofline of step_ns (memory-bound at
+    # these sizes unless a rank's points fit its cache)
+    scan = step_ns(c, a, "f32", P / nodes, P / ranks) * 1e-9
     r["coreset_scan"] = steps * scan
     r["coreset_allreduce"] = steps * ar
     r["step_scan_us"] = scan * 1e6
@@ -180,25 +247,115 @@ def project(c, a, P, nodes):
     r["total"] = r["extract"] + r["tailsampler"] + r["lof"] + r["lof_a2a"] + r["coreset_scan"] + r["coreset_allreduce"]
     r["total_pruned"] = r["total"] - r["coreset_scan"] + r["coreset_scan"] / c.prune
     r["total_no_extract"] = r["total"] - r["extract"]
+    r["fixed"] = r["total"] - r["coreset_scan"] - r["coreset_allreduce"]
+    r["allreduce_s"] = ar
     return r
+
+
+def step_ns(c, a, p, pts_node, pts_rank):
+    """Nanoseconds of one plain greedy step (precision p) on the busiest
+    node: the larger of two terms,
+     - compute: the busiest rank's points x one core's in-cache step per
+       point (coreset_shard_*), / efficiency;
+     - memory: when a rank's points do not fit its share of cache
+       (--cache-mb-per-core), the node's points x bytes per point / node read
+       bandwidth, with bytes = the measured float32 step's bytes-equivalent x
+       STEP_BYTES[p] / STEP_BYTES[f32] (a narrower row reads fewer bytes);
+       pts_node counts only the points of ranks that stream at the same time
+       (they share the node's bandwidth).
+    Divide by the pruning speed-up for a pruned step."""
+    comp = pts_rank * c.shard_ns[p] / a.efficiency
+    if pts_rank * STEP_BYTES[p] <= a.cache_mb_per_core * 1e6:
+        return comp
+    mem = pts_node * c.coreset_step_bytes * STEP_BYTES[p] / STEP_BYTES["f32"] / a.node_read_gbs
+    return max(comp, mem)
+
+
+def coreset_mode(c, a, P, nodes, prec, rounds, pruned, ar):
+    """Seconds of the coreset stage of `fit --coreset-mode` for P patches on
+    `nodes` nodes; ar = one allreduce (s). Returns a dict of the parts."""
+    R = a.ranks_per_node * nodes
+    m = a.coreset_ratio * P
+    sp = c.prune if pruned else 1.0
+    o = {}
+    if rounds == 1:
+        t = step_ns(c, a, prec, P / nodes, P / R) * 1e-9
+        o["scan"] = m * t / sp
+        o["allreduce"] = m * ar
+        o["total"] = o["scan"] + o["allreduce"]
+        return o
+    # two-round: ns shards of ~len points, k picks each; shards dealt to
+    # ranks in contiguous blocks (tc_block_range), so with ns < ranks they
+    # sit on the first ranks, i.e. the first node(s)
+    ns = math.ceil(P / a.shard)
+    ln = P / ns
+    k = math.ceil(a.oversample * m * ln / P)
+    q, rem = divmod(ns, R)
+    per_rank = q + (1 if rem else 0)
+    node0 = a.ranks_per_node * q + min(rem, a.ranks_per_node)
+    busy = a.ranks_per_node if q > 0 else min(rem, a.ranks_per_node)
+    # the all-to-all that deals the rows: encoded row + int64 ordinal
+    vol = P / nodes * (ROW_BYTES[prec] + 8) * (nodes - 1) / nodes
+    o["a2a"] = vol / (a.net_gbs * 1e9 * a.a2a_efficiency) + (R - 1) * a.net_latency_us * 1e-6
+    # round 1: k steps over each of my shards, no communication; all busy
+    # ranks of a node stream their shards at once (shared bandwidth)
+    t1 = step_ns(c, a, prec, busy * ln, ln) * 1e-9
+    o["round1"] = per_rank * k * t1 / sp
+    # round 2: the distributed exact loop over the union
+    u_node, u_rank = node0 * k, per_rank * k
+    mm = min(m, ns * k)
+    t2 = step_ns(c, a, prec, u_node, u_rank) * 1e-9
+    o["round2_scan"] = mm * t2 / sp
+    o["allreduce"] = mm * ar
+    o["total"] = o["a2a"] + o["round1"] + o["round2_scan"] + o["allreduce"]
+    o.update(ns=ns, k=k, per_rank=per_rank, node0=node0, u_node=u_node, union=ns * k)
+    return o
+
+
+def all_modes(c, a, P, nodes):
+    """Phase dict of project() plus mode -> (total fit s, coreset dict)."""
+    r = project(c, a, P, nodes)
+    modes = {}
+    for label, prec, rounds, pruned in MODES:
+        cm = coreset_mode(c, a, P, nodes, prec, rounds, pruned, r["allreduce_s"])
+        modes[label] = (r["fixed"] + cm["total"], cm)
+    return r, modes
+
+
+def local_profile(a, c):
+    """The same assumptions on one node of this machine's kind: its cores
+    (threads_all) as ranks, its all-thread read bandwidth; the shard that
+    bank_bench timed in cache here counts as cache-resident."""
+    b = copy.copy(a)
+    b.cores_per_node = b.ranks_per_node = int(c.T)
+    b.node_read_gbs = c.read
+    b.cache_mb_per_core = max(a.cache_mb_per_core, a.shard * STEP_BYTES["f32"] / 1e6)
+    return b
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("results", help="key=value file from bench/run.sh (build/bench/results.kv)")
     ap.add_argument("--markdown", action="store_true", help="Markdown (the default and only format; kept for clarity)")
-    ap.add_argument("--patches", default="10e6,100e6", help="patch counts (comma list) [10e6,100e6]")
-    ap.add_argument("--nodes", default="16,64", help="node counts (comma list) [16,64]")
+    ap.add_argument("--patches", default="1e6,10e6,100e6", help="patch counts (comma list) [1e6,10e6,100e6]")
+    ap.add_argument("--nodes", default="1,16,64", help="node counts (comma list) [1,16,64]")
     ap.add_argument("--cores-per-node", type=int, default=64, help="cores per node [64: 2 x 32-core sockets]")
     ap.add_argument("--ranks-per-node", type=int, default=0, help="MPI ranks per node [= cores: one rank per core]")
     ap.add_argument("--node-read-gbs", type=float, default=200.0, help="node memory read bandwidth, GB/s [200]")
+    ap.add_argument("--cache-mb-per-core", type=float, default=4.0,
+                    help="cache per core (L2 + its share of L3), MB: a rank's points that fit are read from cache [4]")
     ap.add_argument("--net-latency-us", type=float, default=2.0, help="inter-node MPI latency per round, us [2]")
     ap.add_argument("--net-gbs", type=float, default=12.0, help="injection bandwidth per node, GB/s [12: 100 Gb/s]")
     ap.add_argument("--a2a-efficiency", type=float, default=0.5, help="all-to-all fraction of injection bandwidth [0.5]")
     ap.add_argument("--efficiency", type=float, default=0.7, help="parallel efficiency of compute over cores [0.7]")
-    ap.add_argument("--coreset-ratio", type=float, default=0.1, help="coreset steps per patch [0.1]")
+    ap.add_argument("--coreset-ratio", "--ratio", dest="coreset_ratio", type=float, default=0.1,
+                    help="coreset steps per patch, m = ratio x patches [0.1]")
+    ap.add_argument("--oversample", type=float, default=2.0, help="two-round: round 1 keeps oversample x m [2]")
+    ap.add_argument("--shard", type=int, default=16384, help="two-round: points per shard [16384]")
     ap.add_argument("--embed-dim", type=int, default=1280, help="global embedding E for the Gram [1280: mobilenetv2]")
     ap.add_argument("--backbone-gflop", type=float, default=0.6, help="GFLOP per image if extraction is not measured [0.6]")
+    ap.add_argument("--fit-hours", type=float, default=1.0, help="the target for 10M patches on 16 nodes, hours [1]")
+    ap.add_argument("--small-minutes", type=float, default=10.0, help="the target for 1M patches on 1 node, minutes [10]")
     a = ap.parse_args()
     if a.ranks_per_node <= 0:
         a.ranks_per_node = a.cores_per_node
@@ -213,23 +370,32 @@ def main():
     w("reasoning are in `analysis/cost_model.md`. A model, not a measurement.\n")
     w("| input | value, and where it comes from |\n| --- | --- |")
     for k, label in (("extract", "CNN extraction"), ("tailsampler", "Gram / TailSampler"), ("lof", "LOF per position"),
-                     ("coreset", "coreset step scan"), ("prune", "coreset pruning speed-up"),
+                     ("coreset", "coreset step scan (float32, memory)"), ("prune", "coreset pruning speed-up"),
+                     ("shard_f32", "coreset step in cache, float32"), ("shard_bf16", "coreset step in cache, bf16"),
+                     ("shard_int8", "coreset step in cache, int8"),
                      ("allreduce", "allreduce, one shared-memory round")):
         w("| %s | %s |" % (label, c.src[k]))
-    w("| node | assumed: %d cores, %d ranks, %.0f GB/s read, compute efficiency %.2f |" % (
-        a.cores_per_node, a.ranks_per_node, a.node_read_gbs, a.efficiency))
+    if c.mode_ns.get("f32"):
+        w("| coreset step at 1M points, per precision | measured (reference, not an input): %s |" % ", ".join(
+            "%s %.3g ns/point" % (p, c.mode_ns[p]) for p in ("f32", "bf16", "int8") if p in c.mode_ns))
+    w("| node | assumed: %d cores, %d ranks, %.0f GB/s read, %.0f MB cache per core, compute efficiency %.2f |" % (
+        a.cores_per_node, a.ranks_per_node, a.node_read_gbs, a.cache_mb_per_core, a.efficiency))
     w("| network | assumed: %.1f us per allreduce round, %.0f GB/s per node, all-to-all at %.0f%% (the ping-pong measured here is shared memory%s) |" % (
         a.net_latency_us, a.net_gbs, 100 * a.a2a_efficiency,
         ": %.1f GB/s" % c.pp_gbs if c.pp_gbs else ""))
-    w("| work | DESIGN 3 / issue 9: %d positions/image, coreset steps = %.0f%% of patches, each scanning all patches, E = %d |\n" % (
-        HW, 100 * a.coreset_ratio, a.embed_dim))
+    w("| work | DESIGN 3 / issue 9: %d positions/image, coreset steps m = %g x patches, each scanning all patches (one round), E = %d |" % (
+        HW, a.coreset_ratio, a.embed_dim))
+    w("| two-round | oversample %g, shard %d points; the pruning speed-up is applied to every pruned mode and round |\n" % (
+        a.oversample, a.shard))
     w("| patches | nodes | extract | TailSampler | LOF | LOF all-to-all | coreset scan | coreset allreduce | step: scan / allreduce | total | total, pruned coreset |")
     w("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    res = {}
     for P in Ps:
         for n in Ns:
-            r = project(c, a, P, n)
-            w("| %.0fM | %d | %s | %s | %s | %s | %s | %s | %.0f us / %.1f us | **%s** | %s |" % (
-                P / 1e6, n, fmt_s(r["extract"]), fmt_s(r["tailsampler"]), fmt_s(r["lof"]), fmt_s(r["lof_a2a"]),
+            r, modes = all_modes(c, a, P, n)
+            res[(P, n)] = (r, modes)
+            w("| %s | %d | %s | %s | %s | %s | %s | %s | %.0f us / %.1f us | **%s** | %s |" % (
+                fmt_p(P), n, fmt_s(r["extract"]), fmt_s(r["tailsampler"]), fmt_s(r["lof"]), fmt_s(r["lof_a2a"]),
                 fmt_s(r["coreset_scan"]), fmt_s(r["coreset_allreduce"]), r["step_scan_us"], r["step_ar_us"],
                 fmt_s(r["total"]), fmt_s(r["total_pruned"])))
     # where the allreduce starts to dominate a step
@@ -237,6 +403,54 @@ def main():
     per_node_pts = ar64 * 1e3 / c.coreset_ns_node
     w("\nAt %d nodes one coreset allreduce costs %.1f us: a step is latency-bound once a node scans fewer than" % (max(Ns), ar64))
     w("%.0f points per step (%.0fk patches per node, or a pruning speed-up that large)." % (per_node_pts, per_node_pts / 1e3))
+
+    labels = [m[0] for m in MODES]
+    w("\n**Total fit time per `--coreset-mode`, hours** (every phase above; only the coreset differs; all modes")
+    w("triangle-pruned as fit runs them, except `exact --no-prune`):\n")
+    w("| patches | nodes | " + " | ".join(labels) + " |")
+    w("| --- | --- | " + " | ".join("---" for _ in labels) + " |")
+    for P in Ps:
+        for n in Ns:
+            r, modes = res[(P, n)]
+            best = min(modes[l][0] for l in labels)
+            w("| %s | %d | " % (fmt_p(P), n) + " | ".join(
+                ("**%s**" if modes[l][0] == best else "%s") % fmt_h(modes[l][0]) for l in labels) + " |")
+
+    w("\nTwo-round coreset, parts (pruned, float32 / int8 rows): shards dealt to ranks in contiguous blocks, so")
+    w("with fewer shards than ranks they all sit on the first node(s), and round 2's union with them.\n")
+    w("| patches | nodes | shards | picks per shard | union on busiest node | all-to-all | round 1 | round 2 scan | round 2 allreduce | coreset total |")
+    w("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for P in Ps:
+        for n in Ns:
+            _, modes = res[(P, n)]
+            f, i = modes["tworound"][1], modes["tworound-int8"][1]
+            w("| %s | %d | %d | %d | %.0fk of %.0fk | %s / %s | %s / %s | %s / %s | %s | %s / %s |" % (
+                fmt_p(P), n, f["ns"], f["k"], f["u_node"] / 1e3, f["union"] / 1e3, fmt_s(f["a2a"]), fmt_s(i["a2a"]),
+                fmt_s(f["round1"]), fmt_s(i["round1"]), fmt_s(f["round2_scan"]), fmt_s(i["round2_scan"]),
+                fmt_s(f["allreduce"]), fmt_s(f["total"]), fmt_s(i["total"])))
+
+    # verdicts
+    w("\n**Verdicts.**\n")
+    def under(P, n, limit_s, aa=a, cc=c):
+        _, modes = all_modes(cc, aa, P, n)
+        ok = sorted((modes[l][0], l) for l in labels if modes[l][0] <= limit_s)
+        return modes, ok
+    modes, ok = under(10e6, 16, a.fit_hours * 3600)
+    tb, lb = min((modes[l][0], l) for l in labels)
+    w("- 10M patches on 16 nodes within %g h (issue 17): %s." % (a.fit_hours, (
+        "yes with " + ", ".join("`%s` (%s h)" % (l, fmt_h(t)) for t, l in ok)) if ok else
+        "no mode (fastest: `%s`, %s h)" % (lb, fmt_h(tb))))
+    modes, ok = under(1e6, 1, a.small_minutes * 60)
+    w("- 1M patches on 1 node (%d cores, %.0f GB/s) within %g min: %s." % (
+        a.cores_per_node, a.node_read_gbs, a.small_minutes,
+        ("yes with " + ", ".join("`%s` (%s)" % (l, fmt_s(t)) for t, l in ok)) if ok else "no mode"))
+    b = local_profile(a, c)
+    modes, ok = under(1e6, 1, a.small_minutes * 60, b)
+    w("- 1M patches on 1 node of this machine's kind (%d cores as %d ranks, %.1f GB/s read, measured above): %s." % (
+        b.cores_per_node, b.ranks_per_node, b.node_read_gbs,
+        ("within %g min with " % a.small_minutes + ", ".join("`%s` (%s)" % (l, fmt_s(t)) for t, l in ok)) if ok else
+        "no mode within %g min" % a.small_minutes))
+    w("  Per mode: " + "; ".join("%s %s" % (l, fmt_s(modes[l][0])) for l in labels) + ".")
     sys.stdout.write("\n".join(o) + "\n")
 
 
