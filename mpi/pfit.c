@@ -44,6 +44,9 @@ TcErr tc_pfit_check(const TcFitOpts *o) {
   TC_CHECK(o->method, TC_ERR_USAGE, "--method '%s' is not one of " TC_METHOD_CHOICES, o->method_name);
   TC_CHECK(o->coreset_ratio > 0 && o->coreset_ratio <= 1, TC_ERR_USAGE,
            "--coreset-ratio %g is impossible: it must be in (0, 1]", o->coreset_ratio);
+  TC_CHECK(o->tail_coreset_ratio >= 0 && o->tail_coreset_ratio <= 1, TC_ERR_USAGE,
+           "--tail-coreset-ratio %g is impossible: it must be in (0, 1] (0 = --coreset-ratio)",
+           o->tail_coreset_ratio);
   TC_CHECK(o->lof_keep > 0 && o->lof_keep <= 1, TC_ERR_USAGE,
            "--lof-keep %g is impossible: it must be in (0, 1]", o->lof_keep);
   if (o->tail_p_s) TC_CALL(tc_tail_p_check("fit", o->tail_p_s));
@@ -94,7 +97,7 @@ static int cmp_i64_(const void *a, const void *b) {
 /* One coreset over the rows of Xsel [n_local x P] (global patch indices
  * gsel [n_local]), ordinals dealt in rank order. Returns the ordered list of
  * global patch indices (*out, malloc'd [*m]). */
-static TcErr coreset_(MPI_Comm comm, const TcFitOpts *o, const float *Xsel, const int64_t *gsel,
+static TcErr coreset_(MPI_Comm comm, const TcFitOpts *o, double ratio, const float *Xsel, const int64_t *gsel,
                       int64_t n_local, int P, uint64_t purpose, const char *stage, int64_t **out,
                       int64_t *m_out, int64_t *n_out) {
   int64_t off = 0, n = 0;
@@ -105,7 +108,7 @@ static TcErr coreset_(MPI_Comm comm, const TcFitOpts *o, const float *Xsel, cons
   *m_out = 0;
   *n_out = n;
   if (n == 0) return TC_OK;
-  int64_t m = tc_coreset_target(n, o->coreset_ratio);
+  int64_t m = tc_coreset_target(n, ratio);
   int64_t first = tc_rng_index((uint64_t)o->seed, TC_RNG_STREAM_CORESET, purpose, n);
   int64_t *ord = tc_malloc((size_t)m * sizeof(int64_t), "coreset ordinals");
   int64_t *g = tc_malloc((size_t)m * sizeof(int64_t), "coreset indices");
@@ -124,6 +127,11 @@ static TcErr coreset_(MPI_Comm comm, const TcFitOpts *o, const float *Xsel, cons
   *out = g;
   *m_out = m;
   return TC_OK;
+}
+
+/* M_tail's coreset ratio: --tail-coreset-ratio, else DESIGN's single ratio. */
+static double tail_ratio_(const TcFitOpts *o) {
+  return o->tail_coreset_ratio > 0 ? o->tail_coreset_ratio : o->coreset_ratio;
 }
 
 /* ------------------------------------------- the views' store (3.6 step 8) */
@@ -571,7 +579,7 @@ static TcErr fit_tail_views_(TcFit *s) {
   TcErr err = tail_views_(s);
   if (err) return err;
   tc_extractor_destroy(&s->ex);
-  err = coreset_(s->comm, s->o, s->tv.X, s->tv.g, s->tv.n, s->P, 1, "coreset M_tail", &s->tail, &s->m_tail,
+  err = coreset_(s->comm, s->o, tail_ratio_(s->o), s->tv.X, s->tv.g, s->tv.n, s->P, 1, "coreset M_tail", &s->tail, &s->m_tail,
                  &s->n_tail);
   free(s->tv.X);
   free(s->tv.g);
@@ -600,7 +608,7 @@ static TcErr fit_tail_patches_(TcFit *s) {
       for (int64_t p = 0; p < HW; p++) s->gt[nt + p] = (s->lo + i) * HW + p;
       nt += HW;
     }
-  return coreset_(s->comm, s->o, s->Xt, s->gt, nt, P, 1, "coreset M_tail", &s->tail, &s->m_tail, &s->n_tail);
+  return coreset_(s->comm, s->o, tail_ratio_(s->o), s->Xt, s->gt, nt, P, 1, "coreset M_tail", &s->tail, &s->m_tail, &s->n_tail);
 }
 
 /* DESIGN 3.4: LOF per position, keep the patches scoring under the
@@ -658,7 +666,7 @@ static void fit_drop_held_(TcFit *s) {
 /* DESIGN 3.5: M_clean over the kept patches, then M = M_clean U M_tail as a
  * sorted set of global patch indices. Collective. */
 static TcErr fit_coresets_(TcFit *s) {
-  TcErr err = coreset_(s->comm, s->o, s->Pj, s->gall, s->nkeep, s->P, 0,
+  TcErr err = coreset_(s->comm, s->o, s->o->coreset_ratio, s->Pj, s->gall, s->nkeep, s->P, 0,
                        s->method->noise_filter ? "coreset M_clean" : "coreset", &s->clean, &s->m_clean, &s->n_clean);
   if (err) return err;
   if (s->m_clean + s->m_tail == 0)
@@ -751,6 +759,7 @@ static void model_info_(const TcFit *s, char *vdesc, size_t vlen, TcModelInfo *m
     snprintf(vdesc, vlen, "none (tail images' own patches)");
   *mi = (TcModelInfo){
       .features = &s->meta, .method = o->method_name, .coreset_ratio = o->coreset_ratio,
+      .tail_coreset_ratio = tail_ratio_(o),
       .coreset_mode = tc_coreset_mode_name(&o->coreset_mode),
       .coreset_shard = two_round ? o->coreset_mode.shard : 0,
       .coreset_oversample = two_round ? o->coreset_mode.oversample : 0,

@@ -41,6 +41,7 @@ typedef struct {
   const char *method_name;
   const TcMethod *method; /* tc_method_find(method_name): the stages fit runs */
   double coreset_ratio;  /* [0.1] */
+  double tail_coreset_ratio; /* M_tail's ratio; [0] = coreset_ratio (DESIGN 3.6 step 9) */
   int64_t proj_dim;      /* [128] */
   int64_t lof_k;         /* [6] */
   double lof_keep;       /* [0.85] quantile; keep LOF < it */

@@ -63,6 +63,7 @@ static const struct {
 } attrs_[] = {
     ATTR_(ATTR_STR, method),
     ATTR_(ATTR_F64, coreset_ratio),
+    ATTR_(ATTR_F64, tail_coreset_ratio),
     ATTR_(ATTR_STR, coreset_mode),
     ATTR_(ATTR_I64, coreset_shard),
     ATTR_(ATTR_F64, coreset_oversample),

@@ -35,7 +35,7 @@
  *     normalisation: strings; D, E, resize, crop, fmap_h, fmap_w: int64), and
  *     strings  method, coreset_mode, tail_cut, embed_norm, tail_aug,
  *              tail_views, program_version, source_features
- *     float64  coreset_ratio, coreset_oversample, lof_keep, tail_p,
+ *     float64  coreset_ratio, tail_coreset_ratio, coreset_oversample, lof_keep, tail_p,
  *              lof_threshold (NaN without the noise filter)
  *     int64    coreset_shard, proj_dim, lof_k, tail_views_per_image,
  *              tail_view_images, tail_view_patches, seed, N, n_patches, M,
@@ -60,6 +60,7 @@ typedef struct {
   const TcFeaturesMeta *features; /* copied so predict extracts as fit did */
   const char *method;             /* method.h name */
   double coreset_ratio;
+  double tail_coreset_ratio;      /* M_tail's ratio (= coreset_ratio unless --tail-coreset-ratio) */
   const char *coreset_mode;       /* tc_coreset_mode_name */
   int64_t coreset_shard;          /* two-round modes; else 0 */
   double coreset_oversample;      /* two-round modes; else 0 */

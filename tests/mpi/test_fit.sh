@@ -45,6 +45,20 @@ done
 check "model records coreset_mode = tworound-int8" bash -c "h5dump -a /coreset_mode $TMP/tr.1.h5 | grep -q '\"tworound-int8\"'"
 check "model records coreset_shard = 100" bash -c "h5dump -a /coreset_shard $TMP/tr.1.h5 | grep -q '(0): 100\$'"
 check "exact model records coreset_mode = exact" bash -c "h5dump -a /coreset_mode $TMP/patchcore.1.h5 | grep -q '\"exact\"'"
+# issue 15: M_tail's own ratio; by default it is --coreset-ratio (DESIGN 3.6 step 9)
+attr() { h5dump -a "/$2" "$1" | awk '/\(0\)/ {print $2}'; }
+for np in 1 3; do
+  tc_run $np fit --quiet --features "$F" --out $TMP/tr5.$np.h5 --method tailedcore --seed 3 --tail-coreset-ratio 0.5 2>/dev/null
+  check "fit --tail-coreset-ratio 0.5 on $np rank(s) exits 0" [ $? = 0 ]
+done
+check "--tail-coreset-ratio model on 3 ranks bit-identical to 1 rank" same_model $TMP/tr5.1.h5 $TMP/tr5.3.h5
+nt=$(attr $TMP/tr5.1.h5 coreset_tail_candidates)
+check "M_tail keeps floor(0.5 n) of its $nt candidates" [ "$(attr $TMP/tr5.1.h5 coreset_tail_size)" = $((nt / 2)) ]
+check "M_clean is the default's" [ "$(attr $TMP/tr5.1.h5 coreset_clean_size)" = "$(attr $TMP/tailedcore.1.h5 coreset_clean_size)" ]
+check "default model records tail_coreset_ratio = coreset_ratio" \
+  [ "$(attr $TMP/tailedcore.1.h5 tail_coreset_ratio)" = "$(attr $TMP/tailedcore.1.h5 coreset_ratio)" ]
+tc_run 1 fit --quiet --features "$F" --out $TMP/bad.h5 --tail-coreset-ratio 1.5 2>$TMP/err.tr
+check "--tail-coreset-ratio 1.5 is a usage error (exit 2) naming the option" bash -c "[ $? = 2 ] && grep -q tail-coreset-ratio $TMP/err.tr"
 tc_run 1 fit --quiet --features "$F" --out $TMP/bad.h5 --coreset-mode fp8 2>$TMP/err.mode
 check "--coreset-mode fp8 is a usage error (exit 2)" [ $? = 2 ]
 M=$(h5dump -A -g / $TMP/tailedcore.1.h5 | awk '/ATTRIBUTE "M"/ {getline; getline; getline; getline; print $2}')
