@@ -205,6 +205,20 @@ cleanup:
   return err;
 }
 
+/* Above this many probes the centroids are sorted rather than inserted. */
+#define TC_IVF_INSERTION_MAX 32
+
+typedef struct {
+  float key;
+  int64_t l;
+} Rank_;
+
+static int rank_cmp_(const void *a, const void *b) {
+  const Rank_ *x = a, *y = b;
+  if (x->key != y->key) return x->key < y->key ? -1 : 1;
+  return (x->l > y->l) - (x->l < y->l);
+}
+
 TcErr tc_ivf_search(const TcIvf *ivf, const float *bank, const float *Q, int64_t q, int64_t nprobe,
                     TcScoreNN *out) {
   const int64_t D = ivf->D, nlist = ivf->nlist, tile = TC_SCORE_TILE_ROWS;
@@ -226,7 +240,8 @@ TcErr tc_ivf_search(const TcIvf *ivf, const float *bank, const float *Q, int64_t
   float *gn = tc_malloc(sizeof(float) * (size_t)QB, "ivf gathered norms");
   float *C = tc_malloc_aligned(sizeof(float) * (size_t)(QB * tile), "ivf scan block");
   int64_t *bpos = tc_malloc(sizeof(int64_t) * (size_t)QB, "ivf winners");
-  if (!qn || !Cc || !probe || !pkey || !lcount || !lq || !Qg || !gn || !C || !bpos) {
+  Rank_ *rank = tc_malloc(sizeof(Rank_) * (size_t)nlist, "ivf centroid ranking");
+  if (!qn || !Cc || !probe || !pkey || !lcount || !lq || !Qg || !gn || !C || !bpos || !rank) {
     err = TC_ERR_MEM;
     goto cleanup;
   }
@@ -242,6 +257,20 @@ TcErr tc_ivf_search(const TcIvf *ivf, const float *bank, const float *Q, int64_t
     for (int64_t i = 0; i < qb; i++) {
       int64_t *p = probe + i * nprobe, np = 0;
       const float *c = Cc + i * nlist;
+      if (nprobe == nlist) { /* every list: no ranking needed (the order of probes does not matter) */
+        for (int64_t l = 0; l < nlist; l++) p[l] = l;
+        continue;
+      }
+      if (nprobe > TC_IVF_INSERTION_MAX) { /* many probes: sort all lists by (key, centroid) */
+        for (int64_t l = 0; l < nlist; l++) {
+          float k = (qn[i] + ivf->cnorms[l]) + c[l];
+          rank[l].key = k < 0.0f ? 0.0f : k;
+          rank[l].l = l;
+        }
+        qsort(rank, (size_t)nlist, sizeof *rank, rank_cmp_);
+        for (int64_t j = 0; j < nprobe; j++) p[j] = rank[j].l;
+        continue;
+      }
       for (int64_t l = 0; l < nlist; l++) {
         float k = (qn[i] + ivf->cnorms[l]) + c[l];
         if (k < 0.0f) k = 0.0f;
@@ -325,5 +354,6 @@ cleanup:
   free(gn);
   free(C);
   free(bpos);
+  free(rank);
   return err;
 }
