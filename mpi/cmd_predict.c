@@ -135,7 +135,7 @@ TcErr tc_cmd_predict(MPI_Comm comm, int argc, char **argv) {
        "bank on every rank, never splits it; logs and stores the recall@1 measured on ~2000 sampled patches)",
        "exact|ivf", 0},
       {"nlist", TC_OPT_STRING, &nlist, NLIST_DEFAULT_,
-       "with --search ivf: k-means lists; auto = round(sqrt(memory rows)); clamped to the memory rows", NULL, 0},
+       "with --search ivf: k-means lists; auto = round(4 sqrt(memory rows)); clamped to the memory rows", NULL, 0},
       {"nprobe", TC_OPT_STRING, &nprobe, NPROBE_DEFAULT_,
        "with --search ivf: lists scanned per patch, 1..nlist (more: slower, higher recall)", NULL, 0},
       {"sigma", TC_OPT_DOUBLE, &o.sigma, "4", "Gaussian sigma of the anomaly maps in pixels (DESIGN 3.7), in (0, 64]", NULL, 0},

@@ -15,7 +15,7 @@
 
 int64_t tc_ivf_default_nlist(int64_t M) {
   if (M < 1) return 1;
-  int64_t n = (int64_t)llround(sqrt((double)M));
+  int64_t n = (int64_t)llround(4.0 * sqrt((double)M));
   if (n < 1) n = 1;
   if (n > M) n = M;
   return n;

@@ -33,9 +33,10 @@
 #include "err.h"
 #include "score.h"
 
-/* Training rows per list at most (faiss uses 256; 64 keeps the build at a
- * few seconds for a 200k-row bank and is above faiss's warning level 39). */
-#define TC_IVF_TRAIN_PER_LIST 64
+/* Training rows per list at most (faiss uses 256 and warns below 39; 32
+ * gave the same recall as 64 on the clustered bench bank and halves the
+ * k-means time, which grows as nlist^2). */
+#define TC_IVF_TRAIN_PER_LIST 32
 /* Lloyd iterations of `predict --search ivf`. */
 #define TC_IVF_ITERS 10
 /* The k-means seed of `predict --search ivf` (fixed: the index is a function
@@ -53,7 +54,8 @@ typedef struct {
   float *norms;        /* [M] squared norms of the reordered rows (tc_score_row_norms) */
 } TcIvf;
 
-/* The default nlist for an M-row bank: round(sqrt(M)), at least 1, at most M. */
+/* The default nlist for an M-row bank: round(4 sqrt(M)) (faiss's advice is
+ * 4..16 sqrt(M); more lists make the build slower), at least 1, at most M. */
 int64_t tc_ivf_default_nlist(int64_t M);
 
 /* Build the index of bank [M x D] (input/output: reordered in place into list

@@ -84,6 +84,13 @@ int main(int argc, char **argv) {
     return 1;
   }
   double tb = tc_now() - t0;
+  /* faiss's imbalance factor: nlist * sum(size^2) / M^2 (1 = balanced) */
+  double ss = 0.0;
+  for (int64_t l = 0; l < ivf.nlist; l++) {
+    double n = (double)(ivf.list_start[l + 1] - ivf.list_start[l]);
+    ss += n * n;
+  }
+  double imbalance = (double)ivf.nlist * ss / ((double)M * (double)M);
   for (char *tok = strtok(argv[5], ","); tok; tok = strtok(NULL, ",")) {
     int64_t np = atoll(tok);
     t0 = tc_now();
@@ -102,9 +109,9 @@ int main(int argc, char **argv) {
       if (dist[i] > 0) relerr += ((double)nn[i].dist - dist[i]) / dist[i];
     }
     printf("ivf M=%lld D=%lld Q=%lld nlist=%lld nprobe=%lld build_s=%.2f s=%.3f qps=%.1f exact_qps=%.1f "
-           "speedup=%.2f recall=%.4f mean_rel_dist_excess=%.5f\n",
+           "speedup=%.2f recall=%.4f mean_rel_dist_excess=%.5f imbalance=%.2f train_rows=%lld\n",
            (long long)M, (long long)D, (long long)Q, (long long)ivf.nlist, (long long)np, tb, ti, (double)Q / ti, eq,
-           ((double)Q / ti) / eq, (double)hit / (double)Q, relerr / (double)Q);
+           ((double)Q / ti) / eq, (double)hit / (double)Q, relerr / (double)Q, imbalance, (long long)ivf.n_train);
     fflush(stdout);
   }
   tc_ivf_free(&ivf);

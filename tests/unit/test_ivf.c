@@ -128,7 +128,7 @@ static void test_determinism_(void) {
   memcpy(b2, orig, sizeof(float) * M * D);
   TcIvf a, b;
   int64_t nl = tc_ivf_default_nlist(M);
-  CHECK_INT(nl, 45);
+  CHECK_INT(nl, 179);
   CHECK_INT(tc_ivf_default_nlist(1), 1);
   CHECK_INT(tc_ivf_default_nlist(2), 1);
   CHECK_INT(tc_ivf_build(b1, M, D, nl, 10, 99, &a), TC_OK);
@@ -136,17 +136,17 @@ static void test_determinism_(void) {
   CHECK(memcmp(a.centroids, b.centroids, sizeof(float) * nl * D) == 0);
   CHECK(memcmp(a.order, b.order, sizeof(int64_t) * M) == 0);
   CHECK(memcmp(b1, b2, sizeof(float) * M * D) == 0);
-  /* trained on 64 rows a list at most: 45 * 64 > 2000, so every row */
+  /* trained on 32 rows a list at most: 179 * 32 > 2000, so every row */
   CHECK_INT(a.n_train, M);
   tc_ivf_free(&b);
   memcpy(b2, orig, sizeof(float) * M * D);
   CHECK_INT(tc_ivf_build(b2, M, D, nl, 10, 100, &b), TC_OK);
   CHECK(memcmp(a.centroids, b.centroids, sizeof(float) * nl * D) != 0);
   tc_ivf_free(&b);
-  /* a smaller training sample: 10 lists x 64 rows of 2000 */
+  /* a smaller training sample: 10 lists x 32 rows of 2000 */
   memcpy(b2, orig, sizeof(float) * M * D);
   CHECK_INT(tc_ivf_build(b2, M, D, 10, 5, 99, &b), TC_OK);
-  CHECK_INT(b.n_train, 640);
+  CHECK_INT(b.n_train, 320);
   CHECK_INT(b.list_start[10], M);
   tc_ivf_free(&b);
   tc_ivf_free(&a);
