@@ -224,8 +224,12 @@ TcErr tc_ivf_search(const TcIvf *ivf, const float *bank, const float *Q, int64_t
   const int64_t D = ivf->D, nlist = ivf->nlist, tile = TC_SCORE_TILE_ROWS;
   TC_CHECK(q >= 0 && nlist >= 1 && D >= 1, TC_ERR_USAGE, "ivf search: bad sizes (q=%lld nlist=%lld)",
            (long long)q, (long long)nlist);
+  /* empty lists (possible with duplicate rows) are never probed: a probe
+   * always reaches rows */
+  int64_t nfull = 0;
+  for (int64_t l = 0; l < nlist; l++) nfull += ivf->list_start[l + 1] > ivf->list_start[l];
   if (nprobe < 1) nprobe = 1;
-  if (nprobe > nlist) nprobe = nlist;
+  if (nprobe > nfull) nprobe = nfull;
   tc_score_nn_init(out, q);
   if (q == 0) return TC_OK;
   const int64_t QB = q < TC_SCORE_QUERY_BLOCK ? q : TC_SCORE_QUERY_BLOCK;
@@ -257,21 +261,25 @@ TcErr tc_ivf_search(const TcIvf *ivf, const float *bank, const float *Q, int64_t
     for (int64_t i = 0; i < qb; i++) {
       int64_t *p = probe + i * nprobe, np = 0;
       const float *c = Cc + i * nlist;
-      if (nprobe == nlist) { /* every list: no ranking needed (the order of probes does not matter) */
-        for (int64_t l = 0; l < nlist; l++) p[l] = l;
+      if (nprobe == nfull) { /* every list: no ranking needed (the order of probes does not matter) */
+        for (int64_t l = 0; l < nlist; l++)
+          if (ivf->list_start[l + 1] > ivf->list_start[l]) p[np++] = l;
         continue;
       }
       if (nprobe > TC_IVF_INSERTION_MAX) { /* many probes: sort all lists by (key, centroid) */
+        int64_t n = 0;
         for (int64_t l = 0; l < nlist; l++) {
+          if (ivf->list_start[l + 1] == ivf->list_start[l]) continue;
           float k = (qn[i] + ivf->cnorms[l]) + c[l];
-          rank[l].key = k < 0.0f ? 0.0f : k;
-          rank[l].l = l;
+          rank[n].key = k < 0.0f ? 0.0f : k;
+          rank[n++].l = l;
         }
-        qsort(rank, (size_t)nlist, sizeof *rank, rank_cmp_);
+        qsort(rank, (size_t)n, sizeof *rank, rank_cmp_);
         for (int64_t j = 0; j < nprobe; j++) p[j] = rank[j].l;
         continue;
       }
       for (int64_t l = 0; l < nlist; l++) {
+        if (ivf->list_start[l + 1] == ivf->list_start[l]) continue;
         float k = (qn[i] + ivf->cnorms[l]) + c[l];
         if (k < 0.0f) k = 0.0f;
         if (np == nprobe && !(k < pkey[np - 1])) continue;

@@ -130,7 +130,7 @@ static void test_determinism_(void) {
   int64_t nl = tc_ivf_default_nlist(M);
   CHECK_INT(nl, 179);
   CHECK_INT(tc_ivf_default_nlist(1), 1);
-  CHECK_INT(tc_ivf_default_nlist(2), 1);
+  CHECK_INT(tc_ivf_default_nlist(2), 2); /* round(4 sqrt 2) = 6, clamped to the rows */
   CHECK_INT(tc_ivf_build(b1, M, D, nl, 10, 99, &a), TC_OK);
   CHECK_INT(tc_ivf_build(b2, M, D, nl, 10, 99, &b), TC_OK);
   CHECK(memcmp(a.centroids, b.centroids, sizeof(float) * nl * D) == 0);
@@ -176,6 +176,27 @@ static void test_ties_(void) {
   float Q2[2] = {2, 0};
   CHECK_INT(tc_ivf_search(&ivf, bank, Q2, 1, 5, &nn), TC_OK);
   CHECK_INT(nn.index, 4);
+  tc_ivf_free(&ivf);
+  /* 30 copies of 3 distinct rows, 10 lists: most lists end up empty and are
+   * never probed; every query still gets its exact neighbour */
+  float dup[60], dup0[60];
+  for (int r = 0; r < 30; r++) {
+    dup0[2 * r] = (float)(r % 3) * 10.0f;
+    dup0[2 * r + 1] = 0.0f;
+  }
+  memcpy(dup, dup0, sizeof dup);
+  CHECK_INT(tc_ivf_build(dup, 30, 2, 10, 5, 3, &ivf), TC_OK);
+  int64_t full = 0;
+  for (int l = 0; l < 10; l++) full += ivf.list_start[l + 1] > ivf.list_start[l];
+  CHECK_INT(full, 3);
+  float Q3[6] = {1, 0, 9, 1, 21, 0};
+  TcScoreNN n3[3];
+  for (int64_t np = 1; np <= 10; np++) {
+    CHECK_INT(tc_ivf_search(&ivf, dup, Q3, 3, np, n3), TC_OK);
+    CHECK_INT(n3[0].index, 0);
+    CHECK_INT(n3[1].index, 1);
+    CHECK_INT(n3[2].index, 2);
+  }
   tc_ivf_free(&ivf);
   /* bad sizes */
   CHECK_INT(tc_ivf_build(bank, 0, D, 5, 10, 1, &ivf), TC_ERR_USAGE);
