@@ -416,8 +416,13 @@ static TcErr plan_bank_(Predict_ *s) {
      * replicated bank; ivf needs the whole bank on every rank */
     int64_t nlist = opt->nlist > 0 ? (opt->nlist < M ? opt->nlist : M) : tc_ivf_default_nlist(M);
     int64_t ntrain = nlist * TC_IVF_TRAIN_PER_LIST < M ? nlist * TC_IVF_TRAIN_PER_LIST : M;
-    int64_t need_ivf = need_rep + (int64_t)sizeof(float) * (ntrain * D + 1024 * nlist + 2 * nlist * D + HW * D) +
-                       (int64_t)sizeof(int64_t) * (4 * M + nlist) + M + (int64_t)sizeof(TcScoreNN) * HW;
+    int64_t np = opt->nprobe < nlist ? opt->nprobe : nlist;
+    /* build: training rows, an assignment block, centroids and their sums,
+     * order/pos/assignment/keys, flags; search: the recall sample, the
+     * centroid keys, a scan block, gathered queries, probes */
+    int64_t need_ivf = need_rep + (int64_t)sizeof(float) * (ntrain * D + 1024 * nlist + 3 * nlist * D + 2 * HW * D) +
+                       (int64_t)sizeof(float) * HW * (nlist + tile) + (int64_t)sizeof(int64_t) * (4 * M + nlist) + M +
+                       (int64_t)sizeof(TcScoreNN) * HW + (int64_t)sizeof(int64_t) * 2 * HW * np;
     if (opt->bank_mode == TC_BANK_SPLIT)
       err = tc_err_set(TC_ERR_USAGE, "predict: --search ivf needs the whole memory bank on every rank: it cannot "
                                      "run with --bank split (use --search exact to split the bank)");

@@ -219,6 +219,48 @@ static int rank_cmp_(const void *a, const void *b) {
   return (x->l > y->l) - (x->l < y->l);
 }
 
+/* The nprobe non-empty lists of one query (squared norm qn, sgemm row c =
+ * -2 q.centroids [nlist]) with the lowest keys, lowest centroid on ties,
+ * into p [nprobe]: every non-empty list when nprobe = nfull, a sort when
+ * nprobe is large, else insertion into a sorted list (strict <). pkey
+ * [nprobe] and rank [nlist] scratch. Local. */
+static void probes_(const TcIvf *ivf, const float *c, float qn, int64_t nprobe, int64_t nfull, int64_t *p,
+                    float *pkey, Rank_ *rank) {
+  const int64_t nlist = ivf->nlist, *ls = ivf->list_start;
+  int64_t np = 0;
+  if (nprobe == nfull) { /* the order of probes does not matter */
+    for (int64_t l = 0; l < nlist; l++)
+      if (ls[l + 1] > ls[l]) p[np++] = l;
+    return;
+  }
+  if (nprobe > TC_IVF_INSERTION_MAX) {
+    int64_t n = 0;
+    for (int64_t l = 0; l < nlist; l++) {
+      if (ls[l + 1] == ls[l]) continue;
+      float k = (qn + ivf->cnorms[l]) + c[l];
+      rank[n].key = k < 0.0f ? 0.0f : k;
+      rank[n++].l = l;
+    }
+    qsort(rank, (size_t)n, sizeof *rank, rank_cmp_);
+    for (int64_t j = 0; j < nprobe; j++) p[j] = rank[j].l;
+    return;
+  }
+  for (int64_t l = 0; l < nlist; l++) {
+    if (ls[l + 1] == ls[l]) continue;
+    float k = (qn + ivf->cnorms[l]) + c[l];
+    if (k < 0.0f) k = 0.0f;
+    if (np == nprobe && !(k < pkey[np - 1])) continue;
+    int64_t j = np < nprobe ? np++ : np - 1;
+    while (j > 0 && k < pkey[j - 1]) {
+      pkey[j] = pkey[j - 1];
+      p[j] = p[j - 1];
+      j--;
+    }
+    pkey[j] = k;
+    p[j] = l;
+  }
+}
+
 TcErr tc_ivf_search(const TcIvf *ivf, const float *bank, const float *Q, int64_t q, int64_t nprobe,
                     TcScoreNN *out) {
   const int64_t D = ivf->D, nlist = ivf->nlist, tile = TC_SCORE_TILE_ROWS;
@@ -254,45 +296,11 @@ TcErr tc_ivf_search(const TcIvf *ivf, const float *bank, const float *Q, int64_t
     const float *Qb = Q + i0 * D;
     TcScoreNN *ob = out + i0;
     tc_score_row_norms(Qb, qb, D, qn);
-    /* rank the centroids of every query: the nprobe lowest keys, lowest
-     * centroid on ties (insertion into a sorted list, strict <) */
+    /* rank the centroids of every query */
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)qb, (int)nlist, (int)D, -2.0f, Qb, (int)D,
                 ivf->centroids, (int)D, 0.0f, Cc, (int)nlist);
-    for (int64_t i = 0; i < qb; i++) {
-      int64_t *p = probe + i * nprobe, np = 0;
-      const float *c = Cc + i * nlist;
-      if (nprobe == nfull) { /* every list: no ranking needed (the order of probes does not matter) */
-        for (int64_t l = 0; l < nlist; l++)
-          if (ivf->list_start[l + 1] > ivf->list_start[l]) p[np++] = l;
-        continue;
-      }
-      if (nprobe > TC_IVF_INSERTION_MAX) { /* many probes: sort all lists by (key, centroid) */
-        int64_t n = 0;
-        for (int64_t l = 0; l < nlist; l++) {
-          if (ivf->list_start[l + 1] == ivf->list_start[l]) continue;
-          float k = (qn[i] + ivf->cnorms[l]) + c[l];
-          rank[n].key = k < 0.0f ? 0.0f : k;
-          rank[n++].l = l;
-        }
-        qsort(rank, (size_t)n, sizeof *rank, rank_cmp_);
-        for (int64_t j = 0; j < nprobe; j++) p[j] = rank[j].l;
-        continue;
-      }
-      for (int64_t l = 0; l < nlist; l++) {
-        if (ivf->list_start[l + 1] == ivf->list_start[l]) continue;
-        float k = (qn[i] + ivf->cnorms[l]) + c[l];
-        if (k < 0.0f) k = 0.0f;
-        if (np == nprobe && !(k < pkey[np - 1])) continue;
-        int64_t j = np < nprobe ? np++ : np - 1;
-        while (j > 0 && k < pkey[j - 1]) {
-          pkey[j] = pkey[j - 1];
-          p[j] = p[j - 1];
-          j--;
-        }
-        pkey[j] = k;
-        p[j] = l;
-      }
-    }
+    for (int64_t i = 0; i < qb; i++)
+      probes_(ivf, Cc + i * nlist, qn[i], nprobe, nfull, probe + i * nprobe, pkey, rank);
     /* invert: the queries of each list, in ascending query order */
     memset(lcount, 0, sizeof(int64_t) * (size_t)(nlist + 1));
     for (int64_t i = 0; i < qb * nprobe; i++) lcount[probe[i] + 1]++;
