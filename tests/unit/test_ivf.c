@@ -149,6 +149,30 @@ static void test_determinism_(void) {
   CHECK_INT(b.n_train, 320);
   CHECK_INT(b.list_start[10], M);
   tc_ivf_free(&b);
+  /* 32 probes are inserted, 33 sorted: the 33 nearest lists hold the 32
+   * nearest, so never a farther neighbour, never nearer than exact */
+  {
+    const int64_t q = 300;
+    float *Q = malloc(sizeof(float) * q * D), *nrm = malloc(sizeof(float) * M), *ex = malloc(sizeof(float) * q);
+    TcScoreNN *n32 = malloc(sizeof(TcScoreNN) * q), *n33 = malloc(sizeof(TcScoreNN) * q);
+    for (int64_t i = 0; i < q * D; i++) Q[i] = tc_rng_uniform_f(6, TC_RNG_STREAM_TEST, (uint64_t)i, -1.0f, 1.0f);
+    tc_score_row_norms(orig, M, D, nrm);
+    tc_score_nn_bank(Q, q, orig, nrm, M, D, ex, NULL);
+    CHECK_INT(tc_ivf_search(&a, b1, Q, q, 32, n32), TC_OK);
+    CHECK_INT(tc_ivf_search(&a, b1, Q, q, 33, n33), TC_OK);
+    int64_t worse = 0, below = 0;
+    for (int64_t i = 0; i < q; i++) {
+      worse += n33[i].dist > n32[i].dist;
+      below += n33[i].dist < ex[i];
+    }
+    CHECK_INT(worse, 0);
+    CHECK_INT(below, 0);
+    free(Q);
+    free(nrm);
+    free(ex);
+    free(n32);
+    free(n33);
+  }
   tc_ivf_free(&a);
   free(orig);
   free(b1);
