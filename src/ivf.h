@@ -16,7 +16,7 @@
  * index on every rank (on one BLAS kernel).
  *
  * Search of q queries: centroids ranked by the sgemm key (lowest centroid
- * on ties), the nprobe nearest lists scanned with sgemm (a list's queries
+ * on ties), the nprobe nearest non-empty lists scanned with sgemm (a list's queries
  * gathered into one block, list rows in tiles of TC_SCORE_TILE_ROWS), key as
  * in score.h (||a||^2 + ||b||^2 - 2 a.b clamped at 0), the winner the
  * lowest key, lowest global row on ties; then its exact distance in float64
@@ -67,8 +67,8 @@ TcErr tc_ivf_build(float *bank, int64_t M, int64_t D, int64_t nlist, int iters, 
 /* Release what tc_ivf_build allocated (zeroes *ivf). NULL-safe fields. */
 void tc_ivf_free(TcIvf *ivf);
 
-/* Nearest rows of Q [q x D] among the nprobe nearest lists (clamped to
- * [1, nlist]). bank: the reordered bank of tc_ivf_build. out [q] (output):
+/* Nearest rows of Q [q x D] among the nprobe nearest non-empty lists
+ * (clamped to [1, number of non-empty lists]). bank: the reordered bank of tc_ivf_build. out [q] (output):
  * key, global row index and exact float64-recomputed squared distance.
  * Errors: TC_ERR_USAGE, TC_ERR_MEM. Local. */
 TcErr tc_ivf_search(const TcIvf *ivf, const float *bank, const float *Q, int64_t q, int64_t nprobe,
