@@ -27,5 +27,5 @@ echo "$out"
 while read -r line; do
   case $line in ivf*) ;; *) continue ;; esac
   get() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$line"; }
-  echo "BENCH stage=score-ivf size=M=$M,D=$D,Q=$Q ours=$(get qps)q/s peer=exact:$(get exact_qps)q/s ratio=$(get speedup) limit_frac=- threads=$T note=ivf nlist $(get nlist) nprobe $(get nprobe): recall@1 $(get recall) (IVF neighbour as near as the exact one), mean distance excess $(get mean_rel_dist_excess), list imbalance $(get imbalance), index build $(get build_s) s (k-means on $(get train_rows) rows) not counted; peer = our exact blocked-sgemm search (src/score.c) on the same bank and queries, 784 queries a call"
+  echo "BENCH stage=score-ivf size=M=$M,D=$D,Q=$Q ours=$(get qps)q/s peer=exact:$(get exact_qps)q/s ratio=$(get speedup) limit_frac=- threads=$T note=ivf nlist $(get nlist) nprobe $(get nprobe): recall@1 $(get recall) (IVF neighbour as near as the exact one), mean relative distance excess $(get mean_rel_dist_excess), list imbalance $(get imbalance), index build $(get build_s) s (k-means on $(get train_rows) rows) not counted; peer = our exact blocked-sgemm search (src/score.c) on the same bank and queries, 784 queries a call"
 done <<<"$out"
