@@ -17,6 +17,9 @@
 #include "ppredict.h"
 
 #define TC_SIGMA_MAX 64.0
+/* --nprobe's default (issue 17: recall@1 measured in DECISIONS.md) */
+static const char NPROBE_DEFAULT_[] = "8";
+static const char NLIST_DEFAULT_[] = "auto";
 
 static const TcCmdDoc doc_ = {"predict", "tailedcore predict --model model.h5 (--features test.h5 | --data ROOT [--split test] | --data ROOT --list FILE | [--list FILE] [IMAGE ...]) --out scores.h5 [--csv scores.csv] [--maps DIR] [options]",
                                "Score test images against a model's memory bank (DESIGN 3.7): patch score = squared L2 distance to the nearest memory patch (times its weight for softpatch), image score = max, anomaly map = bilinear to the crop size + Gaussian. Images are either an MVTec-layout root (--data), or plain image files anywhere: --list FILE without --data (one absolute or cwd-relative path a line) and/or IMAGE paths after the options; /paths keeps them as given. Test images are dealt to the ranks in contiguous blocks; the scores do not depend on the number of ranks. --csv adds a table path,class,score (raw image score, %.9g; class: the CLASS folder under --data, else empty). A model fitted with --val-fraction or --val is calibrated: then every image also gets a threshold (its class's when the class had enough validation images, else the global one), a normalised score (score / threshold: 1 is the boundary) and an OK/NG decision (NG when score > threshold); in scores.h5 (/thresholds, /normalised_scores, /decisions) and as --csv columns threshold,normalised_score,decision. --maps DIR writes a heatmap PNG (the crop the model saw, the anomaly map over it in units of the threshold, a colour bar, the decision) per NG image, or per image with --maps-all or an uncalibrated model, as DIR/NAME.heatmap.png (NAME = the image path as listed, without its extension)."};
@@ -47,6 +50,29 @@ static TcErr check_sources_(const TcPredictOptions *o) {
   return TC_OK;
 }
 
+/* --search, --nlist, --nprobe: the IVF sizes only with --search ivf. Local. */
+static TcErr parse_search_(const char *search, const char *nlist, const char *nprobe, TcPredictOptions *o) {
+  o->search_ivf = !strcmp(search, "ivf");
+  if (!o->search_ivf) {
+    if (strcmp(nlist, NLIST_DEFAULT_) || nprobe != NPROBE_DEFAULT_)
+      return tc_err_set(TC_ERR_USAGE, "predict: --nlist and --nprobe size the IVF index: give them with --search ivf");
+    return TC_OK;
+  }
+  char *end = NULL;
+  o->nlist = 0;
+  if (strcmp(nlist, "auto")) {
+    long long v = strtoll(nlist, &end, 10);
+    if (end == nlist || *end || v < 1 || v > 100000000LL)
+      return tc_err_set(TC_ERR_USAGE, "predict: --nlist '%s' must be auto or an integer in 1..100000000", nlist);
+    o->nlist = v;
+  }
+  long long v = strtoll(nprobe, &end, 10);
+  if (end == nprobe || *end || v < 1 || v > 100000000LL)
+    return tc_err_set(TC_ERR_USAGE, "predict: --nprobe '%s' must be an integer in 1..100000000", nprobe);
+  o->nprobe = v;
+  return TC_OK;
+}
+
 /* Outputs never name an input: --out and --csv against the model, the
  * features, the list, the weights (only when images are extracted: the
  * default --weights is not read otherwise), and each other; then the
@@ -73,7 +99,7 @@ static TcErr guard_outputs_(MPI_Comm comm, const TcPredictOptions *o) {
 TcErr tc_cmd_predict(MPI_Comm comm, int argc, char **argv) {
   TcPredictOptions o;
   memset(&o, 0, sizeof o);
-  const char *bank = NULL, *target_frr = NULL;
+  const char *bank = NULL, *target_frr = NULL, *search = NULL, *nlist = NULL, *nprobe = NULL;
   int64_t max_pixels = TC_IMAGE_MAX_PIXELS_DEFAULT;
   TcOpt opts[] = {
       {"model", TC_OPT_STRING, &o.model, NULL, "model file from `tailedcore fit` (input)", NULL, 1},
@@ -103,6 +129,15 @@ TcErr tc_cmd_predict(MPI_Comm comm, int argc, char **argv) {
       {"maps", TC_OPT_STRING, &o.maps_dir, NULL,
        "folder for heatmap PNGs of the NG images (created; needs images, not --features)", NULL, 0},
       {"maps-all", TC_OPT_FLAG, &o.maps_all, NULL, "with --maps: a heatmap for every image, OK ones too", NULL, 0},
+      {"search", TC_OPT_CHOICE, &search, "exact",
+       "nearest-neighbour search: exact (every memory row) or ivf (approximate, for large banks: an inverted-file "
+       "index, k-means of the bank into --nlist lists, --nprobe nearest lists scanned per patch; needs the whole "
+       "bank on every rank, never splits it; logs and stores the recall@1 measured on ~2000 sampled patches)",
+       "exact|ivf", 0},
+      {"nlist", TC_OPT_STRING, &nlist, NLIST_DEFAULT_,
+       "with --search ivf: k-means lists; auto = round(4 sqrt(memory rows)); clamped to the memory rows", NULL, 0},
+      {"nprobe", TC_OPT_STRING, &nprobe, NPROBE_DEFAULT_,
+       "with --search ivf: lists scanned per patch, 1..nlist (more: slower, higher recall)", NULL, 0},
       {"sigma", TC_OPT_DOUBLE, &o.sigma, "4", "Gaussian sigma of the anomaly maps in pixels (DESIGN 3.7), in (0, 64]", NULL, 0},
       {"max-pixels", TC_OPT_INT, &max_pixels, "89478485", "refuse images declaring more pixels than this, before decoding (decompression bombs; the default is PIL's MAX_IMAGE_PIXELS)" " (when scoring images)", NULL, 0},
   };
@@ -125,6 +160,7 @@ TcErr tc_cmd_predict(MPI_Comm comm, int argc, char **argv) {
     if (end == target_frr || *end) o.target_frr = NAN;
     err = tc_calib_check_frr("predict: --target-frr", o.target_frr);
   }
+  if (!err) err = parse_search_(search, nlist, nprobe, &o);
   if (!err) err = check_sources_(&o);
   if (!err) o.bank_mode = !strcmp(bank, "split") ? TC_BANK_SPLIT
                         : !strcmp(bank, "replicated") ? TC_BANK_REPLICATED : TC_BANK_AUTO;

@@ -28,7 +28,9 @@
 #include "calib.h"
 #include "heatmap.h"
 #include "image.h"
+#include "ivf.h"
 #include "resize.h"
+#include "rng.h"
 #include <errno.h>
 #include <sys/stat.h>
 
@@ -230,6 +232,14 @@ typedef struct {
   float *thresholds;    /* this rank's [nlocal]: the threshold that applies to each image */
   int64_t n_maps;       /* heatmaps this rank wrote */
   uint64_t bank_digest; /* tc_calib_bank_digest of the whole bank */
+  int ivf_on;           /* --search ivf: s->bank is reordered into the index's list order */
+  TcIvf ivf;
+  int64_t nprobe;       /* ivf: lists scanned, clamped to [1, nlist] */
+  double recall_rate;   /* ivf: probability that a patch is in the recall sample */
+  float *Qs;            /* ivf: [HW x D] the sampled patches of one image */
+  TcScoreNN *nns;       /* ivf: [HW] their exact neighbours */
+  int64_t recall_n, recall_hit; /* ivf: sampled patches, and those whose IVF neighbour is as near */
+  double excess;        /* ivf: sum over the sample of (IVF distance - exact) / exact */
 } Predict_;
 
 static void predict_free_(Predict_ *s) {
@@ -254,6 +264,9 @@ static void predict_free_(Predict_ *s) {
   free(s->weights);
   free(s->norms);
   free(s->bank);
+  tc_ivf_free(&s->ivf);
+  free(s->Qs);
+  free(s->nns);
 }
 
 /* Image mode: extract the test images exactly as the model's features
@@ -398,6 +411,30 @@ static TcErr plan_bank_(Predict_ *s) {
   int split = opt->bank_mode == TC_BANK_SPLIT ||
               (opt->bank_mode == TC_BANK_AUTO && need_rep > opt->mem_per_rank && size > 1);
   char h1[32], h2[32], h3[32];
+  if (opt->search_ivf) {
+    /* the index (centroids, lists, norms) and the k-means work on top of the
+     * replicated bank; ivf needs the whole bank on every rank */
+    int64_t nlist = opt->nlist > 0 ? (opt->nlist < M ? opt->nlist : M) : tc_ivf_default_nlist(M);
+    int64_t ntrain = nlist * TC_IVF_TRAIN_PER_LIST < M ? nlist * TC_IVF_TRAIN_PER_LIST : M;
+    int64_t np = opt->nprobe < nlist ? opt->nprobe : nlist;
+    /* build: training rows, an assignment block, centroids and their sums,
+     * order/pos/assignment/keys, flags; search: the recall sample, the
+     * centroid keys, a scan block, gathered queries, probes */
+    int64_t need_ivf = need_rep + (int64_t)sizeof(float) * (ntrain * D + 1024 * nlist + 3 * nlist * D + 2 * HW * D) +
+                       (int64_t)sizeof(float) * HW * (nlist + tile) + (int64_t)sizeof(int64_t) * (4 * M + nlist) + M +
+                       (int64_t)sizeof(TcScoreNN) * HW + (int64_t)sizeof(int64_t) * 2 * HW * np;
+    if (opt->bank_mode == TC_BANK_SPLIT)
+      err = tc_err_set(TC_ERR_USAGE, "predict: --search ivf needs the whole memory bank on every rank: it cannot "
+                                     "run with --bank split (use --search exact to split the bank)");
+    else if (opt->bank_mode == TC_BANK_AUTO && need_ivf > opt->mem_per_rank)
+      err = tc_err_set(TC_ERR_MEM,
+                       "predict: --search ivf needs the whole memory bank (%lld x %lld) and its index on every "
+                       "rank, %s, more than --mem-per-rank %s: raise --mem-per-rank or use --search exact (which "
+                       "can split the bank over the ranks)",
+                       (long long)M, (long long)D, human_(need_ivf, h1, sizeof h1),
+                       human_(opt->mem_per_rank, h2, sizeof h2));
+    split = 0;
+  }
   if (split && need_split > opt->mem_per_rank && opt->bank_mode == TC_BANK_AUTO)
     err = tc_err_set(TC_ERR_MEM,
                      "the memory bank (%lld x %lld, %s) needs %s per rank even split over %d ranks, more "
@@ -422,10 +459,44 @@ static TcErr plan_bank_(Predict_ *s) {
   s->Mloc = b1 - b0;
   s->nq = split ? size * HW : HW;
   s->bank_mode_name = split ? "split" : "replicated";
-  tc_log(1, "%s: %lld %s images on %d ranks, memory bank %lld x %lld (%s, %s), method %s",
+  s->ivf_on = opt->search_ivf;
+  tc_log(1, "%s: %lld %s images on %d ranks, memory bank %lld x %lld (%s, %s), method %s%s",
          s->rows ? "calibration" : "predict", (long long)s->T, s->rows ? "validation" : "test", size, (long long)M, (long long)D, s->bank_mode_name, human_(M * D * 4, h1, sizeof h1),
-         s->model.method);
+         s->model.method, s->ivf_on ? ", search ivf" : "");
   return TC_OK;
+}
+
+/* --search ivf: every rank builds the same index over its whole copy of the
+ * bank (reordered in place; the digest is taken before), and the recall
+ * sample's buffers. Collective; agreed. */
+static TcErr build_ivf_(Predict_ *s) {
+  const TcPredictOptions *opt = s->opt;
+  const int64_t M = s->model.M, D = s->D, HW = s->HW;
+  int64_t nlist = opt->nlist > 0 ? opt->nlist : tc_ivf_default_nlist(M);
+  double t0 = tc_now();
+  TcErr err = tc_agree(s->comm, tc_ivf_build(s->bank, M, D, nlist, TC_IVF_ITERS, TC_IVF_SEED, &s->ivf));
+  if (err) return err;
+  /* the exact search over the original order is no longer needed: its norms go */
+  free(s->norms);
+  s->norms = NULL;
+  s->nprobe = opt->nprobe < 1 ? 1 : opt->nprobe > s->ivf.nlist ? s->ivf.nlist : opt->nprobe;
+  double total = (double)s->T * (double)HW;
+  s->recall_rate = total > TC_PREDICT_RECALL_SAMPLE ? TC_PREDICT_RECALL_SAMPLE / total : 1.0;
+  s->Qs = tc_malloc_aligned(sizeof(float) * (size_t)(HW * D), "recall sample");
+  s->nns = tc_malloc(sizeof(TcScoreNN) * (size_t)HW, "recall neighbours");
+  err = tc_agree(s->comm, s->Qs && s->nns ? TC_OK : TC_ERR_MEM);
+  int64_t lmin = M, lmax = 0;
+  for (int64_t l = 0; l < s->ivf.nlist; l++) {
+    int64_t n = s->ivf.list_start[l + 1] - s->ivf.list_start[l];
+    if (n < lmin) lmin = n;
+    if (n > lmax) lmax = n;
+  }
+  if (!err)
+    tc_log(1, "ivf: index of %lld lists (k-means, %d iterations on %lld rows; lists of %lld..%lld rows) in %.1f s, "
+              "nprobe %lld",
+           (long long)s->ivf.nlist, TC_IVF_ITERS, (long long)s->ivf.n_train, (long long)lmin, (long long)lmax,
+           tc_now() - t0, (long long)s->nprobe);
+  return err;
 }
 
 /* Every buffer of the scoring loop, and the bank read into its own.
@@ -456,8 +527,9 @@ static TcErr load_bank_(Predict_ *s) {
   int64_t lo = s->b0, hi = s->b0 + Mloc;
   if (!s->split) tc_block_range(M, s->rank, s->size, &lo, &hi);
   s->bank_digest = tc_calib_bank_digest(s->bank + (lo - s->b0) * D, hi - lo, D, lo);
-  return tc_agree(s->comm, tc_mpi_check(MPI_Allreduce(MPI_IN_PLACE, &s->bank_digest, 1, MPI_UINT64_T, MPI_SUM,
-                                                      s->comm), "MPI_Allreduce (bank digest)"));
+  TC_CALL(tc_agree(s->comm, tc_mpi_check(MPI_Allreduce(MPI_IN_PLACE, &s->bank_digest, 1, MPI_UINT64_T, MPI_SUM,
+                                                       s->comm), "MPI_Allreduce (bank digest)")));
+  return s->ivf_on ? build_ivf_(s) : TC_OK;
 }
 
 /* A threshold is only valid for the bank its validation scores were made
@@ -535,6 +607,33 @@ static TcErr nearest_local_(Predict_ *s) {
   tc_score_nn_init(s->nn, s->HW);
   TC_CALL(tc_score_nn(s->Q, s->HW, s->bank, s->norms, s->model.M, s->D, 0, TC_SCORE_TILE_ROWS, s->work, s->nn));
   tc_score_nn_exact(s->Q, s->HW, s->bank, s->model.M, s->D, 0, s->nn);
+  return TC_OK;
+}
+
+/* --search ivf: this rank's image t through the index; the patches of the
+ * recall sample (chosen by global patch number, so the same whatever the
+ * rank count) scored exactly too. Local. */
+static TcErr nearest_ivf_(Predict_ *s, int64_t t) {
+  const int64_t HW = s->HW, D = s->D, M = s->model.M;
+  TC_CALL(tc_ivf_search(&s->ivf, s->bank, s->Q, HW, s->nprobe, s->nn));
+  float *ivf_dist = s->grid; /* free until score_image_ fills it */
+  int64_t ns = 0;
+  for (int64_t p = 0; p < HW; p++) {
+    uint64_t g = (uint64_t)((s->lo + t) * HW + p);
+    if (tc_rng_uniform(TC_IVF_SEED, TC_RNG_STREAM_IVF_RECALL, g) < s->recall_rate) {
+      memcpy(s->Qs + ns * D, s->Q + p * D, sizeof(float) * (size_t)D);
+      ivf_dist[ns++] = s->nn[p].dist;
+    }
+  }
+  if (ns == 0) return TC_OK;
+  tc_score_nn_init(s->nns, ns);
+  TC_CALL(tc_score_nn(s->Qs, ns, s->bank, s->ivf.norms, M, D, 0, TC_SCORE_TILE_ROWS, s->work, s->nns));
+  tc_score_nn_exact(s->Qs, ns, s->bank, M, D, 0, s->nns);
+  for (int64_t i = 0; i < ns; i++) {
+    s->recall_hit += ivf_dist[i] <= s->nns[i].dist;
+    if (s->nns[i].dist > 0.0f) s->excess += ((double)ivf_dist[i] - (double)s->nns[i].dist) / (double)s->nns[i].dist;
+  }
+  s->recall_n += ns;
   return TC_OK;
 }
 
@@ -626,7 +725,7 @@ static TcErr score_round_(Predict_ *s, int64_t t) {
     err = nearest_split_(s, mine);
     if (err) return err;
   } else if (mine) {
-    err = nearest_local_(s);
+    err = s->ivf_on ? nearest_ivf_(s, t) : nearest_local_(s);
   }
   float image_score = 0.0f;
   if (!err && mine) err = score_image_(s, t, &image_score);
@@ -735,11 +834,29 @@ static TcErr write_decisions_(Predict_ *s) {
   return err;
 }
 
+/* --search ivf: the recall over every rank's sample, logged and stored.
+ * Collective; agreed. */
+static TcErr write_recall_(Predict_ *s) {
+  int64_t c[2] = {s->recall_n, s->recall_hit};
+  TC_CALL(tc_agree(s->comm, tc_mpi_check(MPI_Allreduce(MPI_IN_PLACE, c, 2, MPI_INT64_T, MPI_SUM, s->comm),
+                                         "MPI_Allreduce (ivf recall)")));
+  double excess = s->excess;
+  TC_CALL(tc_agree(s->comm, tc_mpi_check(MPI_Allreduce(MPI_IN_PLACE, &excess, 1, MPI_DOUBLE, MPI_SUM, s->comm),
+                                         "MPI_Allreduce (ivf distance excess)")));
+  double recall = c[0] > 0 ? (double)c[1] / (double)c[0] : NAN;
+  /* the excess is only printed: its sum's rounding depends on the rank count */
+  tc_log(1, "ivf: nlist %lld, nprobe %lld, recall@1 %.4f on %lld sampled patches (mean distance excess %.2g%%)",
+         (long long)s->ivf.nlist, (long long)s->nprobe, recall, (long long)c[0],
+         c[0] > 0 ? 100.0 * excess / (double)c[0] : NAN);
+  return tc_agree(s->comm, tc_scores_write_ivf(s->out, s->ivf.nlist, s->nprobe, recall, c[0]));
+}
+
 /* The test paths (the features file's, or the listed names), then the
  * file published, then the CSV. Collective; agreed. */
 static TcErr finish_output_(Predict_ *s) {
   const char *const *paths = (const char *const *)(s->feat ? s->paths : s->names ? s->names + s->lo : NULL);
   if (s->calibrated) TC_CALL(write_decisions_(s));
+  if (s->ivf_on) TC_CALL(write_recall_(s));
   TC_CALL(tc_agree(s->comm, tc_scores_write_paths(s->out, s->T, s->lo, s->nlocal, paths)));
   TC_CALL(write_csv_(s));
   TC_CALL(tc_agree(s->comm, tc_h5_publish(&s->out)));

@@ -10,7 +10,15 @@
  * scores the query patches of all ranks' current images against its slice
  * and one MPI_Allreduce with a (key, lowest index) min operator, carrying
  * the exact distance, decides every patch's nearest row. Both placements
- * give the same bits on any number of ranks (see score.h). */
+ * give the same bits on any number of ranks (see score.h).
+ *
+ * --search ivf (issue 17): the bank must be replicated (split or too large
+ * for mem_per_rank is refused, TC_ERR_USAGE / TC_ERR_MEM); every rank builds
+ * the same IVF index serially (ivf.h, fixed seed) and searches its own
+ * images, so the scores do not depend on the rank count either. A seeded
+ * sample of about TC_PREDICT_RECALL_SAMPLE patches (by global patch number)
+ * is also scored exactly; the recall@1 (the IVF neighbour is as near as the
+ * exact one) is logged and stored in scores.h5 (scores_io.h). */
 #ifndef TC_PPREDICT_H
 #define TC_PPREDICT_H
 
@@ -20,6 +28,9 @@
 #include "err.h"
 #include "h5fmt.h"
 #include "score.h"
+
+/* Patches of a predict --search ivf run scored exactly too, about. */
+#define TC_PREDICT_RECALL_SAMPLE 2000
 
 typedef enum { TC_BANK_AUTO = 0, TC_BANK_REPLICATED, TC_BANK_SPLIT } TcBankMode;
 
@@ -43,6 +54,9 @@ typedef struct {
   const char *maps_dir;     /* heatmap PNGs under this folder (needs images), or NULL */
   int maps_all;             /* every image, not only the NG ones */
   const char *calibration;  /* a calibration file (`tailedcore calibrate`) instead of the model's own */
+  int search_ivf;           /* 0: exact nearest neighbour (default); 1: IVF index (ivf.h), bank replicated */
+  int64_t nlist;            /* ivf: k-means lists, 0 = tc_ivf_default_nlist(M) */
+  int64_t nprobe;           /* ivf: lists scanned per patch (>= 1; clamped to nlist) */
 } TcPredictOptions;
 
 /* Run predict. Collective on comm. All inputs are checked before the output

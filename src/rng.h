@@ -14,6 +14,8 @@ enum {
   TC_RNG_STREAM_PROJ = 1,       /* projection matrix W, counter = row * D + col */
   TC_RNG_STREAM_CORESET = 2,    /* first coreset point, counter = call purpose */
   TC_RNG_STREAM_HOLDOUT = 3,    /* calibration hold-out key, counter = hash of the image path */
+  TC_RNG_STREAM_IVF = 4,        /* IVF k-means training sample, counter = draw number */
+  TC_RNG_STREAM_IVF_RECALL = 5, /* IVF recall sample, counter = global patch number */
   TC_RNG_STREAM_TEST = 1000     /* unit tests */
 };
 

@@ -51,6 +51,14 @@ TcErr tc_scores_write_decisions(TcH5File *f, int64_t row0, int64_t n, const floa
   return tc_h5_write_rows(f, "decisions", TC_H5_U8, row0, n, decisions);
 }
 
+TcErr tc_scores_write_ivf(TcH5File *f, int64_t nlist, int64_t nprobe, double recall, int64_t recall_patches) {
+  TC_CALL(tc_h5_set_attr_str(f, "/", "search", "ivf"));
+  TC_CALL(tc_h5_set_attr_i64(f, "/", "ivf_nlist", nlist));
+  TC_CALL(tc_h5_set_attr_i64(f, "/", "ivf_nprobe", nprobe));
+  TC_CALL(tc_h5_set_attr_f64(f, "/", "ivf_recall", recall));
+  return tc_h5_set_attr_i64(f, "/", "ivf_recall_patches", recall_patches);
+}
+
 TcErr tc_scores_read_decisions(TcH5File *f, const TcScoresMeta *meta, uint8_t *dec) {
   TC_CHECK(meta->calibrated, TC_ERR_FORMAT, "%s: no /decisions (the model was not calibrated)", tc_h5_path(f));
   TC_CALL(tc_h5_read_rows(f, "decisions", TC_H5_U8, 0, meta->T, dec));

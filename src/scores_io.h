@@ -24,6 +24,14 @@
  *     /decisions          uint8   [T]  1 = NG (score > threshold), 0 = OK
  *     threshold, target_frr (float64), calibration (string: where the
  *     threshold came from) attributes
+ *   when predict ran with --search ivf (absent with the default exact search,
+ *   whose files are unchanged), written just before publication:
+ *     search             string  "ivf"
+ *     ivf_nlist          int64   k-means lists of the index
+ *     ivf_nprobe         int64   lists scanned per patch
+ *     ivf_recall         float64 recall@1 on the sampled patches (the IVF
+ *                                neighbour as near as the exact one)
+ *     ivf_recall_patches int64   patches in that sample
  *
  * Collective on the file's communicator. */
 #ifndef TC_SCORES_IO_H
@@ -70,6 +78,10 @@ TcErr tc_scores_write_images(TcH5File *f, int64_t row0, int64_t n, const float *
  * decisions (calibrated runs only). Collective. */
 TcErr tc_scores_write_decisions(TcH5File *f, int64_t row0, int64_t n, const float *thresholds,
                                 const float *normalised, const uint8_t *decisions);
+
+/* The --search ivf attributes above. Collective (the same values on every
+ * rank). */
+TcErr tc_scores_write_ivf(TcH5File *f, int64_t nlist, int64_t nprobe, double recall, int64_t recall_patches);
 
 /* Read all T decisions (1 = NG) into dec [T]; the file must be calibrated.
  * Collective. */

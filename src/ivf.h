@@ -1,0 +1,77 @@
+/* ivf.h - an inverted-file (IVF) index over a memory bank: approximate
+ * nearest-neighbour search for `predict --search ivf` (issue 17). Serial,
+ * no MPI, no state outside the index.
+ *
+ * Build: k-means (Lloyd, `iters` iterations) with nlist centroids on a
+ * training sample of at most TC_IVF_TRAIN_PER_LIST * nlist bank rows drawn
+ * with rng.h (seed, TC_RNG_STREAM_IVF) by a partial Fisher-Yates shuffle;
+ * the first nlist drawn rows are the initial centroids. Assignment is the
+ * sgemm key of score.h against the centroids (lowest key, lowest centroid on
+ * ties); centroids are float64 means of their rows; an empty list takes the
+ * training row farthest from its centroid (lowest row on ties) as its new
+ * centroid. Then every bank row goes to its nearest centroid and the bank is
+ * reordered IN PLACE list by list, rows of one list in ascending global row
+ * order. Every step is a fixed sequence of serial float operations and BLAS
+ * calls of fixed shapes: the same bank, nlist, iters and seed give the same
+ * index on every rank (on one BLAS kernel).
+ *
+ * Search of q queries: centroids ranked by the sgemm key (lowest centroid
+ * on ties), the nprobe nearest non-empty lists scanned with sgemm (a list's queries
+ * gathered into one block, list rows in tiles of TC_SCORE_TILE_ROWS), key as
+ * in score.h (||a||^2 + ||b||^2 - 2 a.b clamped at 0), the winner the
+ * lowest key, lowest global row on ties; then its exact distance in float64
+ * as tc_score_nn_exact. With nprobe = nlist every row is a candidate: the
+ * answer is the exact search's, up to keys that differ in the last bit
+ * between two sgemm shapes (near ties). The computation for one query
+ * depends only on the queries of the same call, never on how a run is split
+ * over ranks when each call is one image. */
+#ifndef TC_IVF_H
+#define TC_IVF_H
+
+#include <stdint.h>
+
+#include "err.h"
+#include "score.h"
+
+/* Training rows per list at most (faiss uses 256 and warns below 39; 32
+ * gave the same recall as 64 on the clustered bench bank and halves the
+ * k-means time, which grows as nlist^2). */
+#define TC_IVF_TRAIN_PER_LIST 32
+/* Lloyd iterations of `predict --search ivf`. */
+#define TC_IVF_ITERS 10
+/* The k-means seed of `predict --search ivf` (fixed: the index is a function
+ * of the bank). */
+#define TC_IVF_SEED 20261206ULL
+
+typedef struct {
+  int64_t M, D, nlist;
+  int64_t n_train;     /* rows the k-means was trained on */
+  float *centroids;    /* [nlist x D] */
+  float *cnorms;       /* [nlist] squared norms of the centroids */
+  int64_t *list_start; /* [nlist + 1]: list l is positions [list_start[l], list_start[l+1]) */
+  int64_t *order;      /* [M] global row at position k of the reordered bank */
+  int64_t *pos;        /* [M] position of global row r (inverse of order) */
+  float *norms;        /* [M] squared norms of the reordered rows (tc_score_row_norms) */
+} TcIvf;
+
+/* The default nlist for an M-row bank: round(4 sqrt(M)) (faiss's advice is
+ * 4..16 sqrt(M); more lists make the build slower), at least 1, at most M. */
+int64_t tc_ivf_default_nlist(int64_t M);
+
+/* Build the index of bank [M x D] (input/output: reordered in place into list
+ * order, ivf->order maps back). nlist is clamped to [1, M]. iters >= 1.
+ * Errors: TC_ERR_USAGE (sizes), TC_ERR_MEM; on error ivf holds nothing and
+ * the bank is unchanged. Local. */
+TcErr tc_ivf_build(float *bank, int64_t M, int64_t D, int64_t nlist, int iters, uint64_t seed, TcIvf *ivf);
+
+/* Release what tc_ivf_build allocated (zeroes *ivf). NULL-safe fields. */
+void tc_ivf_free(TcIvf *ivf);
+
+/* Nearest rows of Q [q x D] among the nprobe nearest non-empty lists
+ * (clamped to [1, number of non-empty lists]). bank: the reordered bank of tc_ivf_build. out [q] (output):
+ * key, global row index and exact float64-recomputed squared distance.
+ * Errors: TC_ERR_USAGE, TC_ERR_MEM. Local. */
+TcErr tc_ivf_search(const TcIvf *ivf, const float *bank, const float *Q, int64_t q, int64_t nprobe,
+                    TcScoreNN *out);
+
+#endif
