@@ -28,7 +28,7 @@ TcErr tc_cmd_fit(MPI_Comm comm, int argc, char **argv) {
       tc_opt_weights(&o.weights, NULL, "backbone weights features.h5 was extracted with (checksum checked), for the tail views"),
       {"method", TC_OPT_CHOICE, &o.method_name, "tailedcore", "memory bank method", TC_METHOD_CHOICES, 0},
       {"coreset-ratio", TC_OPT_DOUBLE, &o.coreset_ratio, "0.1", "greedy coreset keeps floor(n * ratio) patches, in (0, 1]", NULL, 0},
-      {"tail-coreset-ratio", TC_OPT_DOUBLE, &o.tail_coreset_ratio, "0", "tailedcore: M_tail's coreset keeps floor(n * this) of the tail images' (view) patches, in (0, 1]; 0 = --coreset-ratio (DESIGN 3.6 step 9)", NULL, 0},
+      {"tail-coreset-ratio", TC_OPT_STRING, &o.tail_coreset_ratio_s, "auto", "tailedcore: M_tail's coreset keeps floor(n * this) of the tail images' (view) patches, in (0, 1]; auto: 2.5 x --coreset-ratio (at most 1) for mobilenetv2 features, --coreset-ratio otherwise (DESIGN 3.6 step 9, the authors' setting)", NULL, 0},
       {"proj-dim", TC_OPT_INT, &o.proj_dim, "128", "random projection dimension for LOF and coreset (1..4096)", NULL, 0},
       {"lof-k", TC_OPT_INT, &o.lof_k, "6", "LOF neighbours (1..64)", NULL, 0},
       {"lof-keep", TC_OPT_DOUBLE, &o.lof_keep, "0.85", "keep patches whose LOF is below this quantile, in (0, 1]", NULL, 0},

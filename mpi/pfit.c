@@ -44,9 +44,13 @@ TcErr tc_pfit_check(const TcFitOpts *o) {
   TC_CHECK(o->method, TC_ERR_USAGE, "--method '%s' is not one of " TC_METHOD_CHOICES, o->method_name);
   TC_CHECK(o->coreset_ratio > 0 && o->coreset_ratio <= 1, TC_ERR_USAGE,
            "--coreset-ratio %g is impossible: it must be in (0, 1]", o->coreset_ratio);
-  TC_CHECK(o->tail_coreset_ratio >= 0 && o->tail_coreset_ratio <= 1, TC_ERR_USAGE,
-           "--tail-coreset-ratio %g is impossible: it must be in (0, 1] (0 = --coreset-ratio)",
-           o->tail_coreset_ratio);
+  if (o->tail_coreset_ratio_s && strcmp(o->tail_coreset_ratio_s, "auto")) {
+    char *end = NULL;
+    double r = strtod(o->tail_coreset_ratio_s, &end);
+    TC_CHECK(end != o->tail_coreset_ratio_s && !*end && r > 0 && r <= 1, TC_ERR_USAGE,
+             "--tail-coreset-ratio '%s' is impossible: it must be auto or a number in (0, 1]",
+             o->tail_coreset_ratio_s);
+  }
   TC_CHECK(o->lof_keep > 0 && o->lof_keep <= 1, TC_ERR_USAGE,
            "--lof-keep %g is impossible: it must be in (0, 1]", o->lof_keep);
   if (o->tail_p_s) TC_CALL(tc_tail_p_check("fit", o->tail_p_s));
@@ -129,9 +133,10 @@ static TcErr coreset_(MPI_Comm comm, const TcFitOpts *o, double ratio, const flo
   return TC_OK;
 }
 
-/* M_tail's coreset ratio: --tail-coreset-ratio, else DESIGN's single ratio. */
-static double tail_ratio_(const TcFitOpts *o) {
-  return o->tail_coreset_ratio > 0 ? o->tail_coreset_ratio : o->coreset_ratio;
+double tc_pfit_tail_ratio_auto(const char *backbone, double coreset_ratio) {
+  if (!backbone || strcmp(backbone, "mobilenetv2")) return coreset_ratio;
+  double r = TC_TAIL_RATIO_FACTOR_MNV2 * coreset_ratio;
+  return r < 1.0 ? r : 1.0;
 }
 
 /* ------------------------------------------- the views' store (3.6 step 8) */
@@ -245,6 +250,7 @@ typedef struct {
   double need;                     /* bytes per rank of the projection and noise filter stages */
   /* TailSampler's rules, --tail-aug, and whether M_tail covers the views */
   double tail_p;
+  double tail_ratio; /* M_tail's coreset ratio, after auto */
   int tail_cut, embed_norm;
   TcAugment aug;
   int views;
@@ -499,6 +505,9 @@ static TcErr fit_open_(TcFit *s) {
   if (o->tail_p_s) s->tail_p = tc_tail_p_value(o->tail_p_s, p_auto);
   s->tail_cut = !o->tail_cut_s || !strcmp(o->tail_cut_s, "auto") ? cut_auto : tc_tail_cut_parse(o->tail_cut_s);
   s->embed_norm = tc_tail_norm_parse(o->embed_norm_s);
+  s->tail_ratio = !o->tail_coreset_ratio_s || !strcmp(o->tail_coreset_ratio_s, "auto")
+                      ? tc_pfit_tail_ratio_auto(s->meta.backbone[0] ? s->meta.backbone : NULL, o->coreset_ratio)
+                      : strtod(o->tail_coreset_ratio_s, NULL);
   tc_block_range(s->N, s->rank, s->size, &s->lo, &s->hi);
   s->nl = s->hi - s->lo;
   s->npl = s->nl * s->HW;
@@ -579,7 +588,7 @@ static TcErr fit_tail_views_(TcFit *s) {
   TcErr err = tail_views_(s);
   if (err) return err;
   tc_extractor_destroy(&s->ex);
-  err = coreset_(s->comm, s->o, tail_ratio_(s->o), s->tv.X, s->tv.g, s->tv.n, s->P, 1, "coreset M_tail", &s->tail, &s->m_tail,
+  err = coreset_(s->comm, s->o, s->tail_ratio, s->tv.X, s->tv.g, s->tv.n, s->P, 1, "coreset M_tail", &s->tail, &s->m_tail,
                  &s->n_tail);
   free(s->tv.X);
   free(s->tv.g);
@@ -608,7 +617,7 @@ static TcErr fit_tail_patches_(TcFit *s) {
       for (int64_t p = 0; p < HW; p++) s->gt[nt + p] = (s->lo + i) * HW + p;
       nt += HW;
     }
-  return coreset_(s->comm, s->o, tail_ratio_(s->o), s->Xt, s->gt, nt, P, 1, "coreset M_tail", &s->tail, &s->m_tail, &s->n_tail);
+  return coreset_(s->comm, s->o, s->tail_ratio, s->Xt, s->gt, nt, P, 1, "coreset M_tail", &s->tail, &s->m_tail, &s->n_tail);
 }
 
 /* DESIGN 3.4: LOF per position, keep the patches scoring under the
@@ -759,7 +768,7 @@ static void model_info_(const TcFit *s, char *vdesc, size_t vlen, TcModelInfo *m
     snprintf(vdesc, vlen, "none (tail images' own patches)");
   *mi = (TcModelInfo){
       .features = &s->meta, .method = o->method_name, .coreset_ratio = o->coreset_ratio,
-      .tail_coreset_ratio = tail_ratio_(o),
+      .tail_coreset_ratio = s->tail_ratio,
       .coreset_mode = tc_coreset_mode_name(&o->coreset_mode),
       .coreset_shard = two_round ? o->coreset_mode.shard : 0,
       .coreset_oversample = two_round ? o->coreset_mode.oversample : 0,

@@ -41,7 +41,7 @@ typedef struct {
   const char *method_name;
   const TcMethod *method; /* tc_method_find(method_name): the stages fit runs */
   double coreset_ratio;  /* [0.1] */
-  double tail_coreset_ratio; /* M_tail's ratio; [0] = coreset_ratio (DESIGN 3.6 step 9) */
+  const char *tail_coreset_ratio_s; /* M_tail's ratio: "auto" [tc_pfit_tail_ratio_auto] or a number in (0, 1] */
   int64_t proj_dim;      /* [128] */
   int64_t lof_k;         /* [6] */
   double lof_keep;       /* [0.85] quantile; keep LOF < it */
@@ -63,6 +63,14 @@ typedef struct {
 /* Run fit. Collective on comm; returns an agreed code. opts (global input,
  * same on every rank, already validated by tc_pfit_check). */
 TcErr tc_pfit_run(MPI_Comm comm, const TcFitOpts *opts);
+
+/* M_tail's coreset ratio when --tail-coreset-ratio is auto: DESIGN 3.6 step 9
+ * uses --coreset-ratio for both coresets, kept for wrn50/resnet18 and unknown
+ * backbones (the authors' setting); mobilenetv2 features get
+ * TC_TAIL_RATIO_FACTOR_MNV2 x coreset_ratio, at most 1 (DECISIONS.md
+ * "M_tail's coreset ratio"). Local. */
+#define TC_TAIL_RATIO_FACTOR_MNV2 2.5
+double tc_pfit_tail_ratio_auto(const char *backbone, double coreset_ratio);
 
 /* Validate option values (ranges, method, augmentation). Local. */
 TcErr tc_pfit_check(const TcFitOpts *opts);

@@ -57,6 +57,13 @@ check "M_tail keeps floor(0.5 n) of its $nt candidates" [ "$(attr $TMP/tr5.1.h5 
 check "M_clean is the default's" [ "$(attr $TMP/tr5.1.h5 coreset_clean_size)" = "$(attr $TMP/tailedcore.1.h5 coreset_clean_size)" ]
 check "default model records tail_coreset_ratio = coreset_ratio" \
   [ "$(attr $TMP/tailedcore.1.h5 tail_coreset_ratio)" = "$(attr $TMP/tailedcore.1.h5 coreset_ratio)" ]
+# auto: 2.5 x --coreset-ratio for mobilenetv2 features (DECISIONS "M_tail's coreset ratio")
+cp "$F" $TMP/mnv2.h5
+/usr/bin/python3 -c "import h5py, sys; f = h5py.File(sys.argv[1], 'r+'); f.attrs['backbone'] = 'mobilenetv2'" $TMP/mnv2.h5
+tc_run 2 fit --quiet --features $TMP/mnv2.h5 --out $TMP/mnv2.m.h5 --method tailedcore --seed 3 --coreset-ratio 0.2 2>/dev/null
+check "auto on mobilenetv2 features: M_tail keeps floor(0.5 n) at --coreset-ratio 0.2" \
+  [ "$(attr $TMP/mnv2.m.h5 coreset_tail_size)" = $(($(attr $TMP/mnv2.m.h5 coreset_tail_candidates) / 2)) ]
+check "auto on mobilenetv2 features: model records tail_coreset_ratio 0.5" [ "$(attr $TMP/mnv2.m.h5 tail_coreset_ratio)" = 0.5 ]
 tc_run 1 fit --quiet --features "$F" --out $TMP/bad.h5 --tail-coreset-ratio 1.5 2>$TMP/err.tr
 check "--tail-coreset-ratio 1.5 is a usage error (exit 2) naming the option" bash -c "[ $? = 2 ] && grep -q tail-coreset-ratio $TMP/err.tr"
 tc_run 1 fit --quiet --features "$F" --out $TMP/bad.h5 --coreset-mode fp8 2>$TMP/err.mode
