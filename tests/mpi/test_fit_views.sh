@@ -76,7 +76,8 @@ check "TailSampler finds the 3 distinct images (1, 4, 7) as tail" \
 check "M_tail candidates = 3 x (1 + 47) x 64" test "$(attr "$TMP/m1.h5" coreset_tail_candidates)" = $((3 * (1 + V) * HW))
 check "model records 47 views per tail image" test "$(attr "$TMP/m1.h5" tail_views_per_image)" = $V
 check "model records 3 x 47 x 64 view patches" test "$(attr "$TMP/m1.h5" tail_view_patches)" = $((3 * V * HW))
-check "M_tail = floor(0.1 x candidates)" test "$(attr "$TMP/m1.h5" coreset_tail_size)" = $((3 * (1 + V) * HW / 10))
+# mobilenetv2 features: --tail-coreset-ratio auto = 2.5 x the coreset ratio 0.1
+check "M_tail = floor(0.25 x candidates) (auto for mobilenetv2)" test "$(attr "$TMP/m1.h5" coreset_tail_size)" = $((3 * (1 + V) * HW / 4))
 h5dump -d /coreset/tail_order -y -w 0 "$TMP/m1.h5" | tr ', ' '\n\n' | grep -E '^[0-9]+$' >"$TMP/tail_order.txt"
 nview=$(awk -v b=$((N * HW)) '$1 >= b' "$TMP/tail_order.txt" | wc -l)
 check "M_tail selects view patches (index >= N*HW): $nview" test "$nview" -gt 0
