@@ -27,3 +27,10 @@ tc_run() {
   timeout --kill-after=5 ${TC_TIMEOUT:-300} "${MPIRUN[@]}" -np "$np" "$TC" "$@"
 }
 report() { echo "$npass passed, $nfail failed"; [ "$nfail" = 0 ]; }
+
+# tests/tools/score_tool on np ranks (one rank: an MPI singleton, no mpirun
+# start-up, which keeps the suites short); 120 s before it counts as a hang
+ST=$BUILD/tests/tools/score_tool
+st() { local np=$1; shift
+  if [ "$np" = 1 ]; then timeout --kill-after=5 120 "$ST" "$@"
+  else timeout --kill-after=5 120 "${MPIRUN[@]}" -np "$np" "$ST" "$@"; fi; }

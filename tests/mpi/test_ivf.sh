@@ -7,10 +7,6 @@
 #  - refusals: --bank split, a bank too large for --mem-per-rank, --nlist /
 #    --nprobe without --search ivf, bad values.
 source "$(dirname "$0")/lib.sh"
-ST=$BUILD/tests/tools/score_tool
-st() { local np=$1; shift
-  if [ "$np" = 1 ]; then timeout --kill-after=5 120 "$ST" "$@"
-  else timeout --kill-after=5 120 "${MPIRUN[@]}" -np "$np" "$ST" "$@"; fi; }
 export TC_TIMEOUT=60
 # one rank as an MPI singleton (no mpirun start-up: keeps the suite short)
 tc1() { echo "+ $TC $*" >&2; timeout --kill-after=5 60 "$TC" "$@"; }

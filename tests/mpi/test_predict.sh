@@ -10,11 +10,6 @@
 #    --compare, CSV, and its bad inputs (scores without ground truth, missing
 #    class).
 source "$(dirname "$0")/lib.sh"
-ST=$BUILD/tests/tools/score_tool
-# the tool on one rank runs as an MPI singleton (no mpirun start-up: keeps the suite short)
-st() { local np=$1; shift
-  if [ "$np" = 1 ]; then timeout --kill-after=5 120 "$ST" "$@"
-  else timeout --kill-after=5 120 "${MPIRUN[@]}" -np "$np" "$ST" "$@"; fi; }
 export TC_TIMEOUT=60
 same() { # a b: the three datasets of two scores files are bit-identical
   h5diff -q "$1" "$2" /image_scores && h5diff -q "$1" "$2" /anomaly_maps && h5diff -q "$1" "$2" /paths
