@@ -50,12 +50,14 @@ static TcErr check_sources_(const TcPredictOptions *o) {
   return TC_OK;
 }
 
-/* --search, --nlist, --nprobe: the IVF sizes only with --search ivf. Local. */
+/* --search, --nlist, --nprobe, --index: the IVF's only with --search ivf.
+ * Local. */
 static TcErr parse_search_(const char *search, const char *nlist, const char *nprobe, TcPredictOptions *o) {
   o->search_ivf = !strcmp(search, "ivf");
   if (!o->search_ivf) {
     if (strcmp(nlist, NLIST_DEFAULT_) || nprobe != NPROBE_DEFAULT_)
       return tc_err_set(TC_ERR_USAGE, "predict: --nlist and --nprobe size the IVF index: give them with --search ivf");
+    if (o->index) return tc_err_set(TC_ERR_USAGE, "predict: --index is an IVF index: give it with --search ivf");
     return TC_OK;
   }
   char *end = NULL;
@@ -83,13 +85,13 @@ static TcErr guard_outputs_(MPI_Comm comm, const TcPredictOptions *o) {
   if (tc_rank(comm) == 0) {
     const TcGuardInput in[] = {{"--model", o->model}, {"--features", o->features}, {"--list", o->list},
                                {"--weights", o->features ? NULL : o->weights}, {"--calibration", o->calibration},
-                               {"--out", o->out}};
-    err = tc_outguard_check("--out", o->out, in, 5);
-    if (!err && o->csv) err = tc_outguard_check("--csv", o->csv, in, 6);
+                               {"--index", o->index}, {"--out", o->out}};
+    err = tc_outguard_check("--out", o->out, in, 6);
+    if (!err && o->csv) err = tc_outguard_check("--csv", o->csv, in, 7);
     /* a heatmap never lands on the model, the list, ...: its names end in
      * .heatmap.png, which no input is checked to lack, so the folder is
      * checked not to be one of them */
-    if (!err && o->maps_dir) err = tc_outguard_check("--maps", o->maps_dir, in, 6);
+    if (!err && o->maps_dir) err = tc_outguard_check("--maps", o->maps_dir, in, 7);
   }
   err = tc_agree_root(comm, err);
   if (!err && o->csv) err = tc_h5_check_output(comm, o->csv);
@@ -138,6 +140,10 @@ TcErr tc_cmd_predict(MPI_Comm comm, int argc, char **argv) {
        "with --search ivf: k-means lists; auto = round(4 sqrt(memory rows)); clamped to the memory rows", NULL, 0},
       {"nprobe", TC_OPT_STRING, &nprobe, NPROBE_DEFAULT_,
        "with --search ivf: lists scanned per patch, 1..nlist (more: slower, higher recall)", NULL, 0},
+      {"index", TC_OPT_STRING, &o.index, NULL,
+       "with --search ivf: load this index (from `tailedcore index` on this model) instead of building it; "
+       "refused when made for another memory bank, or when an explicit --nlist differs from its lists "
+       "(input; default: none, build it)", NULL, 0},
       {"sigma", TC_OPT_DOUBLE, &o.sigma, "4", "Gaussian sigma of the anomaly maps in pixels (DESIGN 3.7), in (0, 64]", NULL, 0},
       {"max-pixels", TC_OPT_INT, &max_pixels, "89478485", "refuse images declaring more pixels than this, before decoding (decompression bombs; the default is PIL's MAX_IMAGE_PIXELS)" " (when scoring images)", NULL, 0},
   };

@@ -30,6 +30,7 @@ TcErr tc_cmd_extract(MPI_Comm comm, int argc, char **argv);
 TcErr tc_cmd_tailsample(MPI_Comm comm, int argc, char **argv);
 TcErr tc_cmd_fit(MPI_Comm comm, int argc, char **argv);
 TcErr tc_cmd_calibrate(MPI_Comm comm, int argc, char **argv);
+TcErr tc_cmd_index(MPI_Comm comm, int argc, char **argv);
 TcErr tc_cmd_predict(MPI_Comm comm, int argc, char **argv);
 TcErr tc_cmd_eval(MPI_Comm comm, int argc, char **argv);
 TcErr tc_cmd_info(MPI_Comm comm, int argc, char **argv);

@@ -22,6 +22,7 @@ static const TcCommand commands_[] = {
     {"tailsample", tc_cmd_tailsample, "features.h5 -> tail.h5 (class sizes, tail images)"},
     {"fit", tc_cmd_fit, "features.h5 or images -> model.h5 (memory bank)"},
     {"calibrate", tc_cmd_calibrate, "model.h5 + features of good images -> calibration.h5 (OK/NG threshold)"},
+    {"index", tc_cmd_index, "model.h5 -> index.h5 (the IVF index of predict --search ivf, built once)"},
     {"predict", tc_cmd_predict, "model.h5 + test images -> scores.h5"},
     {"eval", tc_cmd_eval, "scores.h5 + ground truth -> AUROC table (tail / head / all)"},
     {"info", tc_cmd_info, "print a summary of any tailedcore HDF5 file"},

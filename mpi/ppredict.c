@@ -29,6 +29,7 @@
 #include "heatmap.h"
 #include "image.h"
 #include "ivf.h"
+#include "pivf.h"
 #include "resize.h"
 #include "rng.h"
 #include <errno.h>
@@ -466,16 +467,20 @@ static TcErr plan_bank_(Predict_ *s) {
   return TC_OK;
 }
 
-/* --search ivf: every rank builds the same index over its whole copy of the
- * bank (reordered in place; the digest is taken before), and the recall
- * sample's buffers. Collective; agreed. */
+/* --search ivf: the same index on every rank over its whole copy of the
+ * bank (reordered in place; the digest is taken before): loaded from
+ * --index, or built with the assignments split over the ranks (pivf.h);
+ * and the recall sample's buffers. Collective; agreed. */
 static TcErr build_ivf_(Predict_ *s) {
   const TcPredictOptions *opt = s->opt;
   const int64_t M = s->model.M, D = s->D, HW = s->HW;
   int64_t nlist = opt->nlist > 0 ? opt->nlist : tc_ivf_default_nlist(M);
   double t0 = tc_now();
-  TcErr err = tc_agree(s->comm, tc_ivf_build(s->bank, M, D, nlist, TC_IVF_ITERS, TC_IVF_SEED, &s->ivf));
+  TcErr err = opt->index ? tc_pivf_load(s->comm, opt->index, opt->model, s->bank, M, D, s->bank_digest, opt->nlist,
+                                        &s->ivf)
+                         : tc_pivf_build(s->comm, s->bank, M, D, nlist, TC_IVF_ITERS, TC_IVF_SEED, &s->ivf);
   if (err) return err;
+  double t_index = tc_now() - t0;
   /* the exact search over the original order is no longer needed: its norms go */
   free(s->norms);
   s->norms = NULL;
@@ -491,11 +496,15 @@ static TcErr build_ivf_(Predict_ *s) {
     if (n < lmin) lmin = n;
     if (n > lmax) lmax = n;
   }
-  if (!err)
+  if (!err && opt->index)
+    tc_log(1, "ivf: index of %lld lists (seed %llu; lists of %lld..%lld rows) loaded from %s in %.2f s, nprobe %lld",
+           (long long)s->ivf.nlist, (unsigned long long)s->ivf.seed, (long long)lmin, (long long)lmax, opt->index,
+           t_index, (long long)s->nprobe);
+  else if (!err)
     tc_log(1, "ivf: index of %lld lists (k-means, %d iterations on %lld rows; lists of %lld..%lld rows) in %.1f s, "
               "nprobe %lld",
            (long long)s->ivf.nlist, TC_IVF_ITERS, (long long)s->ivf.n_train, (long long)lmin, (long long)lmax,
-           tc_now() - t0, (long long)s->nprobe);
+           t_index, (long long)s->nprobe);
   return err;
 }
 

@@ -13,9 +13,12 @@
  * give the same bits on any number of ranks (see score.h).
  *
  * --search ivf (issue 17): the bank must be replicated (split or too large
- * for mem_per_rank is refused, TC_ERR_USAGE / TC_ERR_MEM); every rank builds
- * the same IVF index serially (ivf.h, fixed seed) and searches its own
- * images, so the scores do not depend on the rank count either. A seeded
+ * for mem_per_rank is refused, TC_ERR_USAGE / TC_ERR_MEM); every rank holds
+ * the same IVF index (ivf.h, fixed seed), built with the assignments split
+ * over the ranks (pivf.h: the serial build's bits) or loaded from a file of
+ * `tailedcore index` (refused when made for another bank or --nlist), and
+ * searches its own images, so the scores do not depend on the rank count
+ * either. A seeded
  * sample of about TC_PREDICT_RECALL_SAMPLE patches (by global patch number)
  * is also scored exactly; the recall@1 (the IVF neighbour is as near as the
  * exact one) is logged and stored in scores.h5 (scores_io.h). */
@@ -57,6 +60,7 @@ typedef struct {
   int search_ivf;           /* 0: exact nearest neighbour (default); 1: IVF index (ivf.h), bank replicated */
   int64_t nlist;            /* ivf: k-means lists, 0 = tc_ivf_default_nlist(M) */
   int64_t nprobe;           /* ivf: lists scanned per patch (>= 1; clamped to nlist) */
+  const char *index;        /* ivf: a stored index (`tailedcore index`, pivf.h) instead of the build, or NULL */
 } TcPredictOptions;
 
 /* Run predict. Collective on comm. All inputs are checked before the output

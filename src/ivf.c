@@ -8,10 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "checked.h"
+#include "partition.h"
 #include "rng.h"
 
-/* Rows per sgemm block in the k-means assignment. */
-#define ASSIGN_BLOCK 1024
+#define ASSIGN_BLOCK TC_IVF_ASSIGN_BLOCK
 
 int64_t tc_ivf_default_nlist(int64_t M) {
   if (M < 1) return 1;
@@ -86,119 +87,233 @@ static void permute_rows_(float *bank, int64_t M, int64_t D, const int64_t *orde
   }
 }
 
-TcErr tc_ivf_build(float *bank, int64_t M, int64_t D, int64_t nlist, int iters, uint64_t seed, TcIvf *ivf) {
-  memset(ivf, 0, sizeof *ivf);
-  TC_CHECK(M >= 1 && D >= 1 && D <= INT_MAX && iters >= 1 && nlist >= 1, TC_ERR_USAGE,
-           "ivf: bad sizes (M=%lld D=%lld nlist=%lld iters=%d)", (long long)M, (long long)D, (long long)nlist,
-           iters);
-  if (nlist > M) nlist = M;
-  TC_CHECK(nlist <= INT_MAX / ASSIGN_BLOCK, TC_ERR_USAGE, "ivf: nlist %lld is too large", (long long)nlist);
-  int64_t nt = nlist * TC_IVF_TRAIN_PER_LIST;
-  if (nt > M || nt / TC_IVF_TRAIN_PER_LIST != nlist) nt = M;
-  TcErr err = TC_OK;
-  int64_t *perm = tc_malloc(sizeof(int64_t) * (size_t)M, "ivf sample");
-  float *T = tc_malloc_aligned(sizeof(float) * (size_t)(nt * D), "ivf training rows");
-  float *C = tc_malloc_aligned(sizeof(float) * (size_t)(ASSIGN_BLOCK * nlist), "ivf assignment block");
-  float *xn = tc_malloc(sizeof(float) * ASSIGN_BLOCK, "ivf norms");
-  int64_t *asg = tc_malloc(sizeof(int64_t) * (size_t)M, "ivf assignment");
-  float *key = tc_malloc(sizeof(float) * (size_t)M, "ivf keys");
-  double *sum = tc_malloc(sizeof(double) * (size_t)(nlist * D), "ivf centroid sums");
-  int64_t *cnt = tc_malloc(sizeof(int64_t) * (size_t)nlist, "ivf counts");
-  unsigned char *done = tc_malloc((size_t)M, "ivf permutation flags");
-  float *tmp = tc_malloc(sizeof(float) * (size_t)D, "ivf row");
+void tc_ivf_part_rows(int64_t n, int part, int nparts, int64_t *lo, int64_t *hi) {
+  int64_t b0, b1;
+  tc_block_range((n + ASSIGN_BLOCK - 1) / ASSIGN_BLOCK, part, nparts, &b0, &b1);
+  *lo = b0 * ASSIGN_BLOCK < n ? b0 * ASSIGN_BLOCK : n;
+  *hi = b1 * ASSIGN_BLOCK < n ? b1 * ASSIGN_BLOCK : n;
+}
+
+/* The scratch of one build; ivf holds what it keeps. */
+typedef struct {
+  int64_t *perm, *asg, *cnt;
+  float *T, *C, *xn, *key, *tmp;
+  double *sum;
+  unsigned char *done;
+} Work_;
+
+static void work_free_(Work_ *w) {
+  free(w->perm);
+  free(w->T);
+  free(w->C);
+  free(w->xn);
+  free(w->asg);
+  free(w->key);
+  free(w->sum);
+  free(w->cnt);
+  free(w->done);
+  free(w->tmp);
+}
+
+/* Every buffer of a build of nt training rows. Local. */
+static TcErr work_alloc_(Work_ *w, TcIvf *ivf, int64_t M, int64_t D, int64_t nlist, int64_t nt) {
+  w->perm = tc_malloc(sizeof(int64_t) * (size_t)M, "ivf sample");
+  w->T = tc_malloc_aligned(sizeof(float) * (size_t)(nt * D), "ivf training rows");
+  w->C = tc_malloc_aligned(sizeof(float) * (size_t)(ASSIGN_BLOCK * nlist), "ivf assignment block");
+  w->xn = tc_malloc(sizeof(float) * ASSIGN_BLOCK, "ivf norms");
+  w->asg = tc_malloc(sizeof(int64_t) * (size_t)M, "ivf assignment");
+  w->key = tc_malloc(sizeof(float) * (size_t)M, "ivf keys");
+  w->sum = tc_malloc(sizeof(double) * (size_t)(nlist * D), "ivf centroid sums");
+  w->cnt = tc_malloc(sizeof(int64_t) * (size_t)nlist, "ivf counts");
+  w->done = tc_malloc((size_t)M, "ivf permutation flags");
+  w->tmp = tc_malloc(sizeof(float) * (size_t)D, "ivf row");
   ivf->centroids = tc_malloc_aligned(sizeof(float) * (size_t)(nlist * D), "ivf centroids");
   ivf->cnorms = tc_malloc(sizeof(float) * (size_t)nlist, "ivf centroid norms");
   ivf->list_start = tc_malloc(sizeof(int64_t) * (size_t)(nlist + 1), "ivf lists");
   ivf->order = tc_malloc(sizeof(int64_t) * (size_t)M, "ivf order");
   ivf->pos = tc_malloc(sizeof(int64_t) * (size_t)M, "ivf positions");
   ivf->norms = tc_malloc(sizeof(float) * (size_t)M, "ivf row norms");
-  if (!perm || !T || !C || !xn || !asg || !key || !sum || !cnt || !done || !tmp || !ivf->centroids ||
-      !ivf->cnorms || !ivf->list_start || !ivf->order || !ivf->pos || !ivf->norms) {
-    err = TC_ERR_MEM;
-    goto cleanup;
+  int ok = w->perm && w->T && w->C && w->xn && w->asg && w->key && w->sum && w->cnt && w->done && w->tmp &&
+           ivf->centroids && ivf->cnorms && ivf->list_start && ivf->order && ivf->pos && ivf->norms;
+  return ok ? TC_OK : TC_ERR_MEM;
+}
+
+/* Nearest centroid of the n rows X: this part's rows (all of them when not
+ * split), then the other parts' shared in. The parts' rows start on block
+ * boundaries, so assign_ makes the serial build's sgemm calls. */
+static TcErr assign_split_(const TcIvfSplit *sp, const float *X, int64_t n, int64_t D, const float *cent,
+                           const float *cn, int64_t nlist, Work_ *w) {
+  int64_t lo = 0, hi = n;
+  if (sp) tc_ivf_part_rows(n, sp->part, sp->nparts, &lo, &hi);
+  assign_(X + lo * D, hi - lo, D, cent, cn, nlist, w->C, w->xn, w->asg + lo, w->key + lo);
+  return sp ? sp->share(sp->ctx, n, w->asg, w->key) : TC_OK;
+}
+
+/* The training sample into w->T (a partial Fisher-Yates shuffle of the rows;
+ * all rows in order when the bank is small) and the initial centroids: its
+ * first nlist rows. Local. */
+static void sample_(const float *bank, int64_t M, int64_t D, int64_t nlist, int64_t nt, uint64_t seed, Work_ *w,
+                    float *cent) {
+  int64_t *perm = w->perm;
+  for (int64_t i = 0; i < M; i++) perm[i] = i;
+  /* with every row training, the initial centroids are still a seeded sample */
+  int64_t nshuffle = nt < M ? nt : nlist < M ? nlist : 0;
+  for (int64_t i = 0; i < nshuffle; i++) {
+    int64_t j = i + tc_rng_index(seed, TC_RNG_STREAM_IVF, (uint64_t)i, M - i);
+    int64_t t = perm[i];
+    perm[i] = perm[j];
+    perm[j] = t;
   }
+  for (int64_t i = 0; i < nt; i++) memcpy(w->T + i * D, bank + perm[i] * D, sizeof(float) * (size_t)D);
+  memcpy(cent, w->T, sizeof(float) * (size_t)(nlist * D));
+}
+
+/* One Lloyd update from the assignments in w: float64 sums in training-row
+ * order, then the means; an empty list takes the training row farthest from
+ * its centroid (lowest row on ties) among those whose list keeps a row.
+ * Local. */
+static void update_(const float *T, int64_t nt, int64_t D, int64_t nlist, Work_ *w, float *cent) {
+  double *sum = w->sum;
+  int64_t *cnt = w->cnt, *asg = w->asg;
+  float *key = w->key;
+  memset(sum, 0, sizeof(double) * (size_t)(nlist * D));
+  memset(cnt, 0, sizeof(int64_t) * (size_t)nlist);
+  for (int64_t i = 0; i < nt; i++) {
+    double *s = sum + asg[i] * D;
+    const float *x = T + i * D;
+    for (int64_t d = 0; d < D; d++) s[d] += (double)x[d];
+    cnt[asg[i]]++;
+  }
+  for (int64_t l = 0; l < nlist; l++) {
+    if (cnt[l] > 0) {
+      for (int64_t d = 0; d < D; d++) cent[l * D + d] = (float)(sum[l * D + d] / (double)cnt[l]);
+      continue;
+    }
+    int64_t far = -1;
+    for (int64_t i = 0; i < nt; i++)
+      if (key[i] >= 0.0f && cnt[asg[i]] > 1 && (far < 0 || key[i] > key[far])) far = i;
+    if (far < 0) continue; /* fewer distinct rows than lists: keep the old centroid */
+    memcpy(cent + l * D, T + far * D, sizeof(float) * (size_t)D);
+    cnt[asg[far]]--;
+    key[far] = -1.0f;
+    cnt[l] = 1;
+  }
+}
+
+/* The lists from every bank row's list asg [M]: a stable counting sort keeps
+ * each list's rows in ascending global order; order and pos. Local. */
+static void lists_(const int64_t *asg, int64_t M, TcIvf *ivf) {
+  int64_t *ls = ivf->list_start, nlist = ivf->nlist;
+  memset(ls, 0, sizeof(int64_t) * (size_t)(nlist + 1));
+  for (int64_t r = 0; r < M; r++) ls[asg[r] + 1]++;
+  for (int64_t l = 0; l < nlist; l++) ls[l + 1] += ls[l];
+  for (int64_t r = 0; r < M; r++) ivf->pos[r] = ls[asg[r]]++;
+  /* ls[l] is now the end of list l: shift back to the starts */
+  for (int64_t l = nlist; l > 0; l--) ls[l] = ls[l - 1];
+  ls[0] = 0;
+  for (int64_t r = 0; r < M; r++) ivf->order[ivf->pos[r]] = r;
+}
+
+TcErr tc_ivf_build(float *bank, int64_t M, int64_t D, int64_t nlist, int iters, uint64_t seed, TcIvf *ivf) {
+  return tc_ivf_build_split(bank, M, D, nlist, iters, seed, NULL, ivf);
+}
+
+TcErr tc_ivf_build_split(float *bank, int64_t M, int64_t D, int64_t nlist, int iters, uint64_t seed,
+                         const TcIvfSplit *split, TcIvf *ivf) {
+  memset(ivf, 0, sizeof *ivf);
+  TC_CHECK(M >= 1 && D >= 1 && D <= INT_MAX && iters >= 1 && nlist >= 1, TC_ERR_USAGE,
+           "ivf: bad sizes (M=%lld D=%lld nlist=%lld iters=%d)", (long long)M, (long long)D, (long long)nlist,
+           iters);
+  TC_CHECK(!split || (split->nparts >= 1 && split->part >= 0 && split->part < split->nparts), TC_ERR_USAGE,
+           "ivf: bad split (part %d of %d)", split ? split->part : 0, split ? split->nparts : 0);
+  if (nlist > M) nlist = M;
+  TC_CHECK(nlist <= INT_MAX / ASSIGN_BLOCK, TC_ERR_USAGE, "ivf: nlist %lld is too large", (long long)nlist);
+  int64_t nt = nlist * TC_IVF_TRAIN_PER_LIST;
+  if (nt > M || nt / TC_IVF_TRAIN_PER_LIST != nlist) nt = M;
+  Work_ w;
+  memset(&w, 0, sizeof w);
+  TcErr err = work_alloc_(&w, ivf, M, D, nlist, nt);
+  if (split) err = split->agree(split->ctx, err);
+  if (err) goto cleanup;
   ivf->M = M;
   ivf->D = D;
   ivf->nlist = nlist;
   ivf->n_train = nt;
+  ivf->iters = iters;
+  ivf->seed = seed;
   float *cent = ivf->centroids, *cn = ivf->cnorms;
-
-  /* the training sample: a partial Fisher-Yates shuffle of the rows (all
-   * rows in order when the bank is small) */
-  for (int64_t i = 0; i < M; i++) perm[i] = i;
-  if (nt < M)
-    for (int64_t i = 0; i < nt; i++) {
-      int64_t j = i + tc_rng_index(seed, TC_RNG_STREAM_IVF, (uint64_t)i, M - i);
-      int64_t t = perm[i];
-      perm[i] = perm[j];
-      perm[j] = t;
-    }
-  else if (nlist < M)
-    /* every row trains; the initial centroids are still a seeded sample */
-    for (int64_t i = 0; i < nlist; i++) {
-      int64_t j = i + tc_rng_index(seed, TC_RNG_STREAM_IVF, (uint64_t)i, M - i);
-      int64_t t = perm[i];
-      perm[i] = perm[j];
-      perm[j] = t;
-    }
-  for (int64_t i = 0; i < nt; i++) memcpy(T + i * D, bank + perm[i] * D, sizeof(float) * (size_t)D);
-  memcpy(cent, T, sizeof(float) * (size_t)(nlist * D));
-
-  for (int it = 0; it < iters; it++) {
+  sample_(bank, M, D, nlist, nt, seed, &w, cent);
+  for (int it = 0; it < iters && !err; it++) {
     tc_score_row_norms(cent, nlist, D, cn);
-    assign_(T, nt, D, cent, cn, nlist, C, xn, asg, key);
-    memset(sum, 0, sizeof(double) * (size_t)(nlist * D));
-    memset(cnt, 0, sizeof(int64_t) * (size_t)nlist);
-    for (int64_t i = 0; i < nt; i++) {
-      double *s = sum + asg[i] * D;
-      const float *x = T + i * D;
-      for (int64_t d = 0; d < D; d++) s[d] += (double)x[d];
-      cnt[asg[i]]++;
-    }
-    for (int64_t l = 0; l < nlist; l++) {
-      if (cnt[l] > 0) {
-        for (int64_t d = 0; d < D; d++) cent[l * D + d] = (float)(sum[l * D + d] / (double)cnt[l]);
-        continue;
-      }
-      /* empty list: the training row farthest from its centroid (lowest row
-       * on ties) among those whose list keeps a row, becomes its centroid */
-      int64_t far = -1;
-      for (int64_t i = 0; i < nt; i++)
-        if (key[i] >= 0.0f && cnt[asg[i]] > 1 && (far < 0 || key[i] > key[far])) far = i;
-      if (far < 0) continue; /* fewer distinct rows than lists: keep the old centroid */
-      memcpy(cent + l * D, T + far * D, sizeof(float) * (size_t)D);
-      cnt[asg[far]]--;
-      key[far] = -1.0f;
-      cnt[l] = 1;
-    }
+    err = assign_split_(split, w.T, nt, D, cent, cn, nlist, &w);
+    if (!err) update_(w.T, nt, D, nlist, &w, cent);
   }
+  if (err) goto cleanup;
   tc_score_row_norms(cent, nlist, D, cn);
-
-  /* every bank row into its nearest list; a stable counting sort keeps each
-   * list's rows in ascending global order */
-  assign_(bank, M, D, cent, cn, nlist, C, xn, asg, key);
-  int64_t *ls = ivf->list_start;
-  memset(ls, 0, sizeof(int64_t) * (size_t)(nlist + 1));
-  for (int64_t r = 0; r < M; r++) ls[asg[r] + 1]++;
-  for (int64_t l = 0; l < nlist; l++) ls[l + 1] += ls[l];
-  memcpy(cnt, ls, sizeof(int64_t) * (size_t)nlist);
-  for (int64_t r = 0; r < M; r++) {
-    int64_t k = cnt[asg[r]]++;
-    ivf->order[k] = r;
-    ivf->pos[r] = k;
-  }
-  permute_rows_(bank, M, D, ivf->order, done, tmp);
+  /* every bank row into its nearest list, the bank reordered list by list */
+  TC_CALL_GOTO(err, assign_split_(split, bank, M, D, cent, cn, nlist, &w), cleanup);
+  lists_(w.asg, M, ivf);
+  permute_rows_(bank, M, D, ivf->order, w.done, w.tmp);
   tc_score_row_norms(bank, M, D, ivf->norms);
 
 cleanup:
-  free(perm);
-  free(T);
-  free(C);
-  free(xn);
-  free(asg);
-  free(key);
-  free(sum);
-  free(cnt);
+  work_free_(&w);
+  if (err) tc_ivf_free(ivf);
+  return err;
+}
+
+/* The stored lists and order describe a valid reordering: list_start from 0
+ * to M without a step back, order a permutation ascending within each list
+ * (the search's tie rule relies on it); pos [M] filled as its inverse.
+ * Local. */
+static TcErr check_lists_(const TcIvf *ivf, const char *what) {
+  const int64_t M = ivf->M, *ls = ivf->list_start, *order = ivf->order;
+  TC_CHECK(ls[0] == 0 && ls[ivf->nlist] == M, TC_ERR_FORMAT,
+           "%s: the lists cover positions %lld..%lld, not the bank's 0..%lld", what, (long long)ls[0],
+           (long long)ls[ivf->nlist], (long long)M);
+  for (int64_t r = 0; r < M; r++) ivf->pos[r] = -1;
+  for (int64_t l = 0; l < ivf->nlist; l++) {
+    TC_CHECK(ls[l + 1] >= ls[l] && ls[l + 1] <= M, TC_ERR_FORMAT, "%s: list %lld ends at %lld, before its start %lld",
+             what, (long long)l, (long long)ls[l + 1], (long long)ls[l]);
+    for (int64_t k = ls[l]; k < ls[l + 1]; k++) {
+      int64_t r = order[k];
+      TC_CHECK(r >= 0 && r < M && ivf->pos[r] < 0, TC_ERR_FORMAT,
+               "%s: order[%lld] = %lld is not a bank row or appears twice", what, (long long)k, (long long)r);
+      TC_CHECK(k == ls[l] || r > order[k - 1], TC_ERR_FORMAT,
+               "%s: the rows of list %lld do not ascend at position %lld", what, (long long)l, (long long)k);
+      ivf->pos[r] = k;
+    }
+  }
+  return TC_OK;
+}
+
+TcErr tc_ivf_restore(float *bank, const char *what, TcIvf *ivf) {
+  const int64_t M = ivf->M, D = ivf->D, nlist = ivf->nlist;
+  TcErr err = TC_OK;
+  unsigned char *done = NULL;
+  float *tmp = NULL;
+  TC_CHECK_GOTO(err, M >= 1 && D >= 1 && D <= INT_MAX && nlist >= 1 && nlist <= M, TC_ERR_FORMAT, cleanup,
+                "%s: bad index sizes (M=%lld D=%lld nlist=%lld)", what, (long long)M, (long long)D,
+                (long long)nlist);
+  ivf->cnorms = tc_malloc(sizeof(float) * (size_t)nlist, "ivf centroid norms");
+  ivf->pos = tc_malloc(sizeof(int64_t) * (size_t)M, "ivf positions");
+  ivf->norms = tc_malloc(sizeof(float) * (size_t)M, "ivf row norms");
+  done = tc_malloc((size_t)M, "ivf permutation flags");
+  tmp = tc_malloc(sizeof(float) * (size_t)D, "ivf row");
+  if (!ivf->cnorms || !ivf->pos || !ivf->norms || !done || !tmp || !ivf->centroids || !ivf->list_start ||
+      !ivf->order) {
+    err = TC_ERR_MEM;
+    goto cleanup;
+  }
+  int64_t bad = tc_first_bad_f32(ivf->centroids, nlist * D, TC_VALUE_ABS_MAX);
+  TC_CHECK_GOTO(err, bad < 0, TC_ERR_FORMAT, cleanup, "%s: centroid %lld holds %s (values must be finite)", what,
+                (long long)(bad / D), bad < 0 ? "" : tc_value_str(ivf->centroids[bad]));
+  TC_CALL_GOTO(err, check_lists_(ivf, what), cleanup);
+  /* the same calls, in the same order, as the end of tc_ivf_build_split */
+  tc_score_row_norms(ivf->centroids, nlist, D, ivf->cnorms);
+  permute_rows_(bank, M, D, ivf->order, done, tmp);
+  tc_score_row_norms(bank, M, D, ivf->norms);
+cleanup:
   free(done);
   free(tmp);
   if (err) tc_ivf_free(ivf);

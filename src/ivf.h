@@ -40,12 +40,18 @@
 /* Lloyd iterations of `predict --search ivf`. */
 #define TC_IVF_ITERS 10
 /* The k-means seed of `predict --search ivf` (fixed: the index is a function
- * of the bank). */
+ * of the bank) and the default of `tailedcore index --seed`. */
 #define TC_IVF_SEED 20261206ULL
+/* Rows per sgemm block of the k-means assignment. A split build
+ * (tc_ivf_build_split) deals whole blocks to its parts, so every sgemm call
+ * has the serial build's shape and operands and gives its bits. */
+#define TC_IVF_ASSIGN_BLOCK 1024
 
 typedef struct {
   int64_t M, D, nlist;
   int64_t n_train;     /* rows the k-means was trained on */
+  int64_t iters;       /* Lloyd iterations it ran */
+  uint64_t seed;       /* its sample seed */
   float *centroids;    /* [nlist x D] */
   float *cnorms;       /* [nlist] squared norms of the centroids */
   int64_t *list_start; /* [nlist + 1]: list l is positions [list_start[l], list_start[l+1]) */
@@ -63,6 +69,47 @@ int64_t tc_ivf_default_nlist(int64_t M);
  * Errors: TC_ERR_USAGE (sizes), TC_ERR_MEM; on error ivf holds nothing and
  * the bank is unchanged. Local. */
 TcErr tc_ivf_build(float *bank, int64_t M, int64_t D, int64_t nlist, int iters, uint64_t seed, TcIvf *ivf);
+
+/* How a build is split over cooperating callers (the ranks of an MPI
+ * driver; this module sees no MPI): part `part` of nparts assigns only the
+ * rows tc_ivf_part_rows gives it, then `share` must leave every part's rows
+ * of assign and key in every part's arrays. Everything else (sample,
+ * centroid sums in float64 in row order, empty lists, reordering) runs
+ * whole on every part, so every part gets the serial build's index.
+ *   agree (ctx, local): called once after the build's allocations, before
+ *     the first share; returns the code agreed over all parts (a part that
+ *     cannot allocate must not leave the others waiting in a share).
+ *   share (ctx, n, assign [n], key [n]): fill in the other parts' rows. */
+typedef struct {
+  int part, nparts;
+  void *ctx;
+  TcErr (*agree)(void *ctx, TcErr local);
+  TcErr (*share)(void *ctx, int64_t n, int64_t *assign, float *key);
+} TcIvfSplit;
+
+/* Rows [lo, hi) of an n-row assignment that part `part` of nparts computes:
+ * whole TC_IVF_ASSIGN_BLOCK blocks, dealt in contiguous ranges
+ * (tc_block_range over the blocks; a part may get none). Local. */
+void tc_ivf_part_rows(int64_t n, int part, int nparts, int64_t *lo, int64_t *hi);
+
+/* tc_ivf_build with the assignments split as `split` says (NULL: serial,
+ * tc_ivf_build). The same bits as tc_ivf_build on every part, for any
+ * nparts. Errors as tc_ivf_build's, plus those of split's callbacks.
+ * Local (the callbacks may be collective). */
+TcErr tc_ivf_build_split(float *bank, int64_t M, int64_t D, int64_t nlist, int iters, uint64_t seed,
+                         const TcIvfSplit *split, TcIvf *ivf);
+
+/* Restore an index from its stored parts instead of building it (ivf_io.h):
+ * ivf holds M, D, nlist, n_train, iters, seed, and centroids [nlist x D],
+ * list_start [nlist + 1], order [M] (malloc'd; ivf owns them from here).
+ * Checks them (list_start from 0 to M, non-decreasing; order a permutation
+ * of 0..M-1, ascending within each list; centroids finite), reorders bank
+ * [M x D] (input/output, model order in) in place as tc_ivf_build does and
+ * computes cnorms, pos and norms: the same index, bit for bit, as the build
+ * that stored them. `what` names the source in messages. Errors:
+ * TC_ERR_FORMAT, TC_ERR_MEM; on error ivf holds nothing and the bank is
+ * unchanged. Local. */
+TcErr tc_ivf_restore(float *bank, const char *what, TcIvf *ivf);
 
 /* Release what tc_ivf_build allocated (zeroes *ivf). NULL-safe fields. */
 void tc_ivf_free(TcIvf *ivf);
