@@ -5,7 +5,11 @@
 #  - the recall line and the scores.h5 attributes; exact runs carry none of them
 #    and are unchanged by an explicit --search exact;
 #  - refusals: --bank split, a bank too large for --mem-per-rank, --nlist /
-#    --nprobe without --search ivf, bad values.
+#    --nprobe without --search ivf, bad values;
+#  - a stored index (`tailedcore index`): the same file built on 1-4 ranks,
+#    predict --index == predict's own build on 1, 2, 4 ranks, an index of
+#    another bank or --nlist refused, bad inputs refused with one line and
+#    no hang, no output over an input.
 source "$(dirname "$0")/lib.sh"
 export TC_TIMEOUT=60
 # one rank as an MPI singleton (no mpirun start-up: keeps the suite short)
@@ -87,5 +91,72 @@ check "--help documents --search, --nlist, --nprobe with defaults" bash -c "
   '$TC' predict --help | grep -q -- '--search CHOICE.*default: exact' &&
   '$TC' predict --help | grep -q -- '--nlist.*default: auto' &&
   '$TC' predict --help | grep -q -- '--nprobe.*default: '"
+# --- a stored index: tailedcore index, predict --index
+tc1 index --model model.h5 --out idx1.h5 >log.x1 2>&1
+check "index 1 rank exits 0" test $? = 0
+check "  logs the build" grep -qE "index: 283 lists over 5000 x 64 rows .* built on 1 rank\(s\)" log.x1
+check "  nlist 283, seed 20261206 stored" test "$(attr idx1.h5 nlist) $(attr idx1.h5 seed)" = "283 20261206"
+tc_run 3 index --model model.h5 --out idx3.h5 >log.x3 2>&1
+check "index 3 ranks exits 0" test $? = 0
+check "  == the 1-rank file (every dataset and attribute)" h5diff idx1.h5 idx3.h5
+# 40 lists: 1280 training rows (2 blocks) and 5000 rows (5 blocks) dealt unevenly,
+# some ranks without a training block
+tc1 index --model model.h5 --out i40_1.h5 --nlist 40 >/dev/null 2>&1
+for np in 2 4; do
+  tc_run $np index --model model.h5 --out i40_$np.h5 --nlist 40 >/dev/null 2>&1
+  check "index --nlist 40 on $np ranks == 1 rank" h5diff i40_1.h5 i40_$np.h5
+done
+tc1 predict --model model.h5 --features feat.h5 --out x1.h5 --search ivf --index idx3.h5 >log.p1 2>&1
+check "predict --index 1 rank exits 0" test $? = 0
+check "  logs the load" grep -q "ivf: index of 283 lists (seed 20261206; lists of .*) loaded from idx3.h5" log.p1
+check "  == predict's own build (every dataset and attribute)" h5diff ivf1.h5 x1.h5
+for np in 2 4; do
+  tc_run $np predict --model model.h5 --features feat.h5 --out x$np.h5 --search ivf --index idx1.h5 >/dev/null 2>&1
+  check "predict --index on $np ranks == own build on 1 rank" h5diff ivf1.h5 x$np.h5
+done
+tc_run 3 predict --model model.h5 --features feat.h5 --out y3.h5 --search ivf --nlist 40 --index i40_4.h5 \
+  >/dev/null 2>&1
+tc1 predict --model model.h5 --features feat.h5 --out y1.h5 --search ivf --nlist 40 >/dev/null 2>&1
+check "--nlist 40 --index on 3 ranks == own build" h5diff y1.h5 y3.h5
+st 1 model other.h5 5000 64 28 2 >/dev/null 2>&1
+tc_run 2 predict --model other.h5 --features feat.h5 --out no.h5 --search ivf --index idx1.h5 >log.m1 2>&1; rc=$?
+check "index of another bank (same shape): exit 3" test $rc = 3
+check "  one line naming both" grep -q "idx1.h5: an index of another memory bank .* than other.h5's" log.m1
+tc1 predict --model small.h5 --features feat.h5 --out no.h5 --search ivf --index idx1.h5 >log.m2 2>&1; rc=$?
+check "index of another bank (300 rows): exit 3" test $rc = 3
+check "  says the rows" grep -q "(5000 x 64, digest [0-9a-f]*) than small.h5's (300 x 64" log.m2
+tc1 predict --model model.h5 --features feat.h5 --out no.h5 --search ivf --index idx1.h5 --nlist 40 >log.m3 2>&1
+rc=$?
+check "--nlist 40 against an index of 283 lists: exit 2" test $rc = 2
+check "  says so" grep -q "\-\-nlist 40 differs from the 283 lists of idx1.h5" log.m3
+tc1 predict --model model.h5 --features feat.h5 --out no.h5 --search ivf --index gone.h5 >log.m4 2>&1; rc=$?
+check "missing --index: exit 4, naming it" bash -c "test $rc = 4 && grep -q 'gone.h5: no such file' log.m4"
+tc1 predict --model model.h5 --features feat.h5 --out no.h5 --search ivf --index model.h5 >log.m5 2>&1; rc=$?
+check "a model as --index: exit 3" bash -c "test $rc = 3 && grep -q 'model.h5: is a model file, expected a ivf_index file' log.m5"
+tc1 predict --model model.h5 --features feat.h5 --out no.h5 --index idx1.h5 >log.m6 2>&1; rc=$?
+check "--index without --search ivf: exit 2" test $rc = 2
+tc1 predict --model model.h5 --features feat.h5 --out idx1.h5 --search ivf --index idx1.h5 >log.m7 2>&1; rc=$?
+check "predict --out over its --index: exit 2" bash -c "test $rc = 2 && grep -q 'refusing to overwrite an input' log.m7"
+check "  the index unchanged" h5diff idx1.h5 idx3.h5
+check "nothing published by the index refusals" test ! -e no.h5
+sum=$(md5sum <model.h5)
+tc_run 2 index --model model.h5 --out model.h5 >log.n1 2>&1; rc=$?
+check "index --out over its --model: exit 2, one line" bash -c "test $rc = 2 && test \$(grep -c tailedcore: log.n1) = 1 && grep -q 'is the same file as --model' log.n1"
+check "  the model unchanged" test "$(md5sum <model.h5)" = "$sum"
+tc_run 2 index --model gone.h5 --out no.h5 >log.n2 2>&1; rc=$?
+check "index of a missing model, 2 ranks: exit 4 naming it" bash -c "test $rc = 4 && grep -q 'index: gone.h5: no such file' log.n2"
+echo "not hdf5" >junk.h5
+tc_run 3 index --model junk.h5 --out no.h5 >log.n3 2>&1; rc=$?
+check "index of a non-HDF5 file, 3 ranks: exit 3" bash -c "test $rc = 3 && grep -q 'junk.h5: not an HDF5 file' log.n3"
+tc_run 2 index --model feat.h5 --out no.h5 >log.n4 2>&1; rc=$?
+check "index of a features file: exit 3" bash -c "test $rc = 3 && grep -q 'feat.h5: is a features file, expected a model file' log.n4"
+tc1 index --model model.h5 --out no.h5 --seed -1 >/dev/null 2>&1; rc=$?
+check "index --seed -1: exit 2" test $rc = 2
+check "nothing published by the failed index runs" test ! -e no.h5
+check "index --help documents --model, --out, --nlist, --seed with defaults" bash -c "
+  h=\$('$TC' index --help) &&
+  grep -q -- '--model STR.*required' <<<\"\$h\" && grep -q -- '--out STR.*required' <<<\"\$h\" &&
+  grep -q -- '--nlist.*default: auto' <<<\"\$h\" && grep -q -- '--seed N.*default: 20261206' <<<\"\$h\""
+check "predict --help documents --index" bash -c "'$TC' predict --help | grep -q -- '--index STR'"
 check "no temporary files left" bash -c '! ls *.tmp.* 2>/dev/null | grep -q .'
 report

@@ -1,15 +1,23 @@
 /* test_ivf.c - the IVF index (src/ivf.h): reordering, probe-all = exact,
- * separated clusters with one probe, determinism, ties to the lowest row.
+ * separated clusters with one probe, determinism, ties to the lowest row;
+ * the split build (every part's rows are the serial build's bits), restore
+ * from stored parts and the index file (src/ivf_io.h) round trip.
  * Integer-valued data keeps every sgemm key exact, so the comparisons with
- * the exact search hold on any BLAS kernel. */
+ * the exact search hold on any BLAS kernel. HDF5 on MPI_COMM_SELF. */
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "check.h"
+#include "h5_test.h"
 #include "ivf.h"
+#include "ivf_io.h"
 #include "rng.h"
 #include "score.h"
+
+static char dir_[512];
 
 /* integers in [-r, r] */
 static void fill_int_(float *x, int64_t n, int r, uint64_t seed) {
@@ -227,11 +235,222 @@ static void test_ties_(void) {
   CHECK_INT(tc_ivf_build(bank, M, D, 5, 0, 1, &ivf), TC_ERR_USAGE);
 }
 
-int main(void) {
+/* the parts' rows: whole 1024-row blocks, contiguous, covering [0, n) once */
+static void test_part_rows_(void) {
+  const int64_t ns[] = {0, 1, 1023, 1024, 1025, 3000, 3 * 1024, 10000};
+  int bad = 0;
+  for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++)
+    for (int k = 1; k <= 8; k++) {
+      int64_t next = 0;
+      for (int p = 0; p < k; p++) {
+        int64_t lo, hi;
+        tc_ivf_part_rows(ns[i], p, k, &lo, &hi);
+        if (lo != next || hi < lo || (lo % TC_IVF_ASSIGN_BLOCK && lo != ns[i]) ||
+            (hi % TC_IVF_ASSIGN_BLOCK && hi != ns[i]))
+          bad++;
+        next = hi;
+      }
+      if (next != ns[i]) bad++;
+    }
+  CHECK_INT(bad, 0);
+  int64_t lo, hi;
+  tc_ivf_part_rows(3000, 1, 2, &lo, &hi); /* 3 blocks over 2 parts: 2 + 1 */
+  CHECK_INT(lo, 2048);
+  CHECK_INT(hi, 3000);
+  tc_ivf_part_rows(1600, 2, 3, &lo, &hi); /* 2 blocks over 3 parts: the last gets none */
+  CHECK_INT(lo, 1600);
+  CHECK_INT(hi, 1600);
+}
+
+/* The split build without MPI: a serial build records every assignment
+ * (n, assign, key) through its share callback; then each part of a k-part
+ * build checks its own rows against the record, bit for bit, and takes the
+ * other parts' rows from it, as an Allgatherv would bring them. */
+#define LOG_MAX_ 16
+typedef struct {
+  int64_t ncalls, n[LOG_MAX_];
+  int64_t *asg[LOG_MAX_];
+  float *key[LOG_MAX_];
+  int part, nparts;
+  int64_t own_mismatch, replayed;
+} Log_;
+
+static TcErr agree_local_(void *ctx, TcErr local) {
+  (void)ctx;
+  return local;
+}
+
+static TcErr record_(void *ctx, int64_t n, int64_t *assign, float *key) {
+  Log_ *g = ctx;
+  if (g->ncalls == LOG_MAX_) return tc_err_set(TC_ERR_INTERNAL, "test log full");
+  g->n[g->ncalls] = n;
+  g->asg[g->ncalls] = malloc(sizeof(int64_t) * (size_t)n);
+  g->key[g->ncalls] = malloc(sizeof(float) * (size_t)n);
+  memcpy(g->asg[g->ncalls], assign, sizeof(int64_t) * (size_t)n);
+  memcpy(g->key[g->ncalls], key, sizeof(float) * (size_t)n);
+  g->ncalls++;
+  return TC_OK;
+}
+
+static TcErr replay_(void *ctx, int64_t n, int64_t *assign, float *key) {
+  Log_ *g = ctx;
+  int64_t c = g->replayed++, lo, hi;
+  if (c >= g->ncalls || g->n[c] != n) return tc_err_set(TC_ERR_INTERNAL, "call %lld not in the log", (long long)c);
+  tc_ivf_part_rows(n, g->part, g->nparts, &lo, &hi);
+  if (memcmp(assign + lo, g->asg[c] + lo, sizeof(int64_t) * (size_t)(hi - lo)) ||
+      memcmp(key + lo, g->key[c] + lo, sizeof(float) * (size_t)(hi - lo)))
+    g->own_mismatch++;
+  memcpy(assign, g->asg[c], sizeof(int64_t) * (size_t)n);
+  memcpy(key, g->key[c], sizeof(float) * (size_t)n);
+  return TC_OK;
+}
+
+/* two indexes and their reordered banks are the same bits */
+static int same_ivf_(const TcIvf *a, const TcIvf *b, const float *ba, const float *bb) {
+  if (a->M != b->M || a->D != b->D || a->nlist != b->nlist || a->n_train != b->n_train || a->iters != b->iters ||
+      a->seed != b->seed)
+    return 0;
+  const size_t M = (size_t)a->M, D = (size_t)a->D, L = (size_t)a->nlist;
+  return !memcmp(a->centroids, b->centroids, sizeof(float) * L * D) &&
+         !memcmp(a->cnorms, b->cnorms, sizeof(float) * L) &&
+         !memcmp(a->list_start, b->list_start, sizeof(int64_t) * (L + 1)) &&
+         !memcmp(a->order, b->order, sizeof(int64_t) * M) && !memcmp(a->pos, b->pos, sizeof(int64_t) * M) &&
+         !memcmp(a->norms, b->norms, sizeof(float) * M) && !memcmp(ba, bb, sizeof(float) * M * D);
+}
+
+static void test_split_is_serial_(void) {
+  /* 80 lists x 32 = 2560 training rows (3 blocks) of 3000 (3 blocks) */
+  const int64_t M = 3000, D = 8, nlist = 80;
+  float *orig = malloc(sizeof(float) * M * D), *b0 = malloc(sizeof(float) * M * D), *b1 = malloc(sizeof(float) * M * D);
+  for (int64_t i = 0; i < M * D; i++) orig[i] = tc_rng_uniform_f(8, TC_RNG_STREAM_TEST, (uint64_t)i, -1.0f, 1.0f);
+  memcpy(b0, orig, sizeof(float) * M * D);
+  TcIvf ref, rec, part;
+  CHECK_INT(tc_ivf_build(b0, M, D, nlist, 10, 5, &ref), TC_OK);
+  CHECK_INT(ref.n_train, 2560);
+  Log_ g;
+  memset(&g, 0, sizeof g);
+  memcpy(b1, orig, sizeof(float) * M * D);
+  TcIvfSplit one = {0, 1, &g, agree_local_, record_};
+  CHECK_INT(tc_ivf_build_split(b1, M, D, nlist, 10, 5, &one, &rec), TC_OK);
+  CHECK_INT(g.ncalls, 11); /* 10 iterations and the whole bank */
+  CHECK(same_ivf_(&ref, &rec, b0, b1));
+  tc_ivf_free(&rec);
+  for (int k = 2; k <= 4; k++)
+    for (int p = 0; p < k; p++) {
+      g.part = p;
+      g.nparts = k;
+      g.replayed = g.own_mismatch = 0;
+      memcpy(b1, orig, sizeof(float) * M * D);
+      TcIvfSplit sp = {p, k, &g, agree_local_, replay_};
+      CHECK_INT(tc_ivf_build_split(b1, M, D, nlist, 10, 5, &sp, &part), TC_OK);
+      CHECK_INT(g.replayed, 11);
+      CHECK_MSG(g.own_mismatch == 0, "part %d of %d: its rows differ from the serial build's", p, k);
+      CHECK_MSG(same_ivf_(&ref, &part, b0, b1), "part %d of %d: another index", p, k);
+      tc_ivf_free(&part);
+    }
+  /* a part that cannot allocate: the agreed error, nothing held */
+  TcIvfSplit bad = {3, 2, &g, agree_local_, replay_};
+  CHECK_INT(tc_ivf_build_split(b1, M, D, nlist, 10, 5, &bad, &part), TC_ERR_USAGE);
+  CHECK(part.centroids == NULL);
+  for (int64_t c = 0; c < g.ncalls; c++) {
+    free(g.asg[c]);
+    free(g.key[c]);
+  }
+  tc_ivf_free(&ref);
+  free(orig);
+  free(b0);
+  free(b1);
+}
+
+/* a copy of what the index file stores: centroids, list_start, order and
+ * the sizes, as tc_ivf_io_read hands them to tc_ivf_restore */
+static void stored_(const TcIvf *a, TcIvf *s) {
+  memset(s, 0, sizeof *s);
+  s->M = a->M;
+  s->D = a->D;
+  s->nlist = a->nlist;
+  s->n_train = a->n_train;
+  s->iters = a->iters;
+  s->seed = a->seed;
+  s->centroids = malloc(sizeof(float) * (size_t)(a->nlist * a->D));
+  s->list_start = malloc(sizeof(int64_t) * (size_t)(a->nlist + 1));
+  s->order = malloc(sizeof(int64_t) * (size_t)a->M);
+  memcpy(s->centroids, a->centroids, sizeof(float) * (size_t)(a->nlist * a->D));
+  memcpy(s->list_start, a->list_start, sizeof(int64_t) * (size_t)(a->nlist + 1));
+  memcpy(s->order, a->order, sizeof(int64_t) * (size_t)a->M);
+}
+
+/* six 1-d rows, two clusters {0, 1, 2} (rows 0, 2, 4) and {10, 11, 12}
+ * (rows 1, 3, 5): the lists and centroids 1 and 11 by hand; restored from
+ * the stored parts (in memory, then through index.h5) it is the same index */
+static void test_restore_(void) {
+  const float orig[6] = {0, 10, 1, 11, 2, 12};
+  float bank[6], b2[6];
+  memcpy(bank, orig, sizeof bank);
+  TcIvf ivf, s;
+  CHECK_INT(tc_ivf_build(bank, 6, 1, 2, 10, 3, &ivf), TC_OK);
+  int lo = orig[ivf.order[0]] < 5.0f ? 0 : 1; /* the list of the low cluster */
+  CHECK_INT(ivf.list_start[1], 3);
+  CHECK(ivf.centroids[lo] == 1.0f && ivf.centroids[1 - lo] == 11.0f);
+  for (int k = 0; k < 3; k++) {
+    CHECK_INT(ivf.order[3 * lo + k], 2 * k);
+    CHECK_INT(ivf.order[3 * (1 - lo) + k], 2 * k + 1);
+    CHECK(bank[3 * lo + k] == (float)k);
+  }
+  stored_(&ivf, &s);
+  memcpy(b2, orig, sizeof b2);
+  CHECK_INT(tc_ivf_restore(b2, "mem", &s), TC_OK);
+  CHECK(same_ivf_(&ivf, &s, bank, b2));
+  tc_ivf_free(&s);
+
+  /* through the file */
+  char path[600];
+  snprintf(path, sizeof path, "%s/index.h5", dir_);
+  TcH5File *f = NULL;
+  CHECK_INT(tc_ivf_io_create(MPI_COMM_SELF, path, 1, &ivf, 0xfedcba9876543210ULL, "model.h5", "test", &f), TC_OK);
+  CHECK_INT(tc_h5_publish(&f), TC_OK);
+  TcIvfFileMeta m;
+  CHECK_INT(tc_ivf_io_open(MPI_COMM_SELF, path, &f, &m), TC_OK);
+  CHECK_INT(m.M, 6);
+  CHECK_INT(m.D, 1);
+  CHECK_INT(m.nlist, 2);
+  CHECK_INT(m.iters, 10);
+  CHECK(m.seed == 3 && m.bank_digest == 0xfedcba9876543210ULL);
+  CHECK_INT(tc_ivf_io_read(f, &m, &s), TC_OK);
+  tc_h5_close(&f);
+  memcpy(b2, orig, sizeof b2);
+  CHECK_INT(tc_ivf_restore(b2, path, &s), TC_OK);
+  CHECK(same_ivf_(&ivf, &s, bank, b2));
+  tc_ivf_free(&s);
+  /* a folder is not an index file */
+  CHECK_INT(tc_ivf_io_open(MPI_COMM_SELF, dir_, &f, &m) != TC_OK, 1);
+
+  /* damaged parts: refused, naming the source; the bank untouched */
+  for (int c = 0; c < 5; c++) {
+    stored_(&ivf, &s);
+    if (c == 0) s.order[1] = s.order[0]; /* a row twice */
+    if (c == 1) s.list_start[2] = 5;     /* the lists end short of M */
+    if (c == 2) s.list_start[1] = 4;     /* a list running into the next: its rows do not ascend */
+    if (c == 3) s.centroids[0] = NAN;
+    if (c == 4) s.order[5] = 6;          /* not a bank row */
+    memcpy(b2, orig, sizeof b2);
+    tc_err_clear(); /* the first message wins: start from none */
+    CHECK_INT(tc_ivf_restore(b2, "idx.h5", &s), TC_ERR_FORMAT);
+    CHECK_MSG(strstr(tc_err_message(), "idx.h5") != NULL, "case %d: %s", c, tc_err_message());
+    tc_err_clear();
+    CHECK(!memcmp(b2, orig, sizeof b2) && s.centroids == NULL && s.order == NULL);
+  }
+  tc_ivf_free(&ivf);
+}
+
+int main(int argc, char **argv) {
+  tc_test_h5_begin(&argc, &argv, dir_, sizeof dir_, "tc_ivf");
   test_probe_all_is_exact_();
   test_separated_clusters_();
   test_determinism_();
   test_ties_();
-  printf("%d passed, %d failed\n", tc_test_passed_, tc_test_failed_);
-  return tc_test_failed_ ? 1 : 0;
+  test_part_rows_();
+  test_split_is_serial_();
+  test_restore_();
+  return tc_test_h5_end(dir_);
 }
