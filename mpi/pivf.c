@@ -22,7 +22,7 @@
 /* What the share callback needs: the communicator and its buffers. */
 typedef struct {
   MPI_Comm comm;
-  int size;
+  int rank, size;
   int32_t *a32; /* [M] the assignments as they travel */
   int *counts;  /* [2 x size]: rows, then first row, of every rank */
 } Split_;
@@ -44,9 +44,7 @@ static TcErr split_share_(void *ctx, int64_t n, int64_t *assign, float *key) {
     counts[r] = (int)(hi - lo);
     displs[r] = (int)lo;
   }
-  int rank = 0;
-  MPI_Comm_rank(sp->comm, &rank);
-  for (int64_t i = displs[rank]; i < displs[rank] + counts[rank]; i++) sp->a32[i] = (int32_t)assign[i];
+  for (int64_t i = displs[sp->rank]; i < displs[sp->rank] + counts[sp->rank]; i++) sp->a32[i] = (int32_t)assign[i];
   int rc = MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, sp->a32, counts, displs, MPI_INT32_T, sp->comm);
   if (rc == MPI_SUCCESS)
     rc = MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, key, counts, displs, MPI_FLOAT, sp->comm);
@@ -61,12 +59,12 @@ TcErr tc_pivf_build(MPI_Comm comm, float *bank, int64_t M, int64_t D, int64_t nl
   /* one rank, or more rows than an MPI count holds: the serial build, which
    * gives the same bits */
   if (size == 1 || M > INT_MAX) return tc_agree(comm, tc_ivf_build(bank, M, D, nlist, iters, seed, ivf));
-  Split_ sp = {comm, size, NULL, NULL};
+  Split_ sp = {comm, tc_rank(comm), size, NULL, NULL};
   sp.a32 = tc_malloc(sizeof(int32_t) * (size_t)(M > 0 ? M : 1), "ivf assignment exchange");
   sp.counts = tc_malloc(sizeof(int) * 2 * (size_t)size, "ivf exchange counts");
   TcErr err = tc_agree(comm, sp.a32 && sp.counts ? TC_OK : TC_ERR_MEM);
   if (!err) {
-    TcIvfSplit split = {tc_rank(comm), size, &sp, split_agree_, split_share_};
+    TcIvfSplit split = {sp.rank, size, &sp, split_agree_, split_share_};
     err = tc_agree(comm, tc_ivf_build_split(bank, M, D, nlist, iters, seed, &split, ivf));
   }
   if (err) tc_ivf_free(ivf);

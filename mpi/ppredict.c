@@ -423,6 +423,7 @@ static TcErr plan_bank_(Predict_ *s) {
      * centroid keys, a scan block, gathered queries, probes */
     int64_t need_ivf = need_rep + (int64_t)sizeof(float) * (ntrain * D + 1024 * nlist + 3 * nlist * D + 2 * HW * D) +
                        (int64_t)sizeof(float) * HW * (nlist + tile) + (int64_t)sizeof(int64_t) * (4 * M + nlist) + M +
+                       (int64_t)sizeof(int32_t) * M /* the split build's assignment exchange (pivf.c) */ +
                        (int64_t)sizeof(TcScoreNN) * HW + (int64_t)sizeof(int64_t) * 2 * HW * np;
     if (opt->bank_mode == TC_BANK_SPLIT)
       err = tc_err_set(TC_ERR_USAGE, "predict: --search ivf needs the whole memory bank on every rank: it cannot "

@@ -13,7 +13,8 @@
 #   (c) every dataset name of model.h5, scores.h5 and the tail/ group (the
 #       lists below, from docs/DESIGN.md 5) appears, as a C string literal,
 #       in exactly one .c file of src/ and mpi/: the module that owns that
-#       layout (src/model_io.c, src/scores_io.c, src/tail_io.c), so a layout
+#       layout (src/model_io.c, src/scores_io.c, src/tail_io.c; and
+#       index.h5's, src/ivf_io.c), so a layout
 #       is changed in one place.
 # Usage: tests/tools/check_layout.sh [ROOT]   (ROOT: the source tree, default
 # this script's tree). Prints one line per check, offenders indented under a
@@ -163,6 +164,7 @@ owner_check() {
   printf '%s' "${out%$'\n'}"
 }
 
+IVF_NAMES=(centroids list_start order)
 MODEL_NAMES=(memory_bank memory_weights coreset/indices coreset/clean_order coreset/tail_order)
 SCORES_NAMES=(image_scores anomaly_maps)
 TAIL_NAMES=(tail/class_size tail/is_tail tail/k_max tail/th tail/count tail/eta
@@ -173,6 +175,8 @@ report "(c) scores.h5 dataset names only in src/scores_io.c" \
   "$(owner_check src/scores_io.c "${SCORES_NAMES[@]}")"
 report "(c) tail/ group names only in src/tail_io.c (tail.h5 and model.h5)" \
   "$(owner_check src/tail_io.c "${TAIL_NAMES[@]}")"
+report "(c) index.h5 dataset names only in src/ivf_io.c" \
+  "$(owner_check src/ivf_io.c "${IVF_NAMES[@]}")"
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
