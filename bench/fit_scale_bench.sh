@@ -122,13 +122,18 @@ fi
 fit_one() {
   local method=$1 mode=$2 log=$DIR/fit-$1-$2.log
   local extra=("${RATIO_ARGS[@]}"); [ "$method" = tailedcore ] && extra+=(--tail-aug "$TAIL_AUG")
-  local timer=(); [ -x /usr/bin/time ] && timer=(/usr/bin/time -f "fit_scale-peak-rss-kb %M cpu %U %S")
+  # one file per rank: two ranks' lines on the shared stderr interleave
+  local tf=$DIR/time-$method-$mode timer=()
+  rm -f "$tf".*
+  [ -x /usr/bin/time ] && timer=(sh -c 'exec /usr/bin/time -f "fit_scale-peak-rss-kb %M cpu %U %S" \
+    -o "$0.${OMPI_COMM_WORLD_RANK:-${PMIX_RANK:-$$}}" "$@"' "$tf")
   local l0 t0 rc; l0=$(load); t0=$EPOCHREALTIME
   # every line stamped on arrival ($EPOCHREALTIME), so the phases can be timed
   timeout --kill-after=10 "$TIMEOUT" $MR "${timer[@]}" "$TC" fit --features "$F" --data "$DATA" --weights "$W" \
     --method "$method" --coreset-mode "$mode" "${extra[@]}" --out "$DIR/model-$method-$mode.h5" 2>&1 \
     | while IFS= read -r l; do printf '%s %s\n' "$EPOCHREALTIME" "$l"; done >"$log"
   rc=${PIPESTATUS[0]}
+  for f in "$tf".*; do [ -f "$f" ] && sed "s/^/$EPOCHREALTIME /" "$f" >>"$log"; done
   "$PY" - "$log" "$t0" "$EPOCHREALTIME" "$rc" "$TIMEOUT" "$LIMIT" <<'EOF'
 import sys, re
 log, t0, t1, rc, tmo, limit = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4]), sys.argv[5], float(sys.argv[6])
