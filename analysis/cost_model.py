@@ -271,6 +271,30 @@ def step_ns(c, a, p, pts_node, pts_rank):
     return max(comp, mem)
 
 
+def deal_rank(j, n, size):
+    """mpi/pcoreset.c's dealing of shard j of n to a rank (tc_deal_rank in
+    src/partition.c): j % size in every full round; item i of the last,
+    partial round of r = n % size items goes to rank floor(i * size / r)."""
+    full = n // size * size
+    if j < full:
+        return j % size
+    return (j - full) * size // (n - full)
+
+
+def busiest_node(ns, R, rpn):
+    """(shards on the busiest node, ranks holding a shard on it) when ns
+    shards are dealt to R ranks numbered node by node, rpn per node. Every
+    full round puts rpn shards on each node; only the partial round's ranks
+    (at most R) need counting."""
+    q, rem = divmod(ns, R)
+    nodes = max(1, -(-R // rpn))
+    extra = [0] * nodes
+    for j in range(q * R, ns):
+        extra[deal_rank(j, ns, R) // rpn] += 1
+    top = max(range(nodes), key=lambda i: extra[i])
+    return rpn * q + extra[top], (rpn if q > 0 else extra[top])
+
+
 def coreset_mode(c, a, P, nodes, prec, rounds, pruned, ar):
     """Seconds of the coreset stage of `fit --coreset-mode` for P patches on
     `nodes` nodes; ar = one allreduce (s). Returns a dict of the parts."""
@@ -285,15 +309,15 @@ def coreset_mode(c, a, P, nodes, prec, rounds, pruned, ar):
         o["total"] = o["scan"] + o["allreduce"]
         return o
     # two-round: ns shards of ~len points, k picks each; shards dealt to
-    # ranks in contiguous blocks (tc_block_range), so with ns < ranks they
-    # sit on the first ranks, i.e. the first node(s)
+    # ranks one at a time (tc_deal_rank: round-robin, the last partial round
+    # spread over the ranks), so with ns < ranks they spread over the nodes
+    # instead of filling the first one
     ns = math.ceil(P / a.shard)
     ln = P / ns
     k = math.ceil(a.oversample * m * ln / P)
     q, rem = divmod(ns, R)
     per_rank = q + (1 if rem else 0)
-    node0 = a.ranks_per_node * q + min(rem, a.ranks_per_node)
-    busy = a.ranks_per_node if q > 0 else min(rem, a.ranks_per_node)
+    node0, busy = busiest_node(ns, R, a.ranks_per_node)
     # the all-to-all that deals the rows: encoded row + int64 ordinal
     vol = P / nodes * (ROW_BYTES[prec] + 8) * (nodes - 1) / nodes
     o["a2a"] = vol / (a.net_gbs * 1e9 * a.a2a_efficiency) + (R - 1) * a.net_latency_us * 1e-6
@@ -416,8 +440,8 @@ def main():
             w("| %s | %d | " % (fmt_p(P), n) + " | ".join(
                 ("**%s**" if modes[l][0] == best else "%s") % fmt_h(modes[l][0]) for l in labels) + " |")
 
-    w("\nTwo-round coreset, parts (pruned, float32 / int8 rows): shards dealt to ranks in contiguous blocks, so")
-    w("with fewer shards than ranks they all sit on the first node(s), and round 2's union with them.\n")
+    w("\nTwo-round coreset, parts (pruned, float32 / int8 rows): shards dealt to ranks one at a time (round-robin,")
+    w("the last partial round spread over the ranks), so with fewer shards than ranks they spread over the nodes.\n")
     w("| patches | nodes | shards | picks per shard | union on busiest node | all-to-all | round 1 | round 2 scan | round 2 allreduce | coreset total |")
     w("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for P in Ps:

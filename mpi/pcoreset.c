@@ -37,11 +37,28 @@ void tc_pcoreset_op_free(MPI_Datatype *type, MPI_Op *op) {
   if (*type != MPI_DATATYPE_NULL) MPI_Type_free(type);
 }
 
+/* The local row whose global ordinal is g, or -1: rows [off, off + n) when
+ * gid is NULL, else gid [n] (ascending). */
+static int64_t local_of_(const int64_t *gid, int64_t n, int64_t off, int64_t g) {
+  if (!gid) return g >= off && g < off + n ? g - off : -1;
+  int64_t lo = 0, hi = n;
+  while (lo < hi) {
+    const int64_t mid = lo + (hi - lo) / 2;
+    if (gid[mid] < g) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo < n && gid[lo] == g ? lo : -1;
+}
+
 /* The one-allreduce-per-step loop over this rank's rows E_local (encoded,
- * rb bytes each); the candidate carries the winner's encoded row. */
-static TcErr loop_(MPI_Comm comm, const void *E_local, int64_t n_local, int64_t off, int64_t n_total,
-                   int dim, TcCoresetPrec prec, int64_t m, int64_t first, int pruned, int64_t *idx,
-                   const char *stage) {
+ * rb bytes each); the candidate carries the winner's encoded row. Row i's
+ * global ordinal is off + i, or gid[i] when gid is given (ascending, so the
+ * local step's lowest-index tie-break is the lowest global ordinal too: the
+ * two-round union, whose shards are dealt one at a time, is not one
+ * contiguous block per rank). */
+static TcErr loop_(MPI_Comm comm, const void *E_local, int64_t n_local, const int64_t *gid, int64_t off,
+                   int64_t n_total, int dim, TcCoresetPrec prec, int64_t m, int64_t first, int pruned,
+                   int64_t *idx, const char *stage) {
   TcErr err = TC_OK;
   TcCoreset *s = NULL;
   MPI_Datatype type = MPI_DATATYPE_NULL;
@@ -70,10 +87,11 @@ static TcErr loop_(MPI_Comm comm, const void *E_local, int64_t n_local, int64_t 
   mine->gidx = INT64_MAX;
   mine->val = -1.0f;
   memset(mine->vec, 0, (size_t)dim * sizeof(float));
-  if (first >= off && first < off + n_local) {
+  const int64_t lf = local_of_(gid, n_local, off, first);
+  if (lf >= 0) {
     mine->gidx = first;
     mine->val = INFINITY;
-    memcpy(mine->vec, R + (first - off) * rb, rb);
+    memcpy(mine->vec, R + lf * rb, rb);
   }
   TC_CALL_GOTO(err, tc_mpi_check(MPI_Allreduce(mine, win, 1, type, op, comm), "coreset step"),
                cleanup);
@@ -88,7 +106,7 @@ static TcErr loop_(MPI_Comm comm, const void *E_local, int64_t n_local, int64_t 
      * other ranks are already inside the next allreduce) */
     if (tc_coreset_step_enc(s, win->vec, &b, &bv) != TC_OK) tc_abort(comm, TC_ERR_MEM, "coreset step");
     if (b >= 0) {
-      mine->gidx = off + b;
+      mine->gidx = gid ? gid[b] : off + b;
       mine->val = bv;
       memcpy(mine->vec, R + b * rb, rb);
     } else {
@@ -112,7 +130,7 @@ cleanup:
 TcErr tc_pcoreset_select(MPI_Comm comm, const float *X_local, int64_t n_local, int64_t off,
                          int64_t n_total, int dim, int64_t m, int64_t first, int pruned,
                          int64_t *idx, const char *stage) {
-  return loop_(comm, X_local, n_local, off, n_total, dim, TC_CORESET_F32, m, first, pruned, idx, stage);
+  return loop_(comm, X_local, n_local, NULL, off, n_total, dim, TC_CORESET_F32, m, first, pruned, idx, stage);
 }
 
 static int cmp_i64_(const void *a, const void *b) {
@@ -133,7 +151,8 @@ typedef struct {
   double over;                 /* oversampling of round 1 (>= 1) */
   int64_t ns;                  /* number of shards */
   const char *stage;
-  int64_t *shlo;               /* [size + 1] first shard number of each rank */
+  int64_t nmy, *mysh;          /* my shards (tc_deal_rank), ascending */
+  int64_t *ucnt;               /* [ns] union rows per shard, then each shard's first union ordinal */
   int *scnt, *sdsp, *rcnt, *rdsp; /* [size] all-to-all counts and displacements */
   char *sb;                    /* [n_local x rb] my rows in destination-rank order */
   int64_t *sbo;                /* [n_local] their ordinals */
@@ -146,22 +165,28 @@ typedef struct {
   int64_t nu;                  /* my union's size */
   char *U;                     /* the union of my shards' picks */
   int64_t *uo;                 /* their ordinals */
+  int64_t *ug;                 /* [nu] their union ordinals, (shard, ordinal) order, ascending */
   int64_t *ui;                 /* round 2's selection in union ordinals */
 } TwoRound;
 
 static void tr_free_(TwoRound *T) {
   free(T->scnt); free(T->sdsp); free(T->rcnt); free(T->rdsp);
-  free(T->sbo); free(T->shlo); free(T->rord); free(T->pick); free(T->uo); free(T->ui); free(T->ord_s);
+  free(T->sbo); free(T->mysh); free(T->ucnt); free(T->ug); free(T->rord); free(T->pick); free(T->uo); free(T->ui); free(T->ord_s);
   free(T->sb); free(T->rbuf); free(T->S); free(T->U); free(T->c0);
 }
 
-/* The send side's buffers and the shard blocks: shard j lives on the rank
- * whose block of shard numbers holds it. Returns the agreed code. */
+/* The send side's buffers and my shards: shard j lives on rank
+ * tc_deal_rank(j, ns, size), dealt one at a time so no rank (or node) holds
+ * more than its share, even with fewer shards than ranks. Returns the
+ * agreed code. */
 static TcErr tr_start_(TwoRound *T) {
   const int size = T->size;
   const int64_t n1 = T->n_local > 0 ? T->n_local : 1;
   TcErr err = TC_OK;
-  T->shlo = tc_malloc((size_t)(size + 1) * sizeof(int64_t), "shard blocks");
+  int64_t nmy = 0;
+  for (int64_t j = 0; j < T->ns; j++) nmy += tc_deal_rank(j, T->ns, size) == T->rank;
+  T->mysh = tc_malloc((size_t)(nmy > 0 ? nmy : 1) * sizeof(int64_t), "my shards");
+  T->ucnt = tc_calloc((size_t)T->ns, sizeof(int64_t), "two-round union counts");
   T->scnt = tc_calloc((size_t)size, sizeof(int), "all-to-all counts");
   T->sdsp = tc_calloc((size_t)size, sizeof(int), "all-to-all counts");
   T->rcnt = tc_calloc((size_t)size, sizeof(int), "all-to-all counts");
@@ -169,17 +194,17 @@ static TcErr tr_start_(TwoRound *T) {
   T->sb = tc_malloc_aligned((size_t)n1 * T->rb, "shard send rows");
   T->sbo = tc_malloc((size_t)n1 * sizeof(int64_t), "shard send ordinals");
   T->c0 = tc_calloc(1, T->rb, "first point");
-  if (!T->shlo || !T->scnt || !T->sdsp || !T->rcnt || !T->rdsp || !T->sb || !T->sbo || !T->c0) err = TC_ERR_MEM;
+  if (!T->mysh || !T->ucnt || !T->scnt || !T->sdsp || !T->rcnt || !T->rdsp || !T->sb || !T->sbo || !T->c0) err = TC_ERR_MEM;
   if (!err && T->n_local > INT_MAX)
     err = tc_err_set(TC_ERR_USAGE, "two-round coreset: %lld points on one rank is too many for MPI counts: "
                      "run more ranks", (long long)T->n_local);
+  if (!err && T->ns > INT_MAX)
+    err = tc_err_set(TC_ERR_USAGE, "two-round coreset: %lld shards is too many for MPI counts: "
+                     "raise --coreset-shard", (long long)T->ns);
   err = tc_agree(T->comm, err);
   if (err) return err;
-  for (int r = 0; r <= size; r++) {
-    int64_t lo, hi;
-    tc_block_range(T->ns, r < size ? r : size - 1, size, &lo, &hi);
-    T->shlo[r] = r < size ? lo : hi;
-  }
+  for (int64_t j = 0; j < T->ns; j++)
+    if (tc_deal_rank(j, T->ns, size) == T->rank) T->mysh[T->nmy++] = j;
   return TC_OK;
 }
 
@@ -196,10 +221,7 @@ static TcErr tr_first_point_(TwoRound *T) {
 
 /* The rank that holds the shard of my row i. */
 static int tr_dest_(const TwoRound *T, int64_t i) {
-  const int64_t j = (T->off + i) % T->ns;
-  int dest = 0;
-  while (dest + 1 < T->size && j >= T->shlo[dest + 1]) dest++;
-  return dest;
+  return tc_deal_rank((T->off + i) % T->ns, T->ns, T->size);
 }
 
 /* Counting sort of my rows by destination rank, ordinal order kept. Local. */
@@ -228,8 +250,8 @@ static TcErr tr_alloc_recv_(TwoRound *T) {
                                            "for MPI counts: run more ranks", (long long)T->nrecv);
   const int64_t ns = T->ns, n_total = T->n_total;
   int64_t ucap = 1;
-  for (int64_t j = T->shlo[T->rank]; j < T->shlo[T->rank + 1]; j++)
-    ucap += tc_coreset_shard_k(n_total, T->m, (n_total - j + ns - 1) / ns, T->over);
+  for (int64_t s = 0; s < T->nmy; s++)
+    ucap += tc_coreset_shard_k(n_total, T->m, (n_total - T->mysh[s] + ns - 1) / ns, T->over);
   const int64_t maxlen = (n_total + ns - 1) / ns, nrecv1 = T->nrecv > 0 ? T->nrecv : 1;
   T->rbuf = tc_malloc_aligned((size_t)nrecv1 * T->rb, "shard rows");
   T->rord = tc_malloc((size_t)nrecv1 * sizeof(int64_t), "shard ordinals");
@@ -238,7 +260,9 @@ static TcErr tr_alloc_recv_(TwoRound *T) {
   T->ord_s = tc_malloc((size_t)(maxlen > 0 ? maxlen : 1) * sizeof(int64_t), "shard ordinals");
   T->U = tc_malloc_aligned((size_t)ucap * T->rb, "two-round union");
   T->uo = tc_malloc((size_t)ucap * sizeof(int64_t), "two-round union ordinals");
-  if (!err && (!T->rbuf || !T->rord || !T->S || !T->pick || !T->ord_s || !T->U || !T->uo)) err = TC_ERR_MEM;
+  T->ug = tc_malloc((size_t)ucap * sizeof(int64_t), "two-round union ordinals");
+  if (!err && (!T->rbuf || !T->rord || !T->S || !T->pick || !T->ord_s || !T->U || !T->uo || !T->ug))
+    err = TC_ERR_MEM;
   return tc_agree(T->comm, err);
 }
 
@@ -265,7 +289,8 @@ static void tr_round1_(TwoRound *T) {
   const size_t rb = T->rb;
   const int64_t ns = T->ns;
   double t0 = tc_now();
-  for (int64_t j = T->shlo[T->rank]; j < T->shlo[T->rank + 1]; j++) {
+  for (int64_t s = 0; s < T->nmy; s++) {
+    const int64_t j = T->mysh[s], nu0 = T->nu;
     int64_t len = 0;
     for (int64_t i = 0; i < T->nrecv; i++)
       if (T->rord[i] % ns == j) {
@@ -284,23 +309,36 @@ static void tr_round1_(TwoRound *T) {
       memcpy(T->U + T->nu * rb, T->S + T->pick[r] * rb, rb);
       T->uo[T->nu++] = T->ord_s[T->pick[r]];
     }
+    T->ucnt[j] = T->nu - nu0;
   }
   tc_log(2, "%s: round 1 on rank %d: %lld shard(s), %lld picks in %.2fs", T->stage ? T->stage : "coreset", T->rank,
-         (long long)(T->shlo[T->rank + 1] - T->shlo[T->rank]), (long long)T->nu, tc_now() - t0);
+         (long long)T->nmy, (long long)T->nu, tc_now() - t0);
   free(T->rbuf); T->rbuf = NULL;
   free(T->S); T->S = NULL;
 }
 
-/* Round 2: the exact loop over the union, ordinals (shard, ordinal); the
- * selection mapped back to the points' ordinals into idx [*m_got].
- * Returns the agreed code. */
+/* Round 2: the exact loop over the union in (shard, ordinal) order, as the
+ * serial tc_coreset_select_mode orders it. My shards are not one block of
+ * that order, so each union row carries its union ordinal (one allreduce of
+ * the per-shard counts, then a prefix sum); my rows ascend in it, which is
+ * what loop_'s tie-break needs. The selection is mapped back to the points'
+ * ordinals into idx [*m_got]. Returns the agreed code. */
 static TcErr tr_round2_(TwoRound *T, int64_t *idx, int64_t *m_got) {
-  int64_t uoff = 0, ntot = 0, ufirst = -1;
-  MPI_Exscan(&T->nu, &uoff, 1, MPI_INT64_T, MPI_SUM, T->comm);
-  if (T->rank == 0) uoff = 0;
-  MPI_Allreduce(&T->nu, &ntot, 1, MPI_INT64_T, MPI_SUM, T->comm);
+  int64_t ntot = 0, ufirst = -1;
+  TC_CALL(tc_mpi_check(MPI_Allreduce(MPI_IN_PLACE, T->ucnt, (int)T->ns, MPI_INT64_T, MPI_SUM, T->comm),
+                       "two-round union counts"));
+  for (int64_t j = 0; j < T->ns; j++) {
+    const int64_t c = T->ucnt[j];
+    T->ucnt[j] = ntot;
+    ntot += c;
+  }
+  /* my union rows are my shards' picks, shard by shard (round 1's order) */
+  for (int64_t s = 0, i = 0; s < T->nmy; s++) {
+    const int64_t j = T->mysh[s], end = j + 1 < T->ns ? T->ucnt[j + 1] : ntot;
+    for (int64_t g = T->ucnt[j]; g < end; g++) T->ug[i++] = g;
+  }
   for (int64_t i = 0; i < T->nu; i++)
-    if (T->uo[i] == T->first) ufirst = uoff + i;
+    if (T->uo[i] == T->first) ufirst = T->ug[i];
   MPI_Allreduce(MPI_IN_PLACE, &ufirst, 1, MPI_INT64_T, MPI_MAX, T->comm);
   const int64_t mm = T->m < ntot ? T->m : ntot;
   tc_log(1, "%s: two-round: %lld shard(s) of ~%lld, union %lld -> %lld", T->stage ? T->stage : "coreset",
@@ -308,21 +346,25 @@ static TcErr tr_round2_(TwoRound *T, int64_t *idx, int64_t *m_got) {
   T->ui = tc_malloc((size_t)mm * sizeof(int64_t), "two-round selection");
   TcErr err = tc_agree(T->comm, T->ui ? TC_OK : TC_ERR_MEM);
   if (!err)
-    err = loop_(T->comm, T->U, T->nu, uoff, ntot, T->dim, T->prec, mm, ufirst, T->mode->pruned, T->ui, T->stage);
+    err = loop_(T->comm, T->U, T->nu, T->ug, 0, ntot, T->dim, T->prec, mm, ufirst, T->mode->pruned, T->ui,
+                T->stage);
   if (err) return err;
-  for (int64_t t = 0; t < mm; t++)
-    idx[t] = T->ui[t] >= uoff && T->ui[t] < uoff + T->nu ? T->uo[T->ui[t] - uoff] : -1;
+  for (int64_t t = 0; t < mm; t++) {
+    const int64_t l = local_of_(T->ug, T->nu, 0, T->ui[t]);
+    idx[t] = l >= 0 ? T->uo[l] : -1;
+  }
   TC_CALL(tc_mpi_check(MPI_Allreduce(MPI_IN_PLACE, idx, (int)mm, MPI_INT64_T, MPI_MAX, T->comm),
                        "two-round indices"));
   *m_got = mm;
   return TC_OK;
 }
 
-/* Two-round selection over encoded rows (see coreset.h). Shards are dealt in
- * contiguous blocks of shard numbers; one all-to-all moves every row to the
- * rank of its shard, round 1 runs without communication, round 2 is loop_
- * over the union in (shard, ordinal) order, which is rank-blocked because
- * the shards are. Every step that can fail returns an agreed code. */
+/* Two-round selection over encoded rows (see coreset.h). Shards are dealt
+ * one at a time (tc_deal_rank); one all-to-all moves every row to the rank
+ * of its shard, round 1 runs without communication, round 2 is loop_ over
+ * the union in (shard, ordinal) order, each row under its union ordinal, so
+ * who computed a shard never shows in the result. Every step that can fail
+ * returns an agreed code. */
 static TcErr tworound_(MPI_Comm comm, const char *E_local, int64_t n_local, int64_t off, int64_t n_total,
                        int dim, TcCoresetPrec prec, const TcCoresetMode *mode, int64_t m, int64_t first,
                        int64_t *idx, int64_t *m_got, const char *stage) {
@@ -371,7 +413,7 @@ TcErr tc_pcoreset_select_mode(MPI_Comm comm, const float *X_local, int64_t n_loc
   if (mode->rounds == 2) {
     err = tworound_(comm, E, n_local, off, n_total, dim, mode->prec, &md, m, first, idx, m_got, stage);
   } else {
-    err = loop_(comm, E, n_local, off, n_total, dim, mode->prec, m, first, pruned, idx, stage);
+    err = loop_(comm, E, n_local, NULL, off, n_total, dim, mode->prec, m, first, pruned, idx, stage);
     if (!err) *m_got = m;
   }
   if (E != (const char *)X_local) free(E);

@@ -211,6 +211,22 @@ int main(int argc, char **argv) {
       CHECK_MSG(mg == mr && !memcmp(got, ref, sizeof(int64_t) * (size_t)mr), "pcoreset mode %s, one full rank",
                 modes[k]);
     }
+    /* fewer shards than ranks (n / 20000 -> 2 shards: ranks 0 and 2 of 4
+     * hold them, rank 1 none) and 5 shards (4 ranks: rank 0 holds shards 0
+     * and 4, so its union rows are not one block of the (shard, ordinal)
+     * order): still the serial list */
+    const int64_t shards[] = {20000, 6003};
+    for (int k = 0; k < 2; k++) {
+      TcCoresetMode md = {TC_CORESET_F32, 1, shards[k], 2.0, 0};
+      CHECK(tc_coreset_mode_parse(k ? "tworound-int8" : "tworound", &md) == TC_OK);
+      int64_t mr = 0, mg = 0;
+      CHECK(tc_coreset_select_mode(X, n, dim, m, first, &md, ref, &mr) == TC_OK);
+      memset(got, 0xff, sizeof(int64_t) * m);
+      CHECK(tc_pcoreset_select_mode(comm, X + lo * dim, hi - lo, lo, n, dim, m, first, &md, 1, got, &mg, "t") ==
+            TC_OK);
+      CHECK_MSG(mg == mr && !memcmp(got, ref, sizeof(int64_t) * (size_t)mr), "pcoreset, shard %lld != serial",
+                (long long)shards[k]);
+    }
     free(X); free(ref); free(got);
   }
 
