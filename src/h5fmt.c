@@ -715,6 +715,34 @@ static hid_t read_xfer_(void) {
   return dxpl;
 }
 
+/* HDF5 1.10's MPI-IO driver hands a transfer's byte count to MPI as an
+ * int, so one H5Dread/H5Dwrite of 2 GiB or more fails ("can't read data"):
+ * a replicated memory bank of 1M rows x D 576 (2.3 GiB) did. Row transfers
+ * therefore go in pieces of at most 1 GiB; TC_H5_PIECE_BYTES (test hook)
+ * lowers the cap so the tests run the loop on small files. */
+static int64_t piece_rows_(hid_t fspace, int nd, TcH5Type type) {
+  int64_t cap = (int64_t)1 << 30;
+  const char *e = getenv("TC_H5_PIECE_BYTES");
+  if (e && *e) {
+    long long v = strtoll(e, NULL, 10);
+    if (v > 0 && v < cap) cap = v;
+  }
+  hsize_t dims[TC_H5_MAX_RANK] = {0};
+  H5Sget_simple_extent_dims(fspace, dims, NULL);
+  int64_t row_bytes = (int64_t)H5Tget_size(mem_type_(type));
+  for (int i = 1; i < nd; i++) row_bytes *= (int64_t)dims[i];
+  int64_t rows = row_bytes > 0 ? cap / row_bytes : 1;
+  return rows < 1 ? 1 : rows;
+}
+
+static int64_t row_bytes_(hid_t fspace, int nd, TcH5Type type) {
+  hsize_t dims[TC_H5_MAX_RANK] = {0};
+  H5Sget_simple_extent_dims(fspace, dims, NULL);
+  int64_t b = (int64_t)H5Tget_size(mem_type_(type));
+  for (int i = 1; i < nd; i++) b *= (int64_t)dims[i];
+  return b;
+}
+
 /* Row hyperslab transfer shared by read and write. */
 static TcErr rows_io_(TcH5File *f, const char *name, TcH5Type type, int64_t row0, int64_t nrows,
                       void *buf, int write) {
@@ -740,12 +768,24 @@ static TcErr rows_io_(TcH5File *f, const char *name, TcH5Type type, int64_t row0
    * extent, so all of them skip the (collective) call together */
   if (dims[0] == 0) goto cleanup;
   for (int i = 0; i < nd; i++) count[i] = dims[i];
-  start[0] = (hsize_t)row0;
-  count[0] = (hsize_t)nrows;
-  mspace = select_rows_(fspace, nd, start, count);
   dxpl = write ? collective_xfer_() : read_xfer_();
-  herr_t rc = write ? H5Dwrite(ds, mem_type_(type), mspace, fspace, dxpl, buf)
-                    : H5Dread(ds, mem_type_(type), mspace, fspace, dxpl, buf);
+  /* pieces below HDF5 1.10's 2 GiB transfer limit (piece_rows_); one call
+   * when nothing is asked, as before */
+  const int64_t per = piece_rows_(fspace, nd, type), rb = row_bytes_(fspace, nd, type);
+  herr_t rc = 0;
+  for (int64_t done = 0; rc >= 0;) {
+    int64_t k = nrows - done < per ? nrows - done : per;
+    start[0] = (hsize_t)(row0 + done);
+    count[0] = (hsize_t)k;
+    mspace = select_rows_(fspace, nd, start, count);
+    char *at = (char *)buf + done * rb;
+    rc = write ? H5Dwrite(ds, mem_type_(type), mspace, fspace, dxpl, at)
+               : H5Dread(ds, mem_type_(type), mspace, fspace, dxpl, at);
+    H5Sclose(mspace);
+    mspace = H5I_INVALID_HID;
+    done += k;
+    if (done >= nrows) break;
+  }
   /* a read of a file that opened and checked cleanly fails on damage (a
    * chunk index, a heap) far more often than on the device: bad input data */
   TC_CHECK_GOTO(err, rc >= 0, write ? TC_ERR_IO : TC_ERR_FORMAT, cleanup, "%s: %s of /%s failed: %s%s",
@@ -778,15 +818,37 @@ static TcErr write_rows_(TcH5File *f, const char *name, TcH5Type type, int64_t r
                 (long long)row0, (long long)(row0 + nrows), bare, (unsigned long long)dims[0]);
   if (dims[0] == 0) goto cleanup; /* same extent everywhere: all ranks skip the collective */
   for (int i = 0; i < nd; i++) count[i] = dims[i];
-  start[0] = (hsize_t)row0;
-  count[0] = (hsize_t)nrows;
-  mspace = select_rows_(fspace, nd, start, count);
   dxpl = collective_xfer_();
-  errno = 0;
-  if (H5Dwrite(ds, mem_type_(type), mspace, fspace, dxpl, buf) < 0) {
+  /* pieces below HDF5 1.10's 2 GiB transfer limit (piece_rows_). The write
+   * is collective, so every rank makes the same number of calls (the most
+   * any rank needs; a rank with fewer rows selects none), and a rank whose
+   * piece failed keeps joining the remaining calls: the error is agreed
+   * afterwards, as for one call. */
+  const int64_t per = piece_rows_(fspace, nd, type);
+  const int64_t rb = row_bytes_(fspace, nd, type);
+  long long pieces = nrows > 0 ? (long long)((nrows + per - 1) / per) : 1, most = pieces;
+  MPI_Allreduce(&pieces, &most, 1, MPI_LONG_LONG, MPI_MAX, f->comm);
+  int failed = 0, saved_errno = 0;
+  for (long long p = 0; p < most; p++) {
+    int64_t done = (int64_t)p * per, k = nrows - done;
+    if (k < 0) k = 0;
+    if (k > per) k = per;
+    start[0] = (hsize_t)(row0 + (k ? done : 0));
+    count[0] = (hsize_t)k;
+    mspace = select_rows_(fspace, nd, start, count);
+    errno = 0;
+    if (H5Dwrite(ds, mem_type_(type), mspace, fspace, dxpl, (const char *)buf + (k ? done * rb : 0)) < 0 &&
+        !failed) {
+      failed = 1;
+      saved_errno = errno;
+    }
+    H5Sclose(mspace);
+    mspace = H5I_INVALID_HID;
+  }
+  if (failed) {
     char what[600];
     snprintf(what, sizeof what, "writing /%s", bare);
-    err = write_failed_(f, errno, what);
+    err = write_failed_(f, saved_errno, what);
   } else if (fault_(f, "h5rows")) {
     err = tc_err_set(TC_ERR_IO, "%s: write failed (writing /%s): injected failure", f->path, bare);
   }
