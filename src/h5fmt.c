@@ -715,6 +715,15 @@ static hid_t read_xfer_(void) {
   return dxpl;
 }
 
+/* Bytes of one row (all dimensions after the first) in memory type `type`. */
+static int64_t row_bytes_(hid_t fspace, int nd, TcH5Type type) {
+  hsize_t dims[TC_H5_MAX_RANK] = {0};
+  H5Sget_simple_extent_dims(fspace, dims, NULL);
+  int64_t b = (int64_t)H5Tget_size(mem_type_(type));
+  for (int i = 1; i < nd; i++) b *= (int64_t)dims[i];
+  return b;
+}
+
 /* HDF5 1.10's MPI-IO driver hands a transfer's byte count to MPI as an
  * int, so one H5Dread/H5Dwrite of 2 GiB or more fails ("can't read data"):
  * a replicated memory bank of 1M rows x D 576 (2.3 GiB) did. Row transfers
@@ -727,20 +736,9 @@ static int64_t piece_rows_(hid_t fspace, int nd, TcH5Type type) {
     long long v = strtoll(e, NULL, 10);
     if (v > 0 && v < cap) cap = v;
   }
-  hsize_t dims[TC_H5_MAX_RANK] = {0};
-  H5Sget_simple_extent_dims(fspace, dims, NULL);
-  int64_t row_bytes = (int64_t)H5Tget_size(mem_type_(type));
-  for (int i = 1; i < nd; i++) row_bytes *= (int64_t)dims[i];
+  int64_t row_bytes = row_bytes_(fspace, nd, type);
   int64_t rows = row_bytes > 0 ? cap / row_bytes : 1;
   return rows < 1 ? 1 : rows;
-}
-
-static int64_t row_bytes_(hid_t fspace, int nd, TcH5Type type) {
-  hsize_t dims[TC_H5_MAX_RANK] = {0};
-  H5Sget_simple_extent_dims(fspace, dims, NULL);
-  int64_t b = (int64_t)H5Tget_size(mem_type_(type));
-  for (int i = 1; i < nd; i++) b *= (int64_t)dims[i];
-  return b;
 }
 
 /* Row hyperslab transfer shared by read and write. */
