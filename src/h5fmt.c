@@ -1246,6 +1246,30 @@ typedef struct {
   TcErr err;
 } DescribeCtx;
 
+/* Small numeric values as info shows them: integers are read as long long or
+ * unsigned long long (by the stored type's sign) and printed exactly, since
+ * through a double a 64-bit value such as an index's bank_digest would print
+ * rounded; floats through a double, %.6g. */
+typedef struct {
+  int kind; /* 0 float, 1 signed integer, 2 unsigned integer */
+  union {
+    double d[8];
+    long long i[8];
+    unsigned long long u[8];
+  } v;
+} Numbers_;
+
+static hid_t numbers_type_(Numbers_ *nb, H5T_class_t c, hid_t t) {
+  nb->kind = c == H5T_FLOAT ? 0 : H5Tget_sign(t) == H5T_SGN_NONE ? 2 : 1;
+  return nb->kind == 0 ? H5T_NATIVE_DOUBLE : nb->kind == 2 ? H5T_NATIVE_ULLONG : H5T_NATIVE_LLONG;
+}
+
+static void numbers_print_(const Numbers_ *nb, hssize_t i, FILE *out) {
+  if (nb->kind == 0) fprintf(out, "%.6g", nb->v.d[i]);
+  else if (nb->kind == 2) fprintf(out, "%llu", nb->v.u[i]);
+  else fprintf(out, "%lld", nb->v.i[i]);
+}
+
 static void print_attr_value_(hid_t a, FILE *out) {
   hid_t t = H5Aget_type(a), sp = H5Aget_space(a);
   H5S_class_t cls = sp >= 0 ? H5Sget_simple_extent_type(sp) : H5S_NO_CLASS;
@@ -1269,11 +1293,14 @@ static void print_attr_value_(hid_t a, FILE *out) {
   } else if (c == H5T_STRING) {
     fprintf(out, "<%lld strings>", (long long)n);
   } else if ((c == H5T_INTEGER || c == H5T_FLOAT) && type_standard_(t)) {
-    double vals[8];
-    if (n >= 1 && n <= 8 && H5Aread(a, H5T_NATIVE_DOUBLE, vals) >= 0) {
+    Numbers_ nb;
+    hid_t mt = numbers_type_(&nb, c, t);
+    if (n >= 1 && n <= 8 && H5Aread(a, mt, &nb.v) >= 0) {
       if (n > 1) fputc('[', out);
-      for (hssize_t i = 0; i < n; i++)
-        fprintf(out, c == H5T_INTEGER ? "%s%.0f" : "%s%.6g", i ? ", " : "", vals[i]);
+      for (hssize_t i = 0; i < n; i++) {
+        if (i) fputs(", ", out);
+        numbers_print_(&nb, i, out);
+      }
       if (n > 1) fputc(']', out);
     } else {
       fprintf(out, "<%lld values>", (long long)n);
@@ -1357,10 +1384,14 @@ static TcErr describe_dataset_(DescribeCtx *ctx, hid_t root, const char *name) {
   hssize_t n = H5Sget_simple_extent_npoints(sp);
   H5T_class_t c = H5Tget_class(t);
   if ((c == H5T_INTEGER || c == H5T_FLOAT) && n >= 1 && n <= 8 && type_standard_(t)) {
-    double v[8];
-    if (H5Dread(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) >= 0 && ctx->print) {
+    Numbers_ nb;
+    hid_t mt = numbers_type_(&nb, c, t);
+    if (H5Dread(ds, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, &nb.v) >= 0 && ctx->print) {
       fprintf(ctx->out, " =");
-      for (hssize_t i = 0; i < n; i++) fprintf(ctx->out, c == H5T_INTEGER ? " %.0f" : " %.6g", v[i]);
+      for (hssize_t i = 0; i < n; i++) {
+        fputc(' ', ctx->out);
+        numbers_print_(&nb, i, ctx->out);
+      }
     }
   }
   if (ctx->print) fputc('\n', ctx->out);

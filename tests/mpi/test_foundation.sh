@@ -24,6 +24,38 @@ check "info exits 0" test $rc = 0
 check "info names kind" grep -q "tailedcore features file" <<<"$out"
 check "info shows shape" grep -q "\[23 x 25 x 16\]" <<<"$out"
 check "info shows attributes" grep -q '@backbone = "fake"' <<<"$out"
+# integers print exactly: read as (unsigned) long long by the stored type's sign,
+# not through a double (2^53 + 1 would print as ...992, a 64-bit digest rounded)
+cp one.h5 big.h5
+if /usr/bin/python3 -c '
+import h5py, numpy as np
+with h5py.File("big.h5", "a") as f:
+    f.attrs["big_i64"] = np.int64(2**53 + 1)
+    f.attrs["neg_i64"] = np.int64(-2**63 + 1)
+    f.attrs["max_u64"] = np.uint64(2**64 - 1)
+    f.attrs["pair_i64"] = np.array([2**62 + 3, -1], dtype=np.int64)
+    f.attrs["half"] = np.float64(0.5)
+    f["diag"] = np.array([2**53 + 1, 7], dtype=np.int64)
+' 2>"$TMP/py.err"; then
+  out=$(tc_run 1 info big.h5 2>&1); rc=$?
+  check "info: int64 attribute 2^53+1 exactly" grep -qx '  @big_i64 = 9007199254740993' <<<"$out"
+  check "info: int64 attribute -(2^63-1) exactly" grep -qx '  @neg_i64 = -9223372036854775807' <<<"$out"
+  check "info: uint64 attribute 2^64-1 exactly" grep -qx '  @max_u64 = 18446744073709551615' <<<"$out"
+  check "info: int64 array attribute exactly" grep -qx '  @pair_i64 = \[4611686018427387907, -1\]' <<<"$out"
+  check "info: float attribute unchanged (%.6g)" grep -qx '  @half = 0.5' <<<"$out"
+  check "info: small int64 dataset exactly" grep -q '^  /diag  *int64  *\[2\] = 9007199254740993 7$' <<<"$out"
+else
+  fail "h5py: add large integer attributes ($(tail -1 "$TMP/py.err"))"
+fi
+# an index file's bank_digest (a 64-bit hash) as h5dump shows it
+if "$TC" index --help >/dev/null 2>&1; then
+  "$TC" fit --features one.h5 --method patchcore --out m.h5 --quiet >/dev/null 2>&1 &&
+    "$TC" index --model m.h5 --out index.h5 --quiet >/dev/null 2>&1
+  want=$(h5dump -A -a /bank_digest index.h5 2>/dev/null | sed -n 's/^ *(0): *//p')
+  got=$(tc_run 1 info index.h5 2>/dev/null | sed -n 's/^  @bank_digest = //p')
+  check "info: index.h5 bank_digest = h5dump's ($want)" sh -c "[ -n '$want' ] && [ '$got' = '$want' ]"
+  rm -f m.h5 index.h5
+fi
 
 # --- command line
 out=$("$TC" --help 2>&1); check "--help exit 0 and lists commands" bash -c "[ $? = 0 ] && grep -q extract <<<'$out' && grep -q info <<<'$out'"
