@@ -52,9 +52,13 @@ static TcErr check_sources_(const TcPredictOptions *o) {
 
 /* --search, --nlist, --nprobe, --index: the IVF's only with --search ivf.
  * Local. */
-static TcErr parse_search_(const char *search, const char *nlist, const char *nprobe, TcPredictOptions *o) {
+static TcErr parse_search_(const char *search, const char *nlist, const char *nprobe, const char *image_score,
+                          TcPredictOptions *o) {
   o->search_ivf = !strcmp(search, "ivf");
+  o->ivf_image_score = o->search_ivf && !strcmp(image_score, "ivf");
   if (!o->search_ivf) {
+    if (strcmp(image_score, "exact"))
+      return tc_err_set(TC_ERR_USAGE, "predict: --image-score ivf is the IVF search's own max: give it with --search ivf");
     if (strcmp(nlist, NLIST_DEFAULT_) || nprobe != NPROBE_DEFAULT_)
       return tc_err_set(TC_ERR_USAGE, "predict: --nlist and --nprobe size the IVF index: give them with --search ivf");
     if (o->index) return tc_err_set(TC_ERR_USAGE, "predict: --index is an IVF index: give it with --search ivf");
@@ -101,7 +105,7 @@ static TcErr guard_outputs_(MPI_Comm comm, const TcPredictOptions *o) {
 TcErr tc_cmd_predict(MPI_Comm comm, int argc, char **argv) {
   TcPredictOptions o;
   memset(&o, 0, sizeof o);
-  const char *bank = NULL, *target_frr = NULL, *search = NULL, *nlist = NULL, *nprobe = NULL;
+  const char *bank = NULL, *target_frr = NULL, *search = NULL, *nlist = NULL, *nprobe = NULL, *image_score = NULL;
   int64_t max_pixels = TC_IMAGE_MAX_PIXELS_DEFAULT;
   TcOpt opts[] = {
       {"model", TC_OPT_STRING, &o.model, NULL, "model file from `tailedcore fit` (input)", NULL, 1},
@@ -144,6 +148,11 @@ TcErr tc_cmd_predict(MPI_Comm comm, int argc, char **argv) {
        "with --search ivf: load this index (from `tailedcore index` on this model) instead of building it; "
        "refused when made for another memory bank, or when an explicit --nlist differs from its lists "
        "(input; default: none, build it)", NULL, 0},
+      {"image-score", TC_OPT_CHOICE, &image_score, "exact",
+       "with --search ivf: exact (each image score made equal to the exact search's: the patches whose IVF score "
+       "plus its rounding bound could exceed the best exactly rescored patch are rescored against the whole bank, "
+       "a few an image; the maps stay the IVF's elsewhere) or ivf (the max of the IVF patch scores: faster, never "
+       "lower than exact)", "exact|ivf", 0},
       {"sigma", TC_OPT_DOUBLE, &o.sigma, "4", "Gaussian sigma of the anomaly maps in pixels (DESIGN 3.7), in (0, 64]", NULL, 0},
       {"max-pixels", TC_OPT_INT, &max_pixels, "89478485", "refuse images declaring more pixels than this, before decoding (decompression bombs; the default is PIL's MAX_IMAGE_PIXELS)" " (when scoring images)", NULL, 0},
   };
@@ -166,7 +175,7 @@ TcErr tc_cmd_predict(MPI_Comm comm, int argc, char **argv) {
     if (end == target_frr || *end) o.target_frr = NAN;
     err = tc_calib_check_frr("predict: --target-frr", o.target_frr);
   }
-  if (!err) err = parse_search_(search, nlist, nprobe, &o);
+  if (!err) err = parse_search_(search, nlist, nprobe, image_score, &o);
   if (!err) err = check_sources_(&o);
   if (!err) o.bank_mode = !strcmp(bank, "split") ? TC_BANK_SPLIT
                         : !strcmp(bank, "replicated") ? TC_BANK_REPLICATED : TC_BANK_AUTO;

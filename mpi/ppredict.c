@@ -240,6 +240,7 @@ typedef struct {
   float *Qs;            /* ivf: [HW x D] the sampled patches of one image */
   TcScoreNN *nns;       /* ivf: [HW] their exact neighbours */
   int64_t recall_n, recall_hit; /* ivf: sampled patches, and those whose IVF neighbour is as near */
+  int64_t certified_patches;    /* ivf: patches rescored exactly to make the image scores exact */
   double excess;        /* ivf: sum over the sample of (IVF distance - exact) / exact */
 } Predict_;
 
@@ -418,13 +419,24 @@ static TcErr plan_bank_(Predict_ *s) {
     int64_t nlist = opt->nlist > 0 ? (opt->nlist < M ? opt->nlist : M) : tc_ivf_default_nlist(M);
     int64_t ntrain = nlist * TC_IVF_TRAIN_PER_LIST < M ? nlist * TC_IVF_TRAIN_PER_LIST : M;
     int64_t np = opt->nprobe < nlist ? opt->nprobe : nlist;
-    /* build: training rows, an assignment block, centroids and their sums,
-     * order/pos/assignment/keys, flags; search: the recall sample, the
-     * centroid keys, a scan block, gathered queries, probes */
-    int64_t need_ivf = need_rep + (int64_t)sizeof(float) * (ntrain * D + 1024 * nlist + 3 * nlist * D + 2 * HW * D) +
-                       (int64_t)sizeof(float) * HW * (nlist + tile) + (int64_t)sizeof(int64_t) * (4 * M + nlist) + M +
-                       (int64_t)sizeof(int32_t) * M /* the split build's assignment exchange (pivf.c) */ +
-                       (int64_t)sizeof(TcScoreNN) * HW + (int64_t)sizeof(int64_t) * 2 * HW * np;
+    const int64_t f4 = (int64_t)sizeof(float), i8 = (int64_t)sizeof(int64_t), nn = (int64_t)sizeof(TcScoreNN);
+    /* the index itself: centroids and their norms, row norms, order, pos, list starts */
+    int64_t index_state = f4 * (nlist * D + nlist + M) + i8 * (2 * M + nlist + 1);
+    /* making it: the k-means (training rows, an assignment block, float64
+     * centroid sums, assignments and keys, flags, the split build's int32
+     * exchange), or loading it (flags and a row) */
+    int64_t making = opt->index ? M + f4 * D
+                                : f4 * (ntrain * D + 1024 * nlist + D) + 8 * nlist * D + (i8 + f4) * M + M +
+                                      (int64_t)sizeof(int32_t) * M;
+    /* one image's search (the recall sample, centroid keys, a scan block,
+     * gathered queries, probes), then, not at the same time, its
+     * certification (a search with every list probed, for up to HW
+     * patches, and its candidates) */
+    int64_t search = f4 * (2 * HW * D + HW * (nlist + tile)) + nn * HW + i8 * 2 * HW * np;
+    int64_t certify = opt->ivf_image_score ? 0
+                                           : f4 * (2 * HW * D + HW * (nlist + tile)) + 2 * nn * HW + 16 * HW +
+                                                 i8 * 2 * HW * nlist + 16 * nlist;
+    int64_t need_ivf = need_rep + index_state + making + (search > certify ? search : certify);
     if (opt->bank_mode == TC_BANK_SPLIT)
       err = tc_err_set(TC_ERR_USAGE, "predict: --search ivf needs the whole memory bank on every rank: it cannot "
                                      "run with --bank split (use --search exact to split the bank)");
@@ -647,6 +659,18 @@ static TcErr nearest_ivf_(Predict_ *s, int64_t t) {
   return TC_OK;
 }
 
+/* --search ivf: this rank's image t's nearest rows through the index, the
+ * recall sample, then (unless --image-score ivf) its image score made exact.
+ * Local. */
+static TcErr nearest_ivf_certified_(Predict_ *s, int64_t t) {
+  TC_CALL(nearest_ivf_(s, t));
+  if (s->opt->ivf_image_score) return TC_OK;
+  int64_t n = 0;
+  TC_CALL(tc_ivf_certify_max(&s->ivf, s->bank, s->Q, s->HW, s->use_weights ? s->weights : NULL, s->nn, &n));
+  s->certified_patches += n;
+  return TC_OK;
+}
+
 /* Patch scores of this rank's image t from its nearest neighbours, its
  * image score (the max) and its anomaly map into s->map. Local. */
 static TcErr score_image_(Predict_ *s, int64_t t, float *image_score) {
@@ -735,7 +759,7 @@ static TcErr score_round_(Predict_ *s, int64_t t) {
     err = nearest_split_(s, mine);
     if (err) return err;
   } else if (mine) {
-    err = s->ivf_on ? nearest_ivf_(s, t) : nearest_local_(s);
+    err = s->ivf_on ? nearest_ivf_certified_(s, t) : nearest_local_(s);
   }
   float image_score = 0.0f;
   if (!err && mine) err = score_image_(s, t, &image_score);
@@ -847,8 +871,8 @@ static TcErr write_decisions_(Predict_ *s) {
 /* --search ivf: the recall over every rank's sample, logged and stored.
  * Collective; agreed. */
 static TcErr write_recall_(Predict_ *s) {
-  int64_t c[2] = {s->recall_n, s->recall_hit};
-  TC_CALL(tc_agree(s->comm, tc_mpi_check(MPI_Allreduce(MPI_IN_PLACE, c, 2, MPI_INT64_T, MPI_SUM, s->comm),
+  int64_t c[3] = {s->recall_n, s->recall_hit, s->certified_patches};
+  TC_CALL(tc_agree(s->comm, tc_mpi_check(MPI_Allreduce(MPI_IN_PLACE, c, 3, MPI_INT64_T, MPI_SUM, s->comm),
                                          "MPI_Allreduce (ivf recall)")));
   double excess = s->excess;
   TC_CALL(tc_agree(s->comm, tc_mpi_check(MPI_Allreduce(MPI_IN_PLACE, &excess, 1, MPI_DOUBLE, MPI_SUM, s->comm),
@@ -858,7 +882,12 @@ static TcErr write_recall_(Predict_ *s) {
   tc_log(1, "ivf: nlist %lld, nprobe %lld, recall@1 %.4f on %lld sampled patches (mean distance excess %.2g%%)",
          (long long)s->ivf.nlist, (long long)s->nprobe, recall, (long long)c[0],
          c[0] > 0 ? 100.0 * excess / (double)c[0] : NAN);
-  return tc_agree(s->comm, tc_scores_write_ivf(s->out, s->ivf.nlist, s->nprobe, recall, c[0]));
+  const int exact_images = !s->opt->ivf_image_score;
+  if (exact_images)
+    tc_log(1, "ivf: image scores made exact by rescoring %lld patches against the whole bank (%.1f an image)",
+           (long long)c[2], s->T > 0 ? (double)c[2] / (double)s->T : 0.0);
+  TcScoresIvf iv = {s->ivf.nlist, s->nprobe, recall, c[0], exact_images, c[2]};
+  return tc_agree(s->comm, tc_scores_write_ivf(s->out, &iv));
 }
 
 /* The test paths (the features file's, or the listed names), then the

@@ -21,7 +21,10 @@
  * either. A seeded
  * sample of about TC_PREDICT_RECALL_SAMPLE patches (by global patch number)
  * is also scored exactly; the recall@1 (the IVF neighbour is as near as the
- * exact one) is logged and stored in scores.h5 (scores_io.h). */
+ * exact one) is logged and stored in scores.h5 (scores_io.h). Unless
+ * ivf_image_score, every image's score is then made the exact search's by
+ * tc_ivf_certify_max (its patches rescored exactly in descending bound until
+ * the bound closes); the number of patches rescored is logged and stored. */
 #ifndef TC_PPREDICT_H
 #define TC_PPREDICT_H
 
@@ -61,6 +64,8 @@ typedef struct {
   int64_t nlist;            /* ivf: k-means lists, 0 = tc_ivf_default_nlist(M) */
   int64_t nprobe;           /* ivf: lists scanned per patch (>= 1; clamped to nlist) */
   const char *index;        /* ivf: a stored index (`tailedcore index`, pivf.h) instead of the build, or NULL */
+  int ivf_image_score;      /* ivf: 1 = image score = max of the IVF patch scores; 0 = made exact
+                               (tc_ivf_certify_max, the default) */
 } TcPredictOptions;
 
 /* Run predict. Collective on comm. All inputs are checked before the output

@@ -32,6 +32,16 @@ void tc_ivf_free(TcIvf *ivf) {
   memset(ivf, 0, sizeof *ivf);
 }
 
+/* The reordered bank's row norms and their max (the certification's error
+ * bound). Local. */
+static void bank_norms_(const float *bank, TcIvf *ivf) {
+  tc_score_row_norms(bank, ivf->M, ivf->D, ivf->norms);
+  float mx = 0.0f;
+  for (int64_t r = 0; r < ivf->M; r++)
+    if (ivf->norms[r] > mx) mx = ivf->norms[r];
+  ivf->norm_max = mx;
+}
+
 /* Nearest centroid of each of the n rows X [n x D] (lowest key, lowest
  * centroid on ties): assign [n], key [n] (the clamped sgemm key). C is
  * scratch of ASSIGN_BLOCK * nlist floats, xn of ASSIGN_BLOCK. Local. */
@@ -254,7 +264,7 @@ TcErr tc_ivf_build_split(float *bank, int64_t M, int64_t D, int64_t nlist, int i
   TC_CALL_GOTO(err, assign_split_(split, bank, M, D, cent, cn, nlist, &w), cleanup);
   lists_(w.asg, M, ivf);
   permute_rows_(bank, M, D, ivf->order, w.done, w.tmp);
-  tc_score_row_norms(bank, M, D, ivf->norms);
+  bank_norms_(bank, ivf);
 
 cleanup:
   work_free_(&w);
@@ -312,7 +322,7 @@ TcErr tc_ivf_restore(float *bank, const char *what, TcIvf *ivf) {
   /* the same calls, in the same order, as the end of tc_ivf_build_split */
   tc_score_row_norms(ivf->centroids, nlist, D, ivf->cnorms);
   permute_rows_(bank, M, D, ivf->order, done, tmp);
-  tc_score_row_norms(bank, M, D, ivf->norms);
+  bank_norms_(bank, ivf);
 cleanup:
   free(done);
   free(tmp);
@@ -486,5 +496,80 @@ cleanup:
   free(C);
   free(bpos);
   free(rank);
+  return err;
+}
+
+/* Candidates of the certification, in descending bound. */
+typedef struct {
+  float bound;
+  int64_t patch;
+} Bound_;
+
+static int bound_desc_(const void *a, const void *b) {
+  const Bound_ *x = a, *y = b;
+  if (x->bound != y->bound) return x->bound > y->bound ? -1 : 1;
+  return (x->patch > y->patch) - (x->patch < y->patch);
+}
+
+TcErr tc_ivf_certify_max(const TcIvf *ivf, const float *bank, const float *Q, int64_t q, const float *weights,
+                         TcScoreNN *nn, int64_t *n_exact) {
+  const int64_t D = ivf->D, M = ivf->M;
+  *n_exact = 0;
+  if (q == 0) return TC_OK;
+  float w_max = 1.0f;
+  if (weights) {
+    w_max = 0.0f;
+    for (int64_t r = 0; r < M; r++)
+      if (weights[r] > w_max) w_max = weights[r];
+  }
+  /* The index's row is some bank row, so its distance (float64, rounded to
+   * float32 as the exact search's is) is never below the nearest row's:
+   * the bound is the index's patch score with the largest weight, rounded
+   * up past the float32 products. The exact search's own winner may differ
+   * from the nearest row where two keys tie within their float32 rounding;
+   * so can this rescoring's (other sgemm shapes): no bound closes that gap,
+   * and no slack is added for it. */
+  const double up = 1.0 + 4.0 * ldexp(1.0, -24);
+  Bound_ *cand = tc_malloc(sizeof(Bound_) * (size_t)q, "certification bounds");
+  float *Qc = tc_malloc_aligned(sizeof(float) * (size_t)(q * D), "certification queries");
+  TcScoreNN *ex = tc_malloc(sizeof(TcScoreNN) * (size_t)q, "certification neighbours");
+  TcErr err = cand && Qc && ex ? TC_OK : TC_ERR_MEM;
+  if (err) goto cleanup;
+  for (int64_t p = 0; p < q; p++) {
+    /* a distance of 0 is exact (an identical row); a bound above it would
+     * send every patch of an image copied into the bank to be rescored */
+    const float b = (float)((double)nn[p].dist * (double)w_max * up);
+    cand[p].bound = b > 0.0f ? nextafterf(b, INFINITY) : 0.0f;
+    cand[p].patch = p;
+  }
+  qsort(cand, (size_t)q, sizeof *cand, bound_desc_);
+  /* Rescore in batches of growing size: a batch is one pass over the bank
+   * whatever its size (memory-bound), and the first few patches usually
+   * close the bound. */
+  float best = -INFINITY;
+  int64_t next = 0, batch = TC_IVF_CERTIFY_FIRST;
+  while (next < q && cand[next].bound > best) {
+    int64_t nb = 0;
+    while (nb < batch && next + nb < q && cand[next + nb].bound > best) {
+      memcpy(Qc + nb * D, Q + cand[next + nb].patch * D, sizeof(float) * (size_t)D);
+      nb++;
+    }
+    /* every list probed: the whole bank, ties to the lowest model row as
+     * the exact search breaks them */
+    TC_CALL_GOTO(err, tc_ivf_search(ivf, bank, Qc, nb, ivf->nlist, ex), cleanup);
+    for (int64_t i = 0; i < nb; i++) {
+      TcScoreNN *o = &nn[cand[next + i].patch];
+      *o = ex[i];
+      const float s = weights ? o->dist * weights[o->index] : o->dist;
+      if (s > best) best = s;
+    }
+    *n_exact += nb;
+    next += nb;
+    batch = 2 * batch < TC_SCORE_QUERY_BLOCK ? 2 * batch : TC_SCORE_QUERY_BLOCK;
+  }
+cleanup:
+  free(cand);
+  free(Qc);
+  free(ex);
   return err;
 }

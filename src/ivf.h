@@ -58,6 +58,7 @@ typedef struct {
   int64_t *order;      /* [M] global row at position k of the reordered bank */
   int64_t *pos;        /* [M] position of global row r (inverse of order) */
   float *norms;        /* [M] squared norms of the reordered rows (tc_score_row_norms) */
+  float norm_max;      /* the largest of them */
 } TcIvf;
 
 /* The default nlist for an M-row bank: round(4 sqrt(M)) (faiss's advice is
@@ -110,6 +111,33 @@ TcErr tc_ivf_build_split(float *bank, int64_t M, int64_t D, int64_t nlist, int i
  * TC_ERR_FORMAT, TC_ERR_MEM; on error ivf holds nothing and the bank is
  * unchanged. Local. */
 TcErr tc_ivf_restore(float *bank, const char *what, TcIvf *ivf);
+
+/* Patches rescored in the first batch of tc_ivf_certify_max (then 2x per
+ * batch, at most TC_SCORE_QUERY_BLOCK). */
+#define TC_IVF_CERTIFY_FIRST 8
+
+/* Make the max patch score of one image exact after tc_ivf_search. The
+ * index's neighbour is some bank row, so its distance is never below the
+ * nearest row's: each patch's IVF distance (softpatch: times the largest
+ * weight), rounded up past the float32 products, bounds its exact score.
+ * The patches are rescored against the whole bank (tc_ivf_search with every
+ * list probed: ties to the lowest model row) in descending bound, in batches of
+ * TC_IVF_CERTIFY_FIRST, 2x, 4x... patches, until the next bound is <= the
+ * best exact score found: every patch not rescored then scores at most
+ * that, so the max over nn's patch scores is the exact search's image score.
+ * The one gap no bound closes: the exact search and this rescoring (other
+ * sgemm shapes) may pick different rows where two rows' keys tie within
+ * their float32 rounding; their distances then differ in the last bits.
+ *   Q [q x D] (input) the image's patches; nn [q] (input/output): the
+ *   search's neighbours in, the rescored patches' exact neighbours out
+ *   (global row, key, float64 distance), the others unchanged.
+ *   weights [M] (input, model row order) or NULL: patch score = distance x
+ *   weight of its neighbour (softpatch), else the distance.
+ *   n_exact (output) patches rescored.
+ * The batches depend only on the image: the same on any rank. Errors:
+ * TC_ERR_MEM. Local. */
+TcErr tc_ivf_certify_max(const TcIvf *ivf, const float *bank, const float *Q, int64_t q, const float *weights,
+                         TcScoreNN *nn, int64_t *n_exact);
 
 /* Release what tc_ivf_build allocated (zeroes *ivf). NULL-safe fields. */
 void tc_ivf_free(TcIvf *ivf);

@@ -51,12 +51,14 @@ TcErr tc_scores_write_decisions(TcH5File *f, int64_t row0, int64_t n, const floa
   return tc_h5_write_rows(f, "decisions", TC_H5_U8, row0, n, decisions);
 }
 
-TcErr tc_scores_write_ivf(TcH5File *f, int64_t nlist, int64_t nprobe, double recall, int64_t recall_patches) {
+TcErr tc_scores_write_ivf(TcH5File *f, const TcScoresIvf *iv) {
   TC_CALL(tc_h5_set_attr_str(f, "/", "search", "ivf"));
-  TC_CALL(tc_h5_set_attr_i64(f, "/", "ivf_nlist", nlist));
-  TC_CALL(tc_h5_set_attr_i64(f, "/", "ivf_nprobe", nprobe));
-  TC_CALL(tc_h5_set_attr_f64(f, "/", "ivf_recall", recall));
-  return tc_h5_set_attr_i64(f, "/", "ivf_recall_patches", recall_patches);
+  TC_CALL(tc_h5_set_attr_i64(f, "/", "ivf_nlist", iv->nlist));
+  TC_CALL(tc_h5_set_attr_i64(f, "/", "ivf_nprobe", iv->nprobe));
+  TC_CALL(tc_h5_set_attr_f64(f, "/", "ivf_recall", iv->recall));
+  TC_CALL(tc_h5_set_attr_i64(f, "/", "ivf_recall_patches", iv->recall_patches));
+  TC_CALL(tc_h5_set_attr_str(f, "/", "ivf_image_score", iv->exact_images ? "exact" : "ivf"));
+  return tc_h5_set_attr_i64(f, "/", "ivf_exact_patches", iv->exact_patches);
 }
 
 TcErr tc_scores_read_decisions(TcH5File *f, const TcScoresMeta *meta, uint8_t *dec) {

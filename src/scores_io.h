@@ -32,6 +32,9 @@
  *     ivf_recall         float64 recall@1 on the sampled patches (the IVF
  *                                neighbour as near as the exact one)
  *     ivf_recall_patches int64   patches in that sample
+ *     ivf_image_score    string  "exact" (each image score made the exact
+ *                                search's, tc_ivf_certify_max) or "ivf"
+ *     ivf_exact_patches  int64   patches rescored exactly for that (0 with "ivf")
  *
  * Collective on the file's communicator. */
 #ifndef TC_SCORES_IO_H
@@ -81,7 +84,14 @@ TcErr tc_scores_write_decisions(TcH5File *f, int64_t row0, int64_t n, const floa
 
 /* The --search ivf attributes above. Collective (the same values on every
  * rank). */
-TcErr tc_scores_write_ivf(TcH5File *f, int64_t nlist, int64_t nprobe, double recall, int64_t recall_patches);
+typedef struct {
+  int64_t nlist, nprobe;
+  double recall;
+  int64_t recall_patches;
+  int exact_images;      /* image scores made exact */
+  int64_t exact_patches; /* patches rescored for it */
+} TcScoresIvf;
+TcErr tc_scores_write_ivf(TcH5File *f, const TcScoresIvf *iv);
 
 /* Read all T decisions (1 = NG) into dec [T]; the file must be calibrated.
  * Collective. */

@@ -443,6 +443,76 @@ static void test_restore_(void) {
   tc_ivf_free(&ivf);
 }
 
+/* tc_ivf_certify_max: after a one-list search (many misses), the max patch
+ * score equals the exact search's max, with and without weights; patches
+ * not rescored keep the search's neighbour; a clustered image closes the
+ * bound in the first batch; nothing scored above the returned max. */
+static void test_certify_(void) {
+  const int64_t M = 600, D = 16, q = 300;
+  float *orig = malloc(sizeof(float) * M * D), *bank = malloc(sizeof(float) * M * D), *Q = malloc(sizeof(float) * q * D);
+  float *norms = malloc(sizeof(float) * M), *dist = malloc(sizeof(float) * q), *w = malloc(sizeof(float) * M);
+  int64_t *idx = malloc(sizeof(int64_t) * q);
+  TcScoreNN *nn = malloc(sizeof(TcScoreNN) * q), *raw = malloc(sizeof(TcScoreNN) * q);
+  fill_int_(orig, M * D, 5, 11);
+  fill_int_(Q, q * D, 5, 12);
+  for (int64_t r = 0; r < M; r++) w[r] = 0.5f + (float)(r % 7) * 0.25f;
+  memcpy(bank, orig, sizeof(float) * M * D);
+  tc_score_row_norms(orig, M, D, norms);
+  CHECK_INT(tc_score_nn_bank(Q, q, orig, norms, M, D, dist, idx), TC_OK);
+  TcIvf ivf;
+  CHECK_INT(tc_ivf_build(bank, M, D, 30, 5, 3, &ivf), TC_OK);
+  for (int weighted = 0; weighted < 2; weighted++) {
+    const float *wt = weighted ? w : NULL;
+    float ex_max = -INFINITY, raw_max = -INFINITY;
+    for (int64_t i = 0; i < q; i++) {
+      float s = wt ? dist[i] * wt[idx[i]] : dist[i];
+      if (s > ex_max) ex_max = s;
+    }
+    CHECK_INT(tc_ivf_search(&ivf, bank, Q, q, 1, nn), TC_OK);
+    memcpy(raw, nn, sizeof(TcScoreNN) * q);
+    int64_t misses = 0;
+    for (int64_t i = 0; i < q; i++) {
+      misses += raw[i].dist > dist[i];
+      float s = wt ? raw[i].dist * wt[raw[i].index] : raw[i].dist;
+      if (s > raw_max) raw_max = s;
+    }
+    CHECK_MSG(misses > q / 10, "one probe of 30 lists should miss often (%lld misses)", (long long)misses);
+    int64_t n_exact = -1;
+    CHECK_INT(tc_ivf_certify_max(&ivf, bank, Q, q, wt, nn, &n_exact), TC_OK);
+    float got = -INFINITY;
+    int64_t changed = 0, bad = 0;
+    for (int64_t i = 0; i < q; i++) {
+      float s = wt ? nn[i].dist * wt[nn[i].index] : nn[i].dist;
+      if (s > got) got = s;
+      if (memcmp(&nn[i], &raw[i], sizeof nn[i])) {
+        changed++;
+        /* a rescored patch holds the exact search's neighbour */
+        if (nn[i].index != idx[i] || nn[i].dist != dist[i]) bad++;
+      }
+    }
+    CHECK_MSG(got == ex_max, "weighted %d: certified max %g, exact max %g (raw %g)", weighted, (double)got,
+              (double)ex_max, (double)raw_max);
+    CHECK_INT(bad, 0);
+    CHECK_MSG(n_exact >= 1 && n_exact <= q && changed <= n_exact, "weighted %d: %lld rescored, %lld changed",
+              weighted, (long long)n_exact, (long long)changed);
+  }
+  /* every query a bank row + its own small offset (the row stays its
+   * nearest): the first batches close the bound */
+  for (int64_t i = 0; i < q; i++)
+    for (int64_t d = 0; d < D; d++) Q[i * D + d] = orig[(i * 7 % M) * D + d] + (d == 0 ? 0.0015f * (float)(i + 1) : 0.0f);
+  CHECK_INT(tc_ivf_search(&ivf, bank, Q, q, 1, nn), TC_OK);
+  int64_t n_exact = -1;
+  CHECK_INT(tc_ivf_certify_max(&ivf, bank, Q, q, NULL, nn, &n_exact), TC_OK);
+  CHECK_MSG(n_exact <= TC_IVF_CERTIFY_FIRST * 3, "near-bank queries: %lld rescored", (long long)n_exact);
+  float mx = -INFINITY;
+  for (int64_t i = 0; i < q; i++) mx = nn[i].dist > mx ? nn[i].dist : mx;
+  CHECK_MSG(fabsf(mx - 0.2025f) < 1e-5f, "near-bank max %g (expected 0.45^2)", (double)mx);
+  CHECK_INT(tc_ivf_certify_max(&ivf, bank, Q, 0, NULL, nn, &n_exact), TC_OK);
+  CHECK_INT(n_exact, 0);
+  tc_ivf_free(&ivf);
+  free(orig); free(bank); free(Q); free(norms); free(dist); free(w); free(idx); free(nn); free(raw);
+}
+
 int main(int argc, char **argv) {
   tc_test_h5_begin(&argc, &argv, dir_, sizeof dir_, "tc_ivf");
   test_probe_all_is_exact_();
@@ -452,5 +522,6 @@ int main(int argc, char **argv) {
   test_part_rows_();
   test_split_is_serial_();
   test_restore_();
+  test_certify_();
   return tc_test_h5_end(dir_);
 }
