@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test_guard.sh - inputs are never overwritten and hostile command lines fail
 # at once (issue 19), on 1 and 2 ranks under real mpirun:
-#  - every writing command (fit, tailsample, predict, extract, eval --csv)
+#  - every writing command (fit, tailsample, calibrate, index, predict,
+#    extract, eval --csv)
 #    refuses an output that is one of its inputs (the same path, another
 #    spelling, a hard link, a symlink, an image of the list or data set, the
 #    list, labels or weights file, a name its temporary file could take) and
@@ -83,6 +84,12 @@ refuse "predict --out its model" 2 "--out m.h5 is the same file as --model m.h5"
   predict --model m.h5 --features f.h5 --out m.h5
 refuse "predict --out its features" 2 "is the same file as --features f.h5" 0 \
   predict --model m.h5 --features f.h5 --out f.h5
+refuse "calibrate --out its model" 2 "--out m.h5 is the same file as --model m.h5: refusing to overwrite an input" 0 \
+  calibrate --model m.h5 --features f.h5 --out m.h5
+refuse "calibrate --out its features (2 ranks)" 2 "--out f.h5 is the same file as --features f.h5: refusing to overwrite an input" 2 \
+  calibrate --model m.h5 --features f.h5 --out f.h5
+refuse "index --out its model" 2 "--out m.h5 is the same file as --model m.h5: refusing to overwrite an input" 0 \
+  index --model m.h5 --out m.h5
 refuse "extract --out W.h5 --weights W.h5 (2 ranks)" 2 "--out W.h5 is the same file as --weights W.h5" 2 \
   extract --list list.txt --weights W.h5 --out W.h5
 refuse "extract --out its list" 2 "--out list.txt is the same file as --list list.txt" 0 \
