@@ -142,31 +142,42 @@ check "gate: no metrics of the night's model: exit 4, one line" \
 # retention and the log line, then --rollback; the cluster part runs the real chain
 FW=$TMP/fwork
 mkdir -p "$FW/nights"
-fake_night() { # ID AUROC FRR [CUR_AUROC CUR_FRR] KEEP: a night whose stages all succeeded
-  local d=$FW/nights/$1 s
+fake_night() { # ID AUROC FRR [CUR_AUROC CUR_FRR] KEEP: a night whose stages all succeeded;
+  # FAKE_INDEX=failed: its index build failed (after the fit); off: TC_INDEX=0 (no index)
+  local d=$FW/nights/$1 s ix=${FAKE_INDEX:-ok}
   mkdir -p "$d"
   for s in extract fit predict; do echo "ok 1" >"$d/stage.$s"; done
   echo "model of night $1" >"$d/model.h5"; echo "| table of night $1 |" >"$d/eval.md"
+  case $ix in
+    ok) echo "index of night $1" >"$d/index.h5"; echo 1 >"$d/stage.index.start"; echo "ok 1" >"$d/stage.index" ;;
+    failed) echo 1 >"$d/stage.index.start" ;;
+  esac
   metrics "$d/metrics.txt" "$2" "$3"
   if [ -f "$FW/model.h5" ]; then ln "$FW/model.h5" "$d/current.h5"; metrics "$d/current.metrics.txt" "$4" "$5"; fi
   printf '%s\n' "TC_HOME=$ROOT" "TC_BIN=$TC" "TC_DATA=$TMP" "TC_WORK=$FW" TC_EVAL=1 TC_METHOD=tailedcore \
-    TC_BACKBONE=mobilenetv2 "TC_VAL=$TMP" "TC_KEEP_NIGHTS=${!#}" >"$d/night.env"
+    TC_BACKBONE=mobilenetv2 "TC_VAL=$TMP" "TC_KEEP_NIGHTS=${!#}" "TC_INDEX=$([ "$ix" = off ] && echo 0 || echo 1)" >"$d/night.env"
 }
 finalize() { "$NIGHTLY" --finalize "$FW/nights/$1" >"$TMP/fin.out" 2>&1; }
 flog() { tail -1 "$FW/nightly.log" | tr ' ' '\n' | sed -n "s/^$1=//p"; }
 fake_night 20250101-020000-1 100 0 7; finalize 20250101-020000-1; rc=$?
 check "finalize: first night (AUROC 100, no published model): exit 0, published" \
   sh -c "[ $rc = 0 ] && cmp -s '$FW/model.h5' '$FW/nights/20250101-020000-1/model.h5' && [ \"\$(readlink '$FW/latest')\" = nights/20250101-020000-1 ]"
+check "finalize: the night's index published with its model (index.h5), no index.prev.h5; log t_index=1s" \
+  sh -c "cmp -s '$FW/index.h5' '$FW/nights/20250101-020000-1/index.h5' && [ ! -e '$FW/index.prev.h5' ] && [ '$(flog t_index)' = 1s ]"
 check "finalize: log line has the night's image_auroc, pixel_auroc, threshold, frr; no cur_ fields without a published model" \
   sh -c "[ '$(flog image_auroc)' = 100 ] && [ '$(flog pixel_auroc)' = 80.5 ] && [ '$(flog threshold)' = 1.25 ] && [ '$(flog frr)' = 0 ] && ! tail -1 '$FW/nightly.log' | grep -q cur_"
 fake_night 20250102-020000-2 99 0 100 0 7; finalize 20250102-020000-2; rc=$?
 check "finalize: second night (99 vs 100): published; model.prev.h5 and prev are the first night's" \
   sh -c "[ $rc = 0 ] && cmp -s '$FW/model.prev.h5' '$FW/nights/20250101-020000-1/model.h5' && [ \"\$(readlink '$FW/prev')\" = nights/20250101-020000-1 ]"
+check "finalize: second night: index.h5 is its index, index.prev.h5 the first night's; no temporary file left" \
+  sh -c "cmp -s '$FW/index.h5' '$FW/nights/20250102-020000-2/index.h5' && cmp -s '$FW/index.prev.h5' '$FW/nights/20250101-020000-1/index.h5' && ! ls '$FW' | grep -q '[.]tmp[.]'"
 check "finalize: log line has the current model's fields (cur_image_auroc=100 cur_frr=0)" \
   sh -c "[ '$(flog cur_image_auroc)' = 100 ] && [ '$(flog cur_frr)' = 0 ] && [ '$(flog status)' = ok ] && [ '$(flog model)' = published ]"
 fake_night 20250103-020000-3 75 0 99 0 7; finalize 20250103-020000-3; rc=$?
 check "finalize: a night 24 points below: exit 3, refused, model.h5 and model.prev.h5 unchanged, its model kept in the night" \
   sh -c "[ $rc = 3 ] && cmp -s '$FW/model.h5' '$FW/nights/20250102-020000-2/model.h5' && cmp -s '$FW/model.prev.h5' '$FW/nights/20250101-020000-1/model.h5' && [ -f '$FW/nights/20250103-020000-3/model.h5' ]"
+check "finalize: refused: index.h5 and index.prev.h5 unchanged" \
+  sh -c "cmp -s '$FW/index.h5' '$FW/nights/20250102-020000-2/index.h5' && cmp -s '$FW/index.prev.h5' '$FW/nights/20250101-020000-1/index.h5'"
 check "finalize: refused log line: status=refused reason=\"... fell 24.0 points below the current 99.0 (max drop 2.0)\" model=unchanged" \
   sh -c "tail -1 '$FW/nightly.log' | grep -q 'status=refused reason=\"image AUROC 75.0 fell 24.0 points below the current 99.0 (max drop 2.0)\" images=' && [ '$(flog model)' = unchanged ]"
 check "finalize: the refused night's result says refused, eval.md is still the published model's" \
@@ -179,6 +190,8 @@ echo "TC_WORK=$FW" >"$TMP/fw.conf"
 (unset TC_WORK; "$NIGHTLY" --rollback --config "$TMP/fw.conf") >"$TMP/rb.out" 2>&1; rc=$?
 check "rollback: exit 0; model.h5 is the previous model byte for byte; the replaced one is model.rolledback.h5" \
   sh -c "[ $rc = 0 ] && cmp -s '$FW/model.h5' '$FW/nights/20250102-020000-2/model.h5' && cmp -s '$FW/model.rolledback.h5' '$TMP/fw.replaced.h5' && [ ! -e '$FW/model.prev.h5' ]"
+check "rollback: index.h5 is the restored model's index, index.rolledback.h5 the replaced one's, no index.prev.h5; log index=restored" \
+  sh -c "cmp -s '$FW/index.h5' '$FW/nights/20250102-020000-2/index.h5' && cmp -s '$FW/index.rolledback.h5' '$FW/nights/20250104-020000-4/index.h5' && [ ! -e '$FW/index.prev.h5' ] && [ '$(flog index)' = restored ]"
 check "rollback: eval.md and latest follow the restored model; the log says action=rollback restored_night=... replaced_night=..." \
   sh -c "cmp -s '$FW/eval.md' '$FW/nights/20250102-020000-2/eval.md' && [ \"\$(readlink '$FW/latest')\" = nights/20250102-020000-2 ] && tail -1 '$FW/nightly.log' | grep -q 'action=rollback status=ok model=restored restored_night=20250102-020000-2 replaced_night=20250104-020000-4'"
 TC_WORK=$FW "$NIGHTLY" --rollback >"$TMP/rb2.out" 2>&1; rc=$?
@@ -201,6 +214,28 @@ cp "$FW/model.rolledback.h5" "$FW/model.h5.hand" && mv "$FW/model.h5.hand" "$FW/
 finalize 20250106-020000-6; rc=$?
 check "finalize: the published model changed while the night ran: refused, not published over it" \
   sh -c "[ $rc = 3 ] && grep -q 'changed while the night ran' '$FW/nights/20250106-020000-6/result' && cmp -s '$FW/model.h5' '$FW/model.rolledback.h5'"
+
+# the index (TC_INDEX=1): a failed build fails the night and leaves the published
+# models and indexes as they were; TC_INDEX=0 publishes without one, and the
+# index of the replaced model goes with it (to index.prev.h5); a rollback brings it back
+FW_SAVE=$FW FW=$TMP/fwork2
+mkdir -p "$FW/nights"
+fake_night 20250201-020000-1 99 0 7; finalize 20250201-020000-1
+fake_night 20250202-020000-2 99 0 99 0 7; finalize 20250202-020000-2
+published() { (cd "$FW" && md5sum model.h5 model.prev.h5 index.h5 index.prev.h5 eval.md 2>&1; readlink latest prev); }
+before=$(published)
+FAKE_INDEX=failed fake_night 20250203-020000-3 99.5 0 99 0 7; finalize 20250203-020000-3; rc=$?
+check "finalize: the index build failed: exit 1, log status=failed stage=index t_index=failed model=unchanged, result 'failed index'" \
+  sh -c "[ $rc = 1 ] && tail -1 '$FW/nightly.log' | grep -q 'status=failed stage=index ' && [ '$(flog t_index)' = failed ] && [ '$(flog model)' = unchanged ] && grep -qx 'failed index' '$FW/nights/20250203-020000-3/result'"
+check "finalize: the index build failed: model.h5, model.prev.h5, index.h5, index.prev.h5, eval.md, latest and prev unchanged" \
+  test "$(published)" = "$before"
+FAKE_INDEX=off fake_night 20250204-020000-4 99.5 0 99 0 7; finalize 20250204-020000-4; rc=$?
+check "finalize: TC_INDEX=0: the model published without an index: no index.h5; index.prev.h5 = model.prev.h5's index; no t_index" \
+  sh -c "[ $rc = 0 ] && cmp -s '$FW/model.h5' '$FW/nights/20250204-020000-4/model.h5' && [ ! -e '$FW/index.h5' ] && cmp -s '$FW/model.prev.h5' '$FW/nights/20250202-020000-2/model.h5' && cmp -s '$FW/index.prev.h5' '$FW/nights/20250202-020000-2/index.h5' && ! tail -1 '$FW/nightly.log' | grep -q t_index="
+TC_WORK=$FW "$NIGHTLY" --rollback >"$TMP/rb4.out" 2>&1; rc=$?
+check "rollback to a model with an index: index.h5 comes back with it; no index.rolledback.h5 (the replaced model had none)" \
+  sh -c "[ $rc = 0 ] && cmp -s '$FW/model.h5' '$FW/nights/20250202-020000-2/model.h5' && cmp -s '$FW/index.h5' '$FW/nights/20250202-020000-2/index.h5' && [ ! -e '$FW/index.rolledback.h5' ] && [ ! -e '$FW/index.prev.h5' ]"
+FW=$FW_SAVE
 
 # ---------------------------------------------------------------- 2. the cluster
 if ! command -v slurmctld >/dev/null || ! command -v munged >/dev/null || ! command -v sbatch >/dev/null \
@@ -269,13 +304,27 @@ else
     echo "  night $1: exit $rc in $((SECONDS - t0)) s; log: $(tail -1 "$WORK/nightly.log" 2>/dev/null)"
     local st
     st=$(tail -1 "$WORK/nightly.log" 2>/dev/null | sed -n 's/.*status=failed stage=\([a-z]*\).*/\1/p')
-    if [ -n "$st" ]; then  # show why, so a failure can be rerun by hand
-      tail -8 "$(lastnight)/$st"-*.out 2>/dev/null | sed "s/^/    [$st job] /"
+    if [ -n "$st" ]; then  # show why, so a failure can be rerun by hand (the index is built in the fit job)
+      local job=$st; [ "$st" != index ] || job=fit
+      tail -8 "$(lastnight)/$job"-*.out 2>/dev/null | sed "s/^/    [$job job] /"
     fi
     return $rc
   }
   logf() { tail -1 "$WORK/nightly.log" | tr ' ' '\n' | sed -n "s/^$1=//p"; }
   lastnight() { ls -d "$WORK"/nights/* | tail -1; }
+  # ivf_ok MODEL INDEX FEATURES: predict --search ivf --index accepts the pair (the
+  # index was built from this model: same bank digest) and scores the features
+  ivf_ok() {
+    timeout 120 "$TC" predict --model "$1" --index "$2" --search ivf --features "$3" \
+      --out "$TMP/ivf.scores.h5" --quiet >"$TMP/ivf.out" 2>&1 && [ -f "$TMP/ivf.scores.h5" ]
+    local rc=$?; rm -f "$TMP/ivf.scores.h5"; return $rc
+  }
+  # ivf_refused MODEL INDEX FEATURES: ... refuses an index of another memory bank
+  ivf_refused() {
+    timeout 120 "$TC" predict --model "$1" --index "$2" --search ivf --features "$3" \
+      --out "$TMP/ivf.scores.h5" --quiet >"$TMP/ivf.out" 2>&1
+    local rc=$?; rm -f "$TMP/ivf.scores.h5"; [ $rc = 3 ] && grep -q 'an index of another memory bank' "$TMP/ivf.out"
+  }
 
   # night 0: the default calibration (fit --val-fraction 0.1, TC_VAL_FRACTION) on
   # this set: TailSampler makes every one of its 30 images a tail image (K_max 1
@@ -306,6 +355,12 @@ else
   check "night 1: model.h5 published, a model file" sh -c "'$TC' info '$WORK/model.h5' 2>/dev/null | grep -qi model"
   check "night 1: fit saw the tail images rotated/flipped (TC_DATA + TC_WEIGHTS)" sh -c "'$TC' info '$WORK/model.h5' 2>/dev/null | grep -q '@tail_views_per_image = 47'"
   check "night 1: no model.prev.h5 yet" test ! -e "$WORK/model.prev.h5"
+  check "night 1: index.h5 published next to model.h5 (an ivf_index file, the night's), no index.prev.h5, no temporary file" \
+    sh -c "'$TC' info '$WORK/index.h5' 2>/dev/null | grep -q 'ivf_index file' && cmp -s '$WORK/index.h5' '$(lastnight)/index.h5' && [ ! -e '$WORK/index.prev.h5' ] && ! ls '$WORK' '$(lastnight)' | grep -q '[.]tmp[.]'"
+  check "night 1: index.h5 is model.h5's index: predict --search ivf --index index.h5 scores with it" \
+    ivf_ok "$WORK/model.h5" "$WORK/index.h5" "$(lastnight)/features.h5"
+  check "night 1: the fit job built it (t_index in the log, 'wrote the index' in fit's log)" \
+    sh -c "[ -n '$(logf t_index)' ] && [ '$(logf t_index)' != failed ] && grep -q 'wrote the index' '$(lastnight)'/fit-*.out"
   if [ $no_eval = 0 ]; then
     check "night 1: eval table published" sh -c "grep -q '|' '$WORK/eval.md' && grep -qi 'all' '$WORK/eval.md'"
     check "night 1: eval read the set's dataset.json by itself (tail/head means)" grep -q 'mean head' "$WORK/eval.md"
@@ -317,6 +372,7 @@ else
   check "night 1: log line has memory bank size and stage times" \
     sh -c "[ -n '$(logf memory_bank)' ] && [ '$(logf memory_bank)' != '?' ] && [ -n '$(logf t_fit)' ]"
   cp "$WORK/model.h5" "$TMP/model.night1.h5" 2>/dev/null
+  cp "$WORK/index.h5" "$TMP/index.night1.h5" 2>/dev/null
   [ -f "$WORK/eval.md" ] && sed 's/^/    /' "$WORK/eval.md"
 
   # night 2: 10 new images (4 + 4 + 2 of the same classes, new names)
@@ -336,6 +392,12 @@ else
   check "night 2: model.prev.h5 is the first night's model" cmp -s "$WORK/model.prev.h5" "$TMP/model.night1.h5"
   check "night 2: model.h5 republished (the night's model, not the first)" \
     sh -c "cmp -s '$WORK/model.h5' '$n2/model.h5' && ! cmp -s '$WORK/model.h5' '$TMP/model.night1.h5'"
+  check "night 2: index.h5 is the night's index, index.prev.h5 the first night's" \
+    sh -c "cmp -s '$WORK/index.h5' '$n2/index.h5' && cmp -s '$WORK/index.prev.h5' '$TMP/index.night1.h5'"
+  check "night 2: predict --search ivf accepts model.h5 with index.h5" ivf_ok "$WORK/model.h5" "$WORK/index.h5" "$n2/features.h5"
+  check "night 2: ... and model.prev.h5 with index.prev.h5" ivf_ok "$WORK/model.prev.h5" "$WORK/index.prev.h5" "$n2/features.h5"
+  check "night 2: ... and refuses model.h5 with index.prev.h5 (the index is bound to its model)" \
+    ivf_refused "$WORK/model.h5" "$WORK/index.prev.h5" "$n2/features.h5"
   # incremental must equal a full extraction of the same images in the same order
   sed "s|^|$DATA/|" "$n2/union.rel" >"$TMP/union.txt"
   tc_run 2 extract --list "$TMP/union.txt" --split train --backbone mobilenetv2 --weights "$W" \
@@ -343,6 +405,7 @@ else
   check "night 2: merged features equal a full extraction (features, embeddings, paths)" \
     sh -c "h5diff -q '$n2/features.h5' '$TMP/full.h5' /features /features && h5diff -q '$n2/features.h5' '$TMP/full.h5' /embeddings /embeddings && h5diff -q '$n2/features.h5' '$TMP/full.h5' /paths /paths"
   cp "$WORK/model.h5" "$TMP/model.night2.h5" 2>/dev/null
+  cp "$WORK/index.h5" "$TMP/index.night2.h5" 2>/dev/null
 
   # night 3: fit forced to fail (a bad option): chain stops, nothing published
   TC_FIT_ARGS="--no-such-option" night 3; rc=$?
@@ -350,6 +413,8 @@ else
   check "night 3 (fit fails): nightly exits non-zero" test $rc != 0
   check "night 3: model.h5 unchanged" cmp -s "$WORK/model.h5" "$TMP/model.night2.h5"
   check "night 3: model.prev.h5 unchanged" cmp -s "$WORK/model.prev.h5" "$TMP/model.night1.h5"
+  check "night 3: index.h5 and index.prev.h5 unchanged; no index built (t_index=not_run)" \
+    sh -c "cmp -s '$WORK/index.h5' '$TMP/index.night2.h5' && cmp -s '$WORK/index.prev.h5' '$TMP/index.night1.h5' && [ ! -e '$n3/index.h5' ] && [ '$(logf t_index)' = not_run ]"
   if [ $no_eval = 0 ]; then
     read -r _ jf jp jz <"$n3/jobs"
     check "night 3: fit FAILED, predict CANCELLED (never ran), finalizer COMPLETED its report" \
@@ -362,6 +427,23 @@ else
   check "night 3: log line says failed at fit, model unchanged" \
     sh -c "tail -1 '$WORK/nightly.log' | grep -q 'status=failed stage=fit' && tail -1 '$WORK/nightly.log' | grep -q 'model=unchanged'"
   check "night 3: lock released (a new night may start)" test ! -e "$WORK/nightly.lock"
+
+  # night 3i: the fit succeeds, the index build after it fails (a bad index
+  # option): the night fails at stage index, nothing is published
+  TC_INDEX_ARGS="--no-such-option" night 3i; rc=$?
+  n3i=$(lastnight)
+  check "night 3i (index build fails): nightly exits 1, says FAILED" sh -c "[ $rc = 1 ] && grep -q 'night FAILED: failed index' '$TMP/night3i.out'"
+  check "night 3i: log status=failed stage=index, t_fit ok, t_index=failed, model=unchanged" \
+    sh -c "tail -1 '$WORK/nightly.log' | grep -q 'status=failed stage=index ' && [ '$(logf t_index)' = failed ] && [ '$(logf t_fit)' != failed ] && [ '$(logf model)' = unchanged ]"
+  check "night 3i: model.h5, model.prev.h5, index.h5, index.prev.h5 unchanged byte for byte" \
+    sh -c "cmp -s '$WORK/model.h5' '$TMP/model.night2.h5' && cmp -s '$WORK/model.prev.h5' '$TMP/model.night1.h5' && cmp -s '$WORK/index.h5' '$TMP/index.night2.h5' && cmp -s '$WORK/index.prev.h5' '$TMP/index.night1.h5'"
+  check "night 3i: the night's model was fitted but has no index; the fit job's log says why" \
+    sh -c "[ -f '$n3i/model.h5' ] && [ ! -e '$n3i/index.h5' ] && grep -q 'FAILED: tailedcore index' '$n3i'/fit-*.out"
+  if [ $no_eval = 0 ]; then
+    read -r _ jf jp _ <"$n3i/jobs"
+    check "night 3i: the fit job FAILED, predict CANCELLED (never ran)" \
+      sh -c "[ '$(slurm_job_state "$jf")' = FAILED ] && [ '$(slurm_job_state "$jp")' = CANCELLED ] && [ ! -e '$n3i/stage.predict.start' ]"
+  fi
   n1=$(ls -d "$WORK"/nights/* | head -1)
 
   if [ $no_eval = 0 ]; then
@@ -384,7 +466,8 @@ else
       sh -c "[ '$(fieldof "$l2" cur_image_auroc)' = '$(fieldof "$l1" image_auroc)' ] && [ '$(fieldof "$l2" cur_pixel_auroc)' = '$(fieldof "$l1" pixel_auroc)' ]"
     check "night 2: the published model was evaluated in the predict job (current.metrics.txt, stage.current ok)" \
       sh -c "grep -q '^ok ' '$n2/stage.current' && grep -q '^image_auroc=' '$n2/current.metrics.txt' && grep -q 'the current model' '$n2'/predict-*.out"
-    check "night 3 (failed): its line still has the metric fields (?)" sh -c "[ '$(logf image_auroc)' = '?' ] && [ '$(logf frr)' = '?' ]"
+    l3=$(lognight "$n3")
+    check "night 3 (failed): its line still has the metric fields (?)" sh -c "[ '$(fieldof "$l3" image_auroc)' = '?' ] && [ '$(fieldof "$l3" frr)' = '?' ]"
 
     # night 4: poisoned: the defect test images copied into train/good
     for c in "$DATA"/*/; do
@@ -396,6 +479,8 @@ else
     check "night 4 (poisoned): nightly exits 3 (refused by the gate)" test $rc = 3
     check "night 4: model.h5 and model.prev.h5 unchanged byte for byte, eval.md unchanged" \
       sh -c "cmp -s '$WORK/model.h5' '$TMP/model.night2.h5' && cmp -s '$WORK/model.prev.h5' '$TMP/model.night1.h5' && cmp -s '$WORK/eval.md' '$TMP/eval.night2.md'"
+    check "night 4: index.h5 and index.prev.h5 unchanged byte for byte (the refused model's index stays in its night)" \
+      sh -c "cmp -s '$WORK/index.h5' '$TMP/index.night2.h5' && cmp -s '$WORK/index.prev.h5' '$TMP/index.night1.h5' && [ -f '$n4/index.h5' ]"
     check "night 4: the refused model stays in its night folder" sh -c "[ -f '$n4/model.h5' ] && ! cmp -s '$n4/model.h5' '$WORK/model.h5'"
     drop=$(awk -v c="$(fieldof "$l4" cur_image_auroc)" -v n="$(fieldof "$l4" image_auroc)" 'BEGIN { printf "%.1f", c - n }')
     check "night 4: log status=refused, the reason names the AUROC drop ($drop points) and the max drop" \
@@ -414,12 +499,19 @@ else
     n5=$(lastnight)
     check "night 5 (clean after the poisoned one): exit 0, published; model.prev.h5 = night 2's model" \
       sh -c "[ $rc = 0 ] && [ '$(logf status)' = ok ] && cmp -s '$WORK/model.h5' '$n5/model.h5' && cmp -s '$WORK/model.prev.h5' '$TMP/model.night2.h5'"
+    check "night 5: index.h5 = its index, index.prev.h5 = night 2's" \
+      sh -c "cmp -s '$WORK/index.h5' '$n5/index.h5' && cmp -s '$WORK/index.prev.h5' '$TMP/index.night2.h5'"
     cp "$WORK/model.h5" "$TMP/model.night5.h5"
+    cp "$WORK/index.h5" "$TMP/index.night5.h5"
 
     # rollback: night 2's model back, byte for byte
     "$ROOT/slurm/nightly" --rollback >"$TMP/rb.out" 2>&1; rc=$?
     check "rollback: exit 0, model.h5 = night 2's model byte for byte, model.rolledback.h5 = night 5's" \
       sh -c "[ $rc = 0 ] && cmp -s '$WORK/model.h5' '$TMP/model.night2.h5' && cmp -s '$WORK/model.rolledback.h5' '$TMP/model.night5.h5' && [ ! -e '$WORK/model.prev.h5' ]"
+    check "rollback: index.h5 = night 2's index byte for byte, index.rolledback.h5 = night 5's, no index.prev.h5" \
+      sh -c "cmp -s '$WORK/index.h5' '$TMP/index.night2.h5' && cmp -s '$WORK/index.rolledback.h5' '$TMP/index.night5.h5' && [ ! -e '$WORK/index.prev.h5' ]"
+    check "rollback: predict --search ivf --index index.h5 accepts the restored model" \
+      ivf_ok "$WORK/model.h5" "$WORK/index.h5" "$n2/features.h5"
     check "rollback: eval.md is night 2's again, latest -> night 2, a rollback line in the log" \
       sh -c "cmp -s '$WORK/eval.md' '$TMP/eval.night2.md' && [ \"\$(readlink '$WORK/latest')\" = 'nights/$(basename "$n2")' ] && tail -1 '$WORK/nightly.log' | grep -q 'action=rollback status=ok model=restored restored_night=$(basename "$n2") replaced_night=$(basename "$n5")'"
     "$ROOT/slurm/nightly" --rollback >"$TMP/rb2.out" 2>&1; rc=$?
@@ -440,8 +532,8 @@ else
     check "night 6: refused by the floor; the finalizer job exits 3 ($st)" \
       sh -c "grep -q '^refused image AUROC [0-9.]* is below the floor 101.0 (TC_GATE_MIN_AUROC)' '$n6/result' && scontrol show job -o '$j6z' | grep -q 'ExitCode=3:0'"
     check "night 6: model.h5 is still night 2's model" cmp -s "$WORK/model.h5" "$TMP/model.night2.h5"
-    check "retention (TC_KEEP_NIGHTS=1): only night 6 and night 2 (the published model's) are left; log pruned=4" \
-      sh -c "[ \"\$(cd '$WORK/nights' && echo *)\" = '$(basename "$n2") $(basename "$n6")' ] && [ '$(logf pruned)' = 4 ]"
+    check "retention (TC_KEEP_NIGHTS=1): only night 6 and night 2 (the published model's) are left; log pruned=5" \
+      sh -c "[ \"\$(cd '$WORK/nights' && echo *)\" = '$(basename "$n2") $(basename "$n6")' ] && [ '$(logf pruned)' = 5 ]"
   else
     echo "SKIP gate, rollback and retention on the cluster (predict not built yet)"
   fi
