@@ -13,14 +13,8 @@
 # exact bf16 int8 tworound tworound-int8). Contract of bench/README.md:
 # BENCH lines, peer = the exact mode in the same run, ratio = exact / mode.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-BUILD=${BUILD:-build}
-quick=${BENCH_QUICK:-0}
+source "$(dirname "$0")/stage_lib.sh"
 TMP=${BENCH_TMP:-$(mktemp -d)}
-if [ -z "${MPIRUN:-}" ]; then
-  MPIRUN="mpirun --oversubscribe --bind-to none"
-  [ "$(id -u)" = 0 ] && MPIRUN="$MPIRUN --allow-run-as-root"
-fi
 export OPENBLAS_NUM_THREADS=1
 MR="$MPIRUN -x OPENBLAS_NUM_THREADS -np 2"
 MODES=${CORESET_MODES:-exact bf16 int8 tworound tworound-int8}

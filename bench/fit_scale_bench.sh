@@ -34,18 +34,10 @@
 # generation and extraction; FIT_SCALE_DIR=DIR keeps the generated data,
 # features and logs there (default: under BENCH_TMP, removed afterwards).
 set -uo pipefail
-cd "$(dirname "$0")/.."
-ROOT=$PWD
-BUILD=${BUILD:-build}
-PY=${PY:-/usr/bin/python3}
-quick=${BENCH_QUICK:-0}
+source "$(dirname "$0")/stage_lib.sh"
 TMP=${BENCH_TMP:-$(mktemp -d)}
 DIR=${FIT_SCALE_DIR:-$TMP/fit_scale}
 mkdir -p "$DIR"
-if [ -z "${MPIRUN:-}" ]; then
-  MPIRUN="mpirun --oversubscribe --bind-to none"
-  [ "$(id -u)" = 0 ] && MPIRUN="$MPIRUN --allow-run-as-root"
-fi
 export OPENBLAS_NUM_THREADS=1
 NP=${FIT_SCALE_NP:-2}
 MR="$MPIRUN -x OPENBLAS_NUM_THREADS -np $NP"

@@ -22,18 +22,10 @@
 # WHOLERUN_DIR=DIR keeps data, models, scores and logs (default: under
 # BENCH_TMP, removed afterwards).
 set -uo pipefail
-cd "$(dirname "$0")/.."
-ROOT=$PWD
-BUILD=${BUILD:-build}
-PY=${PY:-/usr/bin/python3}
-quick=${BENCH_QUICK:-0}
+source "$(dirname "$0")/stage_lib.sh"
 TMP=${BENCH_TMP:-$(mktemp -d)}
 DIR=${WHOLERUN_DIR:-$TMP/wholerun}
 mkdir -p "$DIR"
-if [ -z "${MPIRUN:-}" ]; then
-  MPIRUN="mpirun --oversubscribe --bind-to none"
-  [ "$(id -u)" = 0 ] && MPIRUN="$MPIRUN --allow-run-as-root"
-fi
 export OPENBLAS_NUM_THREADS=1
 NP=${WHOLERUN_NP:-2}
 MR="$MPIRUN -x OPENBLAS_NUM_THREADS -np $NP"
