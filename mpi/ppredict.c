@@ -241,6 +241,7 @@ typedef struct {
   TcScoreNN *nns;       /* ivf: [HW] their exact neighbours */
   int64_t recall_n, recall_hit; /* ivf: sampled patches, and those whose IVF neighbour is as near */
   int64_t certified_patches;    /* ivf: patches rescored exactly to make the image scores exact */
+  float weights_max;            /* ivf: the largest memory weight (the certification's bound) */
   double excess;        /* ivf: sum over the sample of (IVF distance - exact) / exact */
 } Predict_;
 
@@ -498,6 +499,9 @@ static TcErr build_ivf_(Predict_ *s) {
   free(s->norms);
   s->norms = NULL;
   s->nprobe = opt->nprobe < 1 ? 1 : opt->nprobe > s->ivf.nlist ? s->ivf.nlist : opt->nprobe;
+  s->weights_max = 0.0f;
+  for (int64_t r = 0; s->weights && r < M; r++)
+    if (s->weights[r] > s->weights_max) s->weights_max = s->weights[r];
   double total = (double)s->T * (double)HW;
   s->recall_rate = total > TC_PREDICT_RECALL_SAMPLE ? TC_PREDICT_RECALL_SAMPLE / total : 1.0;
   s->Qs = tc_malloc_aligned(sizeof(float) * (size_t)(HW * D), "recall sample");
@@ -666,7 +670,8 @@ static TcErr nearest_ivf_certified_(Predict_ *s, int64_t t) {
   TC_CALL(nearest_ivf_(s, t));
   if (s->opt->ivf_image_score) return TC_OK;
   int64_t n = 0;
-  TC_CALL(tc_ivf_certify_max(&s->ivf, s->bank, s->Q, s->HW, s->use_weights ? s->weights : NULL, s->nn, &n));
+  TC_CALL(tc_ivf_certify_max(&s->ivf, s->bank, s->Q, s->HW, s->use_weights ? s->weights : NULL, s->weights_max,
+                             s->nn, &n));
   s->certified_patches += n;
   return TC_OK;
 }

@@ -512,16 +512,11 @@ static int bound_desc_(const void *a, const void *b) {
 }
 
 TcErr tc_ivf_certify_max(const TcIvf *ivf, const float *bank, const float *Q, int64_t q, const float *weights,
-                         TcScoreNN *nn, int64_t *n_exact) {
-  const int64_t D = ivf->D, M = ivf->M;
+                         float weights_max, TcScoreNN *nn, int64_t *n_exact) {
+  const int64_t D = ivf->D;
   *n_exact = 0;
   if (q == 0) return TC_OK;
-  float w_max = 1.0f;
-  if (weights) {
-    w_max = 0.0f;
-    for (int64_t r = 0; r < M; r++)
-      if (weights[r] > w_max) w_max = weights[r];
-  }
+  const float w_max = weights ? weights_max : 1.0f;
   /* The index's row is some bank row, so its distance (float64, rounded to
    * float32 as the exact search's is) is never below the nearest row's:
    * the bound is the index's patch score with the largest weight, rounded

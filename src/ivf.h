@@ -132,12 +132,14 @@ TcErr tc_ivf_restore(float *bank, const char *what, TcIvf *ivf);
  *   search's neighbours in, the rescored patches' exact neighbours out
  *   (global row, key, float64 distance), the others unchanged.
  *   weights [M] (input, model row order) or NULL: patch score = distance x
- *   weight of its neighbour (softpatch), else the distance.
+ *   weight of its neighbour (softpatch), else the distance; weights_max
+ *   (input) their largest (>= 0; the caller's, found once per bank, not per
+ *   image), ignored without weights.
  *   n_exact (output) patches rescored.
  * The batches depend only on the image: the same on any rank. Errors:
  * TC_ERR_MEM. Local. */
 TcErr tc_ivf_certify_max(const TcIvf *ivf, const float *bank, const float *Q, int64_t q, const float *weights,
-                         TcScoreNN *nn, int64_t *n_exact);
+                         float weights_max, TcScoreNN *nn, int64_t *n_exact);
 
 /* Release what tc_ivf_build allocated (zeroes *ivf). NULL-safe fields. */
 void tc_ivf_free(TcIvf *ivf);

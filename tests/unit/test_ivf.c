@@ -478,7 +478,7 @@ static void test_certify_(void) {
     }
     CHECK_MSG(misses > q / 10, "one probe of 30 lists should miss often (%lld misses)", (long long)misses);
     int64_t n_exact = -1;
-    CHECK_INT(tc_ivf_certify_max(&ivf, bank, Q, q, wt, nn, &n_exact), TC_OK);
+    CHECK_INT(tc_ivf_certify_max(&ivf, bank, Q, q, wt, 2.0f, nn, &n_exact), TC_OK); /* w: 0.5 .. 2 */
     float got = -INFINITY;
     int64_t changed = 0, bad = 0;
     for (int64_t i = 0; i < q; i++) {
@@ -502,12 +502,12 @@ static void test_certify_(void) {
     for (int64_t d = 0; d < D; d++) Q[i * D + d] = orig[(i * 7 % M) * D + d] + (d == 0 ? 0.0015f * (float)(i + 1) : 0.0f);
   CHECK_INT(tc_ivf_search(&ivf, bank, Q, q, 1, nn), TC_OK);
   int64_t n_exact = -1;
-  CHECK_INT(tc_ivf_certify_max(&ivf, bank, Q, q, NULL, nn, &n_exact), TC_OK);
+  CHECK_INT(tc_ivf_certify_max(&ivf, bank, Q, q, NULL, 0.0f, nn, &n_exact), TC_OK);
   CHECK_MSG(n_exact <= TC_IVF_CERTIFY_FIRST * 3, "near-bank queries: %lld rescored", (long long)n_exact);
   float mx = -INFINITY;
   for (int64_t i = 0; i < q; i++) mx = nn[i].dist > mx ? nn[i].dist : mx;
   CHECK_MSG(fabsf(mx - 0.2025f) < 1e-5f, "near-bank max %g (expected 0.45^2)", (double)mx);
-  CHECK_INT(tc_ivf_certify_max(&ivf, bank, Q, 0, NULL, nn, &n_exact), TC_OK);
+  CHECK_INT(tc_ivf_certify_max(&ivf, bank, Q, 0, NULL, 0.0f, nn, &n_exact), TC_OK);
   CHECK_INT(n_exact, 0);
   tc_ivf_free(&ivf);
   free(orig); free(bank); free(Q); free(norms); free(dist); free(w); free(idx); free(nn); free(raw);
