@@ -239,6 +239,7 @@ typedef struct {
   double recall_rate;   /* ivf: probability that a patch is in the recall sample */
   float *Qs;            /* ivf: [HW x D] the sampled patches of one image */
   TcScoreNN *nns;       /* ivf: [HW] their exact neighbours */
+  int64_t *sample;      /* ivf: [HW] the image's patches in the recall sample */
   int64_t recall_n, recall_hit; /* ivf: sampled patches, and those whose IVF neighbour is as near */
   int64_t certified_patches;    /* ivf: patches rescored exactly to make the image scores exact */
   float weights_max;            /* ivf: the largest memory weight (the certification's bound) */
@@ -270,6 +271,7 @@ static void predict_free_(Predict_ *s) {
   tc_ivf_free(&s->ivf);
   free(s->Qs);
   free(s->nns);
+  free(s->sample);
 }
 
 /* Image mode: extract the test images exactly as the model's features
@@ -506,7 +508,8 @@ static TcErr build_ivf_(Predict_ *s) {
   s->recall_rate = total > TC_PREDICT_RECALL_SAMPLE ? TC_PREDICT_RECALL_SAMPLE / total : 1.0;
   s->Qs = tc_malloc_aligned(sizeof(float) * (size_t)(HW * D), "recall sample");
   s->nns = tc_malloc(sizeof(TcScoreNN) * (size_t)HW, "recall neighbours");
-  err = tc_agree(s->comm, s->Qs && s->nns ? TC_OK : TC_ERR_MEM);
+  s->sample = tc_malloc(sizeof(int64_t) * (size_t)HW, "recall sample patches");
+  err = tc_agree(s->comm, s->Qs && s->nns && s->sample ? TC_OK : TC_ERR_MEM);
   int64_t lmin = M, lmax = 0;
   for (int64_t l = 0; l < s->ivf.nlist; l++) {
     int64_t n = s->ivf.list_start[l + 1] - s->ivf.list_start[l];
@@ -636,43 +639,41 @@ static TcErr nearest_local_(Predict_ *s) {
   return TC_OK;
 }
 
-/* --search ivf: this rank's image t through the index; the patches of the
- * recall sample (chosen by global patch number, so the same whatever the
- * rank count) scored exactly too. Local. */
+/* --search ivf: this rank's image t's nearest rows through the index, the
+ * recall sample (patches chosen by global patch number, so the same whatever
+ * the rank count) scored exactly too, then (unless --image-score ivf) its
+ * image score made exact. The sample rides on the certification's first
+ * pass over the bank (its patches then keep their exact neighbours); with
+ * --image-score ivf it makes a pass of its own and every patch keeps its
+ * IVF neighbour. Local. */
 static TcErr nearest_ivf_(Predict_ *s, int64_t t) {
-  const int64_t HW = s->HW, D = s->D, M = s->model.M;
+  const int64_t HW = s->HW, D = s->D;
   TC_CALL(tc_ivf_search(&s->ivf, s->bank, s->Q, HW, s->nprobe, s->nn));
   float *ivf_dist = s->grid; /* free until score_image_ fills it */
   int64_t ns = 0;
   for (int64_t p = 0; p < HW; p++) {
     uint64_t g = (uint64_t)((s->lo + t) * HW + p);
     if (tc_rng_uniform(TC_IVF_SEED, TC_RNG_STREAM_IVF_RECALL, g) < s->recall_rate) {
-      memcpy(s->Qs + ns * D, s->Q + p * D, sizeof(float) * (size_t)D);
+      s->sample[ns] = p;
       ivf_dist[ns++] = s->nn[p].dist;
     }
   }
-  if (ns == 0) return TC_OK;
-  tc_score_nn_init(s->nns, ns);
-  TC_CALL(tc_score_nn(s->Qs, ns, s->bank, s->ivf.norms, M, D, 0, TC_SCORE_TILE_ROWS, s->work, s->nns));
-  tc_score_nn_exact(s->Qs, ns, s->bank, M, D, 0, s->nns);
+  if (s->opt->ivf_image_score) {
+    if (ns == 0) return TC_OK;
+    for (int64_t i = 0; i < ns; i++) memcpy(s->Qs + i * D, s->Q + s->sample[i] * D, sizeof(float) * (size_t)D);
+    TC_CALL(tc_ivf_search(&s->ivf, s->bank, s->Qs, ns, s->ivf.nlist, s->nns));
+  } else {
+    int64_t n = 0;
+    TC_CALL(tc_ivf_certify_max(&s->ivf, s->bank, s->Q, HW, s->use_weights ? s->weights : NULL, s->weights_max,
+                               s->sample, ns, s->nn, &n));
+    s->certified_patches += n;
+    for (int64_t i = 0; i < ns; i++) s->nns[i] = s->nn[s->sample[i]];
+  }
   for (int64_t i = 0; i < ns; i++) {
     s->recall_hit += ivf_dist[i] <= s->nns[i].dist;
     if (s->nns[i].dist > 0.0f) s->excess += ((double)ivf_dist[i] - (double)s->nns[i].dist) / (double)s->nns[i].dist;
   }
   s->recall_n += ns;
-  return TC_OK;
-}
-
-/* --search ivf: this rank's image t's nearest rows through the index, the
- * recall sample, then (unless --image-score ivf) its image score made exact.
- * Local. */
-static TcErr nearest_ivf_certified_(Predict_ *s, int64_t t) {
-  TC_CALL(nearest_ivf_(s, t));
-  if (s->opt->ivf_image_score) return TC_OK;
-  int64_t n = 0;
-  TC_CALL(tc_ivf_certify_max(&s->ivf, s->bank, s->Q, s->HW, s->use_weights ? s->weights : NULL, s->weights_max,
-                             s->nn, &n));
-  s->certified_patches += n;
   return TC_OK;
 }
 
@@ -764,7 +765,7 @@ static TcErr score_round_(Predict_ *s, int64_t t) {
     err = nearest_split_(s, mine);
     if (err) return err;
   } else if (mine) {
-    err = s->ivf_on ? nearest_ivf_certified_(s, t) : nearest_local_(s);
+    err = s->ivf_on ? nearest_ivf_(s, t) : nearest_local_(s);
   }
   float image_score = 0.0f;
   if (!err && mine) err = score_image_(s, t, &image_score);

@@ -421,9 +421,11 @@ TcErr tc_ivf_search(const TcIvf *ivf, const float *bank, const float *Q, int64_t
     const float *Qb = Q + i0 * D;
     TcScoreNN *ob = out + i0;
     tc_score_row_norms(Qb, qb, D, qn);
-    /* rank the centroids of every query */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)qb, (int)nlist, (int)D, -2.0f, Qb, (int)D,
-                ivf->centroids, (int)D, 0.0f, Cc, (int)nlist);
+    /* rank the centroids of every query (not needed when all are probed:
+     * the exact rescoring of tc_ivf_certify_max) */
+    if (nprobe < nfull)
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)qb, (int)nlist, (int)D, -2.0f, Qb, (int)D,
+                  ivf->centroids, (int)D, 0.0f, Cc, (int)nlist);
     for (int64_t i = 0; i < qb; i++)
       probes_(ivf, Cc + i * nlist, qn[i], nprobe, nfull, probe + i * nprobe, pkey, rank);
     /* invert: the queries of each list, in ascending query order */
@@ -438,13 +440,20 @@ TcErr tc_ivf_search(const TcIvf *ivf, const float *bank, const float *Q, int64_t
       const int64_t a = l ? lcount[l - 1] : 0, nq = lcount[l] - a;
       const int64_t r0 = ivf->list_start[l], nr = ivf->list_start[l + 1] - r0;
       if (nq == 0 || nr == 0) continue;
-      for (int64_t j = 0; j < nq; j++) {
-        memcpy(Qg + j * D, Qb + lq[a + j] * D, sizeof(float) * (size_t)D);
-        gn[j] = qn[lq[a + j]];
+      /* a list every query probes takes them in order: no gather (the
+       * same values, so the same bits) */
+      const float *Ql = Qb, *ql = qn;
+      if (nq < qb) {
+        for (int64_t j = 0; j < nq; j++) {
+          memcpy(Qg + j * D, Qb + lq[a + j] * D, sizeof(float) * (size_t)D);
+          gn[j] = qn[lq[a + j]];
+        }
+        Ql = Qg;
+        ql = gn;
       }
       for (int64_t j0 = 0; j0 < nr; j0 += tile) {
         const int64_t mt = nr - j0 < tile ? nr - j0 : tile;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nq, (int)mt, (int)D, -2.0f, Qg, (int)D,
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nq, (int)mt, (int)D, -2.0f, Ql, (int)D,
                     bank + (r0 + j0) * D, (int)D, 0.0f, C, (int)mt);
         const float *bn = ivf->norms + r0 + j0;
         for (int64_t j = 0; j < nq; j++) {
@@ -453,7 +462,7 @@ TcErr tc_ivf_search(const TcIvf *ivf, const float *bank, const float *Q, int64_t
           float best = o->key;
           int64_t bj = -1;
           for (int64_t m = 0; m < mt; m++) {
-            float k = (gn[j] + bn[m]) + c[m];
+            float k = (ql[j] + bn[m]) + c[m];
             if (k < 0.0f) k = 0.0f;
             /* strict <: rows of one list ascend in global order */
             if (k < best) {
@@ -512,7 +521,7 @@ static int bound_desc_(const void *a, const void *b) {
 }
 
 TcErr tc_ivf_certify_max(const TcIvf *ivf, const float *bank, const float *Q, int64_t q, const float *weights,
-                         float weights_max, TcScoreNN *nn, int64_t *n_exact) {
+                         float weights_max, const int64_t *first, int64_t nfirst, TcScoreNN *nn, int64_t *n_exact) {
   const int64_t D = ivf->D;
   *n_exact = 0;
   if (q == 0) return TC_OK;
@@ -528,43 +537,54 @@ TcErr tc_ivf_certify_max(const TcIvf *ivf, const float *bank, const float *Q, in
   Bound_ *cand = tc_malloc(sizeof(Bound_) * (size_t)q, "certification bounds");
   float *Qc = tc_malloc_aligned(sizeof(float) * (size_t)(q * D), "certification queries");
   TcScoreNN *ex = tc_malloc(sizeof(TcScoreNN) * (size_t)q, "certification neighbours");
-  TcErr err = cand && Qc && ex ? TC_OK : TC_ERR_MEM;
+  int64_t *pick = tc_malloc(sizeof(int64_t) * (size_t)q, "certification batch");
+  unsigned char *forced = calloc((size_t)q, 1);
+  TcErr err = cand && Qc && ex && pick && forced ? TC_OK : TC_ERR_MEM;
   if (err) goto cleanup;
+  for (int64_t i = 0; i < nfirst; i++) {
+    TC_CHECK_GOTO(err, first[i] >= 0 && first[i] < q && !forced[first[i]], TC_ERR_USAGE, cleanup,
+                  "ivf certification: bad first patch %lld of %lld", (long long)first[i], (long long)q);
+    forced[first[i]] = 1;
+  }
+  int64_t nc = 0;
   for (int64_t p = 0; p < q; p++) {
+    if (forced[p]) continue; /* rescored in the first batch anyway */
     /* a distance of 0 is exact (an identical row); a bound above it would
      * send every patch of an image copied into the bank to be rescored */
     const float b = (float)((double)nn[p].dist * (double)w_max * up);
-    cand[p].bound = b > 0.0f ? nextafterf(b, INFINITY) : 0.0f;
-    cand[p].patch = p;
+    cand[nc].bound = b > 0.0f ? nextafterf(b, INFINITY) : 0.0f;
+    cand[nc++].patch = p;
   }
-  qsort(cand, (size_t)q, sizeof *cand, bound_desc_);
+  qsort(cand, (size_t)nc, sizeof *cand, bound_desc_);
   /* Rescore in batches of growing size: a batch is one pass over the bank
    * whatever its size (memory-bound), and the first few patches usually
-   * close the bound. */
+   * close the bound. The first batch also carries the caller's patches. */
   float best = -INFINITY;
-  int64_t next = 0, batch = TC_IVF_CERTIFY_FIRST;
-  while (next < q && cand[next].bound > best) {
+  int64_t next = 0, batch = TC_IVF_CERTIFY_FIRST, extra = nfirst;
+  while (extra > 0 || (next < nc && cand[next].bound > best)) {
     int64_t nb = 0;
-    while (nb < batch && next + nb < q && cand[next + nb].bound > best) {
-      memcpy(Qc + nb * D, Q + cand[next + nb].patch * D, sizeof(float) * (size_t)D);
-      nb++;
-    }
+    for (int64_t i = 0; i < extra; i++) pick[nb++] = first[i];
+    const int64_t from_bound = nb;
+    while (nb - from_bound < batch && next < nc && cand[next].bound > best) pick[nb++] = cand[next++].patch;
+    for (int64_t i = 0; i < nb; i++) memcpy(Qc + i * D, Q + pick[i] * D, sizeof(float) * (size_t)D);
     /* every list probed: the whole bank, ties to the lowest model row as
      * the exact search breaks them */
     TC_CALL_GOTO(err, tc_ivf_search(ivf, bank, Qc, nb, ivf->nlist, ex), cleanup);
     for (int64_t i = 0; i < nb; i++) {
-      TcScoreNN *o = &nn[cand[next + i].patch];
+      TcScoreNN *o = &nn[pick[i]];
       *o = ex[i];
       const float s = weights ? o->dist * weights[o->index] : o->dist;
       if (s > best) best = s;
     }
-    *n_exact += nb;
-    next += nb;
+    *n_exact += nb - from_bound;
+    extra = 0;
     batch = 2 * batch < TC_SCORE_QUERY_BLOCK ? 2 * batch : TC_SCORE_QUERY_BLOCK;
   }
 cleanup:
   free(cand);
   free(Qc);
   free(ex);
+  free(pick);
+  free(forced);
   return err;
 }

@@ -131,15 +131,19 @@ TcErr tc_ivf_restore(float *bank, const char *what, TcIvf *ivf);
  *   Q [q x D] (input) the image's patches; nn [q] (input/output): the
  *   search's neighbours in, the rescored patches' exact neighbours out
  *   (global row, key, float64 distance), the others unchanged.
+ *   first [nfirst] (input) patches (distinct, in 0..q-1) rescored in the
+ *   first batch whatever their bound: the caller's recall sample rides on
+ *   the pass over the bank the certification makes anyway (nfirst 0: none).
  *   weights [M] (input, model row order) or NULL: patch score = distance x
  *   weight of its neighbour (softpatch), else the distance; weights_max
  *   (input) their largest (>= 0; the caller's, found once per bank, not per
  *   image), ignored without weights.
- *   n_exact (output) patches rescored.
- * The batches depend only on the image: the same on any rank. Errors:
- * TC_ERR_MEM. Local. */
+ *   n_exact (output) patches rescored for their bound (first[] not counted).
+ * The batches depend only on the image and first[]: the same on any rank.
+ * Errors: TC_ERR_MEM, TC_ERR_USAGE (a bad first[]). Local. */
 TcErr tc_ivf_certify_max(const TcIvf *ivf, const float *bank, const float *Q, int64_t q, const float *weights,
-                         float weights_max, TcScoreNN *nn, int64_t *n_exact);
+                         float weights_max, const int64_t *first, int64_t nfirst, TcScoreNN *nn,
+                         int64_t *n_exact);
 
 /* Release what tc_ivf_build allocated (zeroes *ivf). NULL-safe fields. */
 void tc_ivf_free(TcIvf *ivf);

@@ -129,6 +129,47 @@ static void test_conv_cases_(hid_t f) {
   }
 }
 
+/* The 3x3 depthwise fast path against the generic depthwise loop: a 5x5
+ * kernel whose outer ring is zero, padded by 2, adds the same nine products
+ * in the same order plus exact zeros, so every output is equal (==), at
+ * stride 1 and 2, odd and even sizes. */
+static void test_dw3x3_matches_generic_(void) {
+  const int C = 5;
+  for (int s = 1; s <= 2; s++)
+    for (int hw = 9; hw <= 10; hw++) {
+      float *x = malloc(sizeof(float) * C * hw * hw), w3[5 * 9], w5[5 * 25], b[5];
+      uint64_t st = 0x9e3779b97f4a7c15ull ^ (uint64_t)(s * 31 + hw);
+      for (int i = 0; i < C * hw * hw; i++) {
+        st = st * 6364136223846793005ull + 1442695040888963407ull;
+        x[i] = (float)((int64_t)(st >> 40) % 2001 - 1000) / 317.0f;
+      }
+      memset(w5, 0, sizeof w5);
+      for (int c = 0; c < C; c++) {
+        b[c] = 0.125f * (float)(c - 2);
+        for (int k = 0; k < 9; k++) {
+          w3[c * 9 + k] = (float)((c * 9 + k) % 7 - 3) / 3.0f;
+          w5[c * 25 + (k / 3 + 1) * 5 + (k % 3 + 1)] = w3[c * 9 + k];
+        }
+      }
+      TcNet *n3 = NULL, *n5 = NULL;
+      int i3 = -1, i5 = -1, c3, h3, o3, c5, h5, o5;
+      CHECK(tc_net_create(C, &n3) == TC_OK && tc_net_create(C, &n5) == TC_OK);
+      CHECK(tc_net_add_conv(n3, "dw3", -1, C, C, 3, 3, s, TC_PAD_EXPLICIT, 1, 1, w3, b, TC_ACT_NONE, &i3) == TC_OK);
+      CHECK(tc_net_add_conv(n5, "dw5", -1, C, C, 5, 5, s, TC_PAD_EXPLICIT, 2, 1, w5, b, TC_ACT_NONE, &i5) == TC_OK);
+      CHECK(tc_net_request(n3, i3) == TC_OK && tc_net_request(n5, i5) == TC_OK);
+      CHECK(tc_net_forward(n3, x, hw, hw) == TC_OK && tc_net_forward(n5, x, hw, hw) == TC_OK);
+      const float *y3 = tc_net_output(n3, i3, &c3, &h3, &o3), *y5 = tc_net_output(n5, i5, &c5, &h5, &o5);
+      CHECK(y3 && y5 && c3 == c5 && h3 == h5 && o3 == o5);
+      int64_t diff = 0;
+      for (int64_t i = 0; y3 && y5 && i < (int64_t)c3 * h3 * o3; i++) diff += y3[i] != y5[i];
+      CHECK_MSG(diff == 0, "dw3x3 stride %d size %d: %lld outputs differ from the generic loop", s, hw,
+                (long long)diff);
+      tc_net_destroy(&n3);
+      tc_net_destroy(&n5);
+      free(x);
+    }
+}
+
 static void test_other_layers_(hid_t f) {
   hsize_t d[4];
   size_t ny;
@@ -469,6 +510,7 @@ int main(int argc, char **argv) {
   char tmpdir[] = "/tmp/tc_test_cnn.XXXXXX";
   if (!mkdtemp(tmpdir)) return 1;
   test_conv_cases_(f);
+  test_dw3x3_matches_generic_();
   test_other_layers_(f);
   const char *r18[] = {"layer3", "embedding"};
   test_net_(f, "resnet18", "resnet18", NULL, r18, 2, tmpdir);

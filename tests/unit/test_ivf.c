@@ -478,7 +478,7 @@ static void test_certify_(void) {
     }
     CHECK_MSG(misses > q / 10, "one probe of 30 lists should miss often (%lld misses)", (long long)misses);
     int64_t n_exact = -1;
-    CHECK_INT(tc_ivf_certify_max(&ivf, bank, Q, q, wt, 2.0f, nn, &n_exact), TC_OK); /* w: 0.5 .. 2 */
+    CHECK_INT(tc_ivf_certify_max(&ivf, bank, Q, q, wt, 2.0f, NULL, 0, nn, &n_exact), TC_OK); /* w: 0.5 .. 2 */
     float got = -INFINITY;
     int64_t changed = 0, bad = 0;
     for (int64_t i = 0; i < q; i++) {
@@ -502,13 +502,41 @@ static void test_certify_(void) {
     for (int64_t d = 0; d < D; d++) Q[i * D + d] = orig[(i * 7 % M) * D + d] + (d == 0 ? 0.0015f * (float)(i + 1) : 0.0f);
   CHECK_INT(tc_ivf_search(&ivf, bank, Q, q, 1, nn), TC_OK);
   int64_t n_exact = -1;
-  CHECK_INT(tc_ivf_certify_max(&ivf, bank, Q, q, NULL, 0.0f, nn, &n_exact), TC_OK);
+  CHECK_INT(tc_ivf_certify_max(&ivf, bank, Q, q, NULL, 0.0f, NULL, 0, nn, &n_exact), TC_OK);
   CHECK_MSG(n_exact <= TC_IVF_CERTIFY_FIRST * 3, "near-bank queries: %lld rescored", (long long)n_exact);
   float mx = -INFINITY;
   for (int64_t i = 0; i < q; i++) mx = nn[i].dist > mx ? nn[i].dist : mx;
   CHECK_MSG(fabsf(mx - 0.2025f) < 1e-5f, "near-bank max %g (expected 0.45^2)", (double)mx);
-  CHECK_INT(tc_ivf_certify_max(&ivf, bank, Q, 0, NULL, 0.0f, nn, &n_exact), TC_OK);
+  CHECK_INT(tc_ivf_certify_max(&ivf, bank, Q, 0, NULL, 0.0f, NULL, 0, nn, &n_exact), TC_OK);
   CHECK_INT(n_exact, 0);
+  /* first[] (the recall sample): those patches leave with the exact
+   * neighbour whatever their bound, are not counted, and the max is the same */
+  fill_int_(Q, q * D, 5, 12);
+  {
+    const int64_t first[] = {3, 150, 299, 0};
+    const int64_t nf = 4;
+    CHECK_INT(tc_ivf_search(&ivf, bank, Q, q, 1, nn), TC_OK);
+    memcpy(raw, nn, sizeof(TcScoreNN) * q);
+    int64_t n_plain = -1, n_first = -1;
+    CHECK_INT(tc_ivf_certify_max(&ivf, bank, Q, q, NULL, 0.0f, NULL, 0, nn, &n_plain), TC_OK);
+    float m_plain = -INFINITY;
+    for (int64_t i = 0; i < q; i++) m_plain = nn[i].dist > m_plain ? nn[i].dist : m_plain;
+    memcpy(nn, raw, sizeof(TcScoreNN) * q);
+    CHECK_INT(tc_ivf_certify_max(&ivf, bank, Q, q, NULL, 0.0f, first, nf, nn, &n_first), TC_OK);
+    float m_first = -INFINITY;
+    for (int64_t i = 0; i < q; i++) m_first = nn[i].dist > m_first ? nn[i].dist : m_first;
+    CHECK_MSG(m_first == m_plain, "max with first[] %g, without %g", (double)m_first, (double)m_plain);
+    for (int64_t k = 0; k < nf; k++)
+      CHECK_MSG(nn[first[k]].index == idx[first[k]] && nn[first[k]].dist == dist[first[k]],
+                "first patch %lld: row %lld dist %g, exact row %lld dist %g", (long long)first[k],
+                (long long)nn[first[k]].index, (double)nn[first[k]].dist, (long long)idx[first[k]],
+                (double)dist[first[k]]);
+    CHECK_MSG(n_first >= 1 && n_first <= q - nf, "%lld rescored for their bound", (long long)n_first);
+    const int64_t dup[] = {5, 5};
+    memcpy(nn, raw, sizeof(TcScoreNN) * q);
+    CHECK_INT(tc_ivf_certify_max(&ivf, bank, Q, q, NULL, 0.0f, dup, 2, nn, &n_first), TC_ERR_USAGE);
+    tc_err_clear();
+  }
   tc_ivf_free(&ivf);
   free(orig); free(bank); free(Q); free(norms); free(dist); free(w); free(idx); free(nn); free(raw);
 }
