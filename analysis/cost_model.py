@@ -14,7 +14,7 @@ modes, to the fit-time ratios measured in DECISIONS.md), and the row says so.
         [--patches 1e6,10e6,100e6] [--nodes 1,16,64]
         [--cores-per-node 64] [--node-read-gbs 200] [--net-latency-us 2]
         [--net-gbs 12] [--efficiency 0.7] [--coreset-ratio 0.1]
-        [--oversample 2] [--shard 16384] [--cache-mb-per-core 4] ...
+        [--oversample 2] [--shard 8192] [--cache-mb-per-core 4] ...
 
 Prints a Markdown section (inputs, the phase table, the per-mode table, the
 two-round breakdown, the verdicts) on stdout. Standard library only.
@@ -375,7 +375,7 @@ def main():
     ap.add_argument("--coreset-ratio", "--ratio", dest="coreset_ratio", type=float, default=0.1,
                     help="coreset steps per patch, m = ratio x patches [0.1]")
     ap.add_argument("--oversample", type=float, default=2.0, help="two-round: round 1 keeps oversample x m [2]")
-    ap.add_argument("--shard", type=int, default=16384, help="two-round: points per shard [16384]")
+    ap.add_argument("--shard", type=int, default=8192, help="two-round: points per shard [8192]")
     ap.add_argument("--embed-dim", type=int, default=1280, help="global embedding E for the Gram [1280: mobilenetv2]")
     ap.add_argument("--backbone-gflop", type=float, default=0.6, help="GFLOP per image if extraction is not measured [0.6]")
     ap.add_argument("--fit-hours", type=float, default=1.0, help="the target for 10M patches on 16 nodes, hours [1]")
