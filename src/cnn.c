@@ -301,46 +301,35 @@ static void act_(float *y, size_t n, TcAct act) {
   }
 }
 
+/* One output row of a 3x3 depthwise plane: the nine taps summed in a
+ * register in the generic loop's order (so the same bits), one store per
+ * output. Called with a literal stride 1 so that case inlines to unit-stride
+ * loads the compiler vectorises. */
+static inline void dw3x3_row_(const float *r0, const float *r1, const float *r2, const float *w, float bias,
+                              int s, int ow, float *yr) {
+  for (int ox = 0; ox < ow; ox++) {
+    const size_t i = (size_t)ox * s;
+    float a = bias;
+    a += w[0] * r0[i];
+    a += w[1] * r0[i + 1];
+    a += w[2] * r0[i + 2];
+    a += w[3] * r1[i];
+    a += w[4] * r1[i + 1];
+    a += w[5] * r1[i + 2];
+    a += w[6] * r2[i];
+    a += w[7] * r2[i + 1];
+    a += w[8] * r2[i + 2];
+    yr[ox] = a;
+  }
+}
+
 /* A 3x3 depthwise plane (every depthwise layer of MobileNetV2) from its
- * zero-padded input (row pitch pw): the nine taps summed in a register, in
- * the same order as the generic loop's nine passes over the output row (so
- * the same bits) with one store per output instead of nine. */
+ * zero-padded input (row pitch pw). */
 static void dw3x3_(const float *pad, int pw, const float *wc, float bias, int s, int oh, int ow, float *yc) {
-  const float w0 = wc[0], w1 = wc[1], w2 = wc[2], w3 = wc[3], w4 = wc[4], w5 = wc[5], w6 = wc[6], w7 = wc[7],
-              w8 = wc[8];
   for (int oy = 0; oy < oh; oy++) {
     const float *r0 = pad + (size_t)(oy * s) * pw, *r1 = r0 + pw, *r2 = r1 + pw;
-    float *yr = yc + (size_t)oy * ow;
-    if (s == 1) {
-      for (int ox = 0; ox < ow; ox++) {
-        float a = bias;
-        a += w0 * r0[ox];
-        a += w1 * r0[ox + 1];
-        a += w2 * r0[ox + 2];
-        a += w3 * r1[ox];
-        a += w4 * r1[ox + 1];
-        a += w5 * r1[ox + 2];
-        a += w6 * r2[ox];
-        a += w7 * r2[ox + 1];
-        a += w8 * r2[ox + 2];
-        yr[ox] = a;
-      }
-    } else {
-      for (int ox = 0; ox < ow; ox++) {
-        const size_t i = (size_t)ox * s;
-        float a = bias;
-        a += w0 * r0[i];
-        a += w1 * r0[i + 1];
-        a += w2 * r0[i + 2];
-        a += w3 * r1[i];
-        a += w4 * r1[i + 1];
-        a += w5 * r1[i + 2];
-        a += w6 * r2[i];
-        a += w7 * r2[i + 1];
-        a += w8 * r2[i + 2];
-        yr[ox] = a;
-      }
-    }
+    if (s == 1) dw3x3_row_(r0, r1, r2, wc, bias, 1, ow, yc + (size_t)oy * ow);
+    else dw3x3_row_(r0, r1, r2, wc, bias, s, ow, yc + (size_t)oy * ow);
   }
 }
 
