@@ -24,7 +24,9 @@
  * exact one) is logged and stored in scores.h5 (scores_io.h). Unless
  * ivf_image_score, every image's score is then made the exact search's by
  * tc_ivf_certify_max (its patches rescored exactly in descending bound until
- * the bound closes); the number of patches rescored is logged and stored. */
+ * the bound closes; the image's sampled patches ride on its first pass over
+ * the bank and keep their exact neighbours); the number of patches rescored
+ * for the bound is logged and stored. */
 #ifndef TC_PPREDICT_H
 #define TC_PPREDICT_H
 

@@ -386,6 +386,38 @@ static void probes_(const TcIvf *ivf, const float *c, float qn, int64_t nprobe, 
   }
 }
 
+/* One scan block: C [nq x mt] = -2 q.row for the nq queries lq[0..nq) (squared
+ * norms ql) against the mt reordered rows from position p0; each query's
+ * winner (out, its position in bpos) replaced where a row's key is lower,
+ * or equal with a lower global row than an earlier list's winner. Local. */
+static void take_best_(const TcIvf *ivf, const float *C, int64_t p0, int64_t mt, const float *ql,
+                       const int64_t *lq, int64_t nq, TcScoreNN *out, int64_t *bpos) {
+  const float *bn = ivf->norms + p0;
+  for (int64_t j = 0; j < nq; j++) {
+    const float *c = C + j * mt;
+    TcScoreNN *o = &out[lq[j]];
+    float best = o->key;
+    int64_t bj = -1;
+    for (int64_t m = 0; m < mt; m++) {
+      float k = (ql[j] + bn[m]) + c[m];
+      if (k < 0.0f) k = 0.0f;
+      /* strict <: rows of one list ascend in global order */
+      if (k < best) {
+        best = k;
+        bj = m;
+      } else if (k == best && bj < 0 && o->index >= 0 && ivf->order[p0 + m] < o->index) {
+        /* the same key as a winner of an earlier list: the lower row wins */
+        bj = m;
+      }
+    }
+    if (bj >= 0) {
+      o->key = best;
+      o->index = ivf->order[p0 + bj];
+      bpos[lq[j]] = p0 + bj;
+    }
+  }
+}
+
 TcErr tc_ivf_search(const TcIvf *ivf, const float *bank, const float *Q, int64_t q, int64_t nprobe,
                     TcScoreNN *out) {
   const int64_t D = ivf->D, nlist = ivf->nlist, tile = TC_SCORE_TILE_ROWS;
@@ -455,30 +487,7 @@ TcErr tc_ivf_search(const TcIvf *ivf, const float *bank, const float *Q, int64_t
         const int64_t mt = nr - j0 < tile ? nr - j0 : tile;
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nq, (int)mt, (int)D, -2.0f, Ql, (int)D,
                     bank + (r0 + j0) * D, (int)D, 0.0f, C, (int)mt);
-        const float *bn = ivf->norms + r0 + j0;
-        for (int64_t j = 0; j < nq; j++) {
-          const float *c = C + j * mt;
-          TcScoreNN *o = &ob[lq[a + j]];
-          float best = o->key;
-          int64_t bj = -1;
-          for (int64_t m = 0; m < mt; m++) {
-            float k = (ql[j] + bn[m]) + c[m];
-            if (k < 0.0f) k = 0.0f;
-            /* strict <: rows of one list ascend in global order */
-            if (k < best) {
-              best = k;
-              bj = m;
-            } else if (k == best && bj < 0 && o->index >= 0 && ivf->order[r0 + j0 + m] < o->index) {
-              /* the same key as a winner of an earlier list: the lower row wins */
-              bj = m;
-            }
-          }
-          if (bj >= 0) {
-            o->key = best;
-            o->index = ivf->order[r0 + j0 + bj];
-            bpos[lq[a + j]] = r0 + j0 + bj;
-          }
-        }
+        take_best_(ivf, C, r0 + j0, mt, ql, lq + a, nq, ob, bpos);
       }
     }
     /* the winners' exact distances, as tc_score_nn_exact */
