@@ -42,6 +42,7 @@ TcErr tc_cmd_fit(MPI_Comm comm, int argc, char **argv) {
       {"coreset-mode", TC_OPT_CHOICE, &o.coreset_mode_name, "exact", "greedy coreset variant: exact is DESIGN 3.5; bf16/int8 keep the projected points in 2/1 bytes per value (int8: one scale = max |x| / qmax over all points); tworound = composable coreset over fixed shards (--coreset-shard, --coreset-oversample), combinable with bf16/int8; all modes give the same result on any rank count (DECISIONS.md: measured quality and speed)", "exact|bf16|int8|tworound|tworound-bf16|tworound-int8", 0},
       {"coreset-shard", TC_OPT_INT, &shard, "8192", "tworound: points per shard; shards = ceil(n / this), shard j = the points with ordinal % shards == j", NULL, 0},
       {"coreset-oversample", TC_OPT_DOUBLE, &o.coreset_mode.oversample, "2", "tworound: round 1 keeps this times the final coreset size in total, >= 1", NULL, 0},
+      {"tail-coreset", TC_OPT_CHOICE, &o.tail_coreset_s, "global", "tailedcore: M_tail as one greedy over all tail images' (view) patches (global, DESIGN 3.6 step 9), or one greedy per tail image over its own views, each keeping floor(its patches x --tail-coreset-ratio), in the precision of --coreset-mode (per-image: a tail image's rotated views cover each other; T tail images make it about T times cheaper; the same result on any rank count; DECISIONS.md \"Tail views, one image at a time\")", "global|per-image", 0},
       {"no-prune", TC_OPT_FLAG, &no_prune, NULL, "plain coreset loop instead of the triangle-pruned one (same result)", NULL, 0},
       {"val-fraction", TC_OPT_DOUBLE, &o.val_fraction, "0", "hold out this fraction of each folder class's good training images (seeded by --seed and each image's path; never a tail image) for calibration, in [0, 0.5]; 0 = no calibration", NULL, 0},
       {"val", TC_OPT_STRING, &o.val_list, NULL, "hold out the images this file lists (paths as in features.h5's /paths, one a line) for calibration, instead of --val-fraction", NULL, 0},
@@ -54,6 +55,7 @@ TcErr tc_cmd_fit(MPI_Comm comm, int argc, char **argv) {
   if (!err) {
     o.pruned = !no_prune;
     o.coreset_mode.shard = shard;
+    o.tail_per_image = !strcmp(o.tail_coreset_s, "per-image");
     err = tc_coreset_mode_parse(o.coreset_mode_name, &o.coreset_mode);
   }
   if (!err) {

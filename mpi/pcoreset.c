@@ -419,3 +419,55 @@ TcErr tc_pcoreset_select_mode(MPI_Comm comm, const float *X_local, int64_t n_loc
   if (E != (const char *)X_local) free(E);
   return err;
 }
+
+TcErr tc_pcoreset_select_groups(MPI_Comm comm, const float *X_local, int64_t n_local, int64_t off,
+                                int64_t n_total, int dim, int64_t group, int64_t k, TcCoresetPrec prec,
+                                int pruned, uint64_t seed, uint64_t counter0, int64_t *idx, const char *stage) {
+  const int size = tc_size(comm);
+  TcErr err = TC_OK;
+  if (group < 1 || k < 1 || k > group || off % group || n_local % group || n_total % group)
+    err = tc_err_set(TC_ERR_INTERNAL, "per-group coreset: %lld points from %lld on this rank are not whole "
+                     "groups of %lld (k %lld)", (long long)n_local, (long long)off, (long long)group, (long long)k);
+  const int64_t ng = n_local / (group > 0 ? group : 1), g0 = off / (group > 0 ? group : 1);
+  if (!err && ng * k > INT_MAX)
+    err = tc_err_set(TC_ERR_USAGE, "per-group coreset: %lld picks on one rank is too many for MPI counts: run "
+                     "more ranks", (long long)(ng * k));
+  int *cnt = tc_malloc((size_t)size * sizeof(int), "pick counts");
+  int *dsp = tc_malloc((size_t)size * sizeof(int), "pick offsets");
+  int64_t *mine = tc_malloc((size_t)(ng * k > 0 ? ng * k : 1) * sizeof(int64_t), "group picks");
+  if (!err && (!cnt || !dsp || !mine)) err = TC_ERR_MEM;
+  /* rank 0 reports its own groups: the blocks are even, so its share
+   * tracks the whole */
+  TcProgress prog;
+  tc_progress_start(&prog, stage ? stage : "coreset", "groups on rank 0", ng);
+  for (int64_t g = 0; g < ng && !err; g++) {
+    err = tc_coreset_select_groups(X_local + g * group * dim, 1, group, dim, k, prec, pruned, seed,
+                                   counter0 + (uint64_t)(g0 + g), mine + g * k);
+    for (int64_t t = 0; t < k && !err; t++) mine[g * k + t] += off + g * group;
+    tc_progress_update(&prog, g + 1);
+  }
+  tc_progress_finish(&prog);
+  err = tc_agree(comm, err);
+  if (!err) {
+    int c = (int)(ng * k);
+    err = tc_mpi_check(MPI_Allgather(&c, 1, MPI_INT, cnt, 1, MPI_INT, comm), "per-group pick counts");
+    int64_t at = 0;
+    for (int r = 0; r < size && !err; r++) {
+      if (at > INT_MAX) err = tc_err_set(TC_ERR_USAGE, "per-group coreset: %lld picks is too many for MPI "
+                                         "counts", (long long)at);
+      dsp[r] = (int)at;
+      at += cnt[r];
+    }
+    if (!err && at != (n_total / group) * k)
+      err = tc_err_set(TC_ERR_INTERNAL, "per-group coreset: %lld picks, expected %lld", (long long)at,
+                       (long long)((n_total / group) * k));
+    err = tc_agree(comm, err);
+  }
+  if (!err)
+    err = tc_mpi_check(MPI_Allgatherv(mine, cnt[tc_rank(comm)], MPI_INT64_T, idx, cnt, dsp, MPI_INT64_T, comm),
+                       "per-group picks");
+  free(cnt);
+  free(dsp);
+  free(mine);
+  return tc_agree(comm, err);
+}

@@ -102,7 +102,7 @@ static int cmp_i64_(const void *a, const void *b) {
  * gsel [n_local]), ordinals dealt in rank order. Returns the ordered list of
  * global patch indices (*out, malloc'd [*m]). */
 static TcErr coreset_(MPI_Comm comm, const TcFitOpts *o, double ratio, const float *Xsel, const int64_t *gsel,
-                      int64_t n_local, int P, uint64_t purpose, const char *stage, int64_t **out,
+                      int64_t n_local, int P, uint64_t purpose, int64_t group, const char *stage, int64_t **out,
                       int64_t *m_out, int64_t *n_out) {
   int64_t off = 0, n = 0;
   MPI_Exscan(&n_local, &off, 1, MPI_INT64_T, MPI_SUM, comm);
@@ -112,19 +112,27 @@ static TcErr coreset_(MPI_Comm comm, const TcFitOpts *o, double ratio, const flo
   *m_out = 0;
   *n_out = n;
   if (n == 0) return TC_OK;
-  int64_t m = tc_coreset_target(n, ratio);
+  /* per group: each group keeps its own floor(group * ratio) */
+  int64_t m = group > 0 ? n / group * tc_coreset_target(group, ratio) : tc_coreset_target(n, ratio);
   int64_t first = tc_rng_index((uint64_t)o->seed, TC_RNG_STREAM_CORESET, purpose, n);
   int64_t *ord = tc_malloc((size_t)m * sizeof(int64_t), "coreset ordinals");
   int64_t *g = tc_malloc((size_t)m * sizeof(int64_t), "coreset indices");
   TcErr err = tc_agree(comm, ord && g ? TC_OK : TC_ERR_MEM);
   const double t_cs = tc_now();
   if (!err) {
-    tc_log(1, "%s: greedy coreset of %lld patches -> %lld", stage, (long long)n, (long long)m);
-    err = tc_pcoreset_select_mode(comm, Xsel, n_local, off, n, P, m, first, &o->coreset_mode, o->pruned, ord,
-                                  &m, stage);
+    tc_log(1, "%s: greedy coreset of %lld patches -> %lld%s", stage, (long long)n, (long long)m,
+           group > 0 ? ", one tail image at a time" : "");
+    if (group > 0)
+      err = tc_pcoreset_select_groups(comm, Xsel, n_local, off, n, P, group, m / (n / group),
+                                      o->coreset_mode.prec, o->pruned, (uint64_t)o->seed,
+                                      TC_CORESET_GROUP_COUNTER * (purpose + 1), ord, stage);
+    else
+      err = tc_pcoreset_select_mode(comm, Xsel, n_local, off, n, P, m, first, &o->coreset_mode, o->pruned, ord,
+                                    &m, stage);
   }
   if (!err)
-    tc_log(1, "%s: coreset (%s) %.2fs", stage, tc_coreset_mode_name(&o->coreset_mode), tc_now() - t_cs);
+    tc_log(1, "%s: coreset (%s%s) %.2fs", stage, tc_coreset_mode_name(&o->coreset_mode),
+           group > 0 ? ", per image" : "", tc_now() - t_cs);
   if (!err) err = ordinals_to_patches_(comm, ord, m, off, n_local, gsel, g);
   free(ord);
   if (err) { free(g); return err; }
@@ -588,7 +596,8 @@ static TcErr fit_tail_views_(TcFit *s) {
   TcErr err = tail_views_(s);
   if (err) return err;
   tc_extractor_destroy(&s->ex);
-  err = coreset_(s->comm, s->o, s->tail_ratio, s->tv.X, s->tv.g, s->tv.n, s->P, 1, "coreset M_tail", &s->tail, &s->m_tail,
+  err = coreset_(s->comm, s->o, s->tail_ratio, s->tv.X, s->tv.g, s->tv.n, s->P, 1,
+                 s->o->tail_per_image ? (1 + s->tv.V) * s->HW : 0, "coreset M_tail", &s->tail, &s->m_tail,
                  &s->n_tail);
   free(s->tv.X);
   free(s->tv.g);
@@ -617,7 +626,8 @@ static TcErr fit_tail_patches_(TcFit *s) {
       for (int64_t p = 0; p < HW; p++) s->gt[nt + p] = (s->lo + i) * HW + p;
       nt += HW;
     }
-  return coreset_(s->comm, s->o, s->tail_ratio, s->Xt, s->gt, nt, P, 1, "coreset M_tail", &s->tail, &s->m_tail, &s->n_tail);
+  return coreset_(s->comm, s->o, s->tail_ratio, s->Xt, s->gt, nt, P, 1, s->o->tail_per_image ? s->HW : 0,
+                  "coreset M_tail", &s->tail, &s->m_tail, &s->n_tail);
 }
 
 /* DESIGN 3.4: LOF per position, keep the patches scoring under the
@@ -675,7 +685,7 @@ static void fit_drop_held_(TcFit *s) {
 /* DESIGN 3.5: M_clean over the kept patches, then M = M_clean U M_tail as a
  * sorted set of global patch indices. Collective. */
 static TcErr fit_coresets_(TcFit *s) {
-  TcErr err = coreset_(s->comm, s->o, s->o->coreset_ratio, s->Pj, s->gall, s->nkeep, s->P, 0,
+  TcErr err = coreset_(s->comm, s->o, s->o->coreset_ratio, s->Pj, s->gall, s->nkeep, s->P, 0, 0,
                        s->method->noise_filter ? "coreset M_clean" : "coreset", &s->clean, &s->m_clean, &s->n_clean);
   if (err) return err;
   if (s->m_clean + s->m_tail == 0)
@@ -774,7 +784,7 @@ static void model_info_(const TcFit *s, char *vdesc, size_t vlen, TcModelInfo *m
       .coreset_oversample = two_round ? o->coreset_mode.oversample : 0,
       .proj_dim = o->proj_dim, .lof_k = o->lof_k, .lof_keep = o->lof_keep, .tail_p = s->tail_p,
       .tail_cut = tc_tail_cut_name(s->tail_cut), .embed_norm = tc_tail_norm_name(s->embed_norm),
-      .tail_aug = o->tail_aug, .tail_views = vdesc,
+      .tail_aug = o->tail_aug, .tail_views = vdesc, .tail_coreset = o->tail_per_image ? "per-image" : "global",
       .tail_views_per_image = s->views ? s->tv.V : 0, .tail_view_images = s->views ? s->tv.T : 0,
       .tail_view_patches = s->views ? s->tv.T * s->tv.V * s->HW : 0,
       .seed = o->seed, .program_version = TC_VERSION, .source_features = o->features,

@@ -53,6 +53,8 @@ typedef struct {
   int64_t seed;          /* [0] */
   int64_t mem_per_rank;  /* [2G] */
   int pruned;            /* 1: triangle-pruned coreset (identical result) */
+  const char *tail_coreset_s;    /* [global] | per-image: M_tail one tail image (and its views) at a time */
+  int tail_per_image;            /* parsed from tail_coreset_s */
   const char *coreset_mode_name; /* [exact] */
   TcCoresetMode coreset_mode;    /* parsed from coreset_mode_name, + shard and oversample */
   double val_fraction;   /* [0] calibration hold-out per folder class (calib.h) */

@@ -454,3 +454,32 @@ cleanup:
   tc_coreset_destroy(&s);
   return err;
 }
+
+TcErr tc_coreset_select_groups(const float *X, int64_t ngroups, int64_t group, int dim, int64_t k,
+                               TcCoresetPrec prec, int pruned, uint64_t seed, uint64_t counter0, int64_t *idx) {
+  TC_CHECK(ngroups >= 0 && group >= 1 && k >= 1 && k <= group && dim >= 1, TC_ERR_INTERNAL,
+           "tc_coreset_select_groups: bad sizes (groups %lld of %lld, k %lld)", (long long)ngroups,
+           (long long)group, (long long)k);
+  const size_t rb = tc_coreset_row_bytes(prec, dim);
+  char *E = NULL;
+  if (prec != TC_CORESET_F32) {
+    E = tc_malloc_aligned((size_t)group * rb, "encoded group");
+    if (!E) return TC_ERR_MEM;
+  }
+  TcErr err = TC_OK;
+  for (int64_t g = 0; g < ngroups && !err; g++) {
+    const float *Xg = X + g * group * dim;
+    const void *Eg = Xg;
+    if (E) {
+      const float scale = (float)(tc_coreset_maxabs(Xg, group, dim) / tc_coreset_i8_qmax(dim));
+      tc_coreset_encode(prec, Xg, group, dim, scale > 0 ? scale : 1.0f, E);
+      Eg = E;
+    }
+    const int64_t first = tc_rng_index(seed, TC_RNG_STREAM_CORESET, counter0 + (uint64_t)g, group);
+    int64_t *out = idx + g * k;
+    err = tc_coreset_select_enc(Eg, group, dim, prec, pruned, NULL, first, k, out);
+    for (int64_t t = 0; t < k && !err; t++) out[t] += g * group;
+  }
+  free(E);
+  return err;
+}

@@ -159,4 +159,21 @@ int64_t tc_coreset_shard_k(int64_t n, int64_t m, int64_t len, double oversample)
 TcErr tc_coreset_select_mode(const float *X, int64_t n, int dim, int64_t m, int64_t first,
                              const TcCoresetMode *mode, int64_t *idx, int64_t *m_got);
 
+/* Per-group selection (fit --tail-coreset per-image): X [ngroups * group x
+ * dim] is ngroups consecutive groups of `group` points (one tail image and
+ * its views each). Every group gets its own one-round greedy of precision
+ * prec over its own points alone (int8: the group's own scale), k picks from
+ * the seeded first point tc_rng_index(seed, TC_RNG_STREAM_CORESET, counter0
+ * + g, group) of group g (g counted from 0 at X's first group). idx [ngroups
+ * * k] (caller-allocated) gets group 0's picks in greedy order, then group
+ * 1's..., each as an ordinal into X. Cost: ngroups * k * group distances
+ * instead of one greedy's (ngroups * k) * (ngroups * group): a tail image's
+ * rotated views cover each other, so the global greedy mostly picks within
+ * an image anyway (DECISIONS "Tail views, one image at a time"). Local. */
+/* counter0 of fit's per-group selections: TC_CORESET_GROUP_COUNTER x (purpose
+ * + 1), far from the purposes (0, 1) of the one-greedy first points */
+#define TC_CORESET_GROUP_COUNTER ((uint64_t)1 << 32)
+TcErr tc_coreset_select_groups(const float *X, int64_t ngroups, int64_t group, int dim, int64_t k,
+                               TcCoresetPrec prec, int pruned, uint64_t seed, uint64_t counter0, int64_t *idx);
+
 #endif

@@ -67,6 +67,7 @@ static const struct {
     ATTR_(ATTR_STR, coreset_mode),
     ATTR_(ATTR_I64, coreset_shard),
     ATTR_(ATTR_F64, coreset_oversample),
+    ATTR_(ATTR_STR, tail_coreset),
     ATTR_(ATTR_I64, proj_dim),
     ATTR_(ATTR_I64, lof_k),
     ATTR_(ATTR_F64, lof_keep),
@@ -98,7 +99,12 @@ TcErr tc_model_write_info(TcH5File *f, const TcModelInfo *m) {
   for (size_t i = 0; i < sizeof attrs_ / sizeof attrs_[0]; i++) {
     const char *field = (const char *)m + attrs_[i].offset;
     switch (attrs_[i].type) {
-      case ATTR_STR: TC_CALL(tc_h5_set_attr_str(f, "/", attrs_[i].name, *(const char *const *)field)); break;
+      case ATTR_STR: {
+        const char *s = *(const char *const *)field;
+        TC_CHECK(s, TC_ERR_INTERNAL, "model attribute %s not set", attrs_[i].name);
+        TC_CALL(tc_h5_set_attr_str(f, "/", attrs_[i].name, s));
+        break;
+      }
       case ATTR_I64: TC_CALL(tc_h5_set_attr_i64(f, "/", attrs_[i].name, *(const int64_t *)field)); break;
       case ATTR_F64: TC_CALL(tc_h5_set_attr_f64(f, "/", attrs_[i].name, *(const double *)field)); break;
     }

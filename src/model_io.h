@@ -33,7 +33,7 @@
  *   root attributes:
  *     the feature attributes of features_io.h (backbone, weights_sha256, taps,
  *     normalisation: strings; D, E, resize, crop, fmap_h, fmap_w: int64), and
- *     strings  method, coreset_mode, tail_cut, embed_norm, tail_aug,
+ *     strings  method, coreset_mode, tail_coreset, tail_cut, embed_norm, tail_aug,
  *              tail_views, program_version, source_features
  *     float64  coreset_ratio, tail_coreset_ratio, coreset_oversample, lof_keep, tail_p,
  *              lof_threshold (NaN without the noise filter)
@@ -64,6 +64,7 @@ typedef struct {
   const char *coreset_mode;       /* tc_coreset_mode_name */
   int64_t coreset_shard;          /* two-round modes; else 0 */
   double coreset_oversample;      /* two-round modes; else 0 */
+  const char *tail_coreset;       /* --tail-coreset: global | per-image */
   int64_t proj_dim, lof_k;
   double lof_keep;
   double tail_p;                  /* the TailSampler rules used (after "auto") */

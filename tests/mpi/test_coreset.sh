@@ -2,7 +2,8 @@
 # tests/mpi/test_coreset.sh - distributed coreset, LOF and quantile on 1-4
 # ranks (DESIGN 3.4, 3.5, 6): the MPI unit binary compares every rank count
 # with the serial kernels, and the index checksum must be the same for all,
-# for the exact loop and for every --coreset-mode (issue 17).
+# for the exact loop, for every --coreset-mode (issue 17) and for the
+# per-image M_tail selection (--tail-coreset per-image).
 . "$(dirname "$0")/lib.sh"
 BIN=$BUILD/tests/test_pcoreset
 [ -x "$BIN" ] || { fail "missing $BIN (make BUILD=... $BIN)"; report; exit 1; }
@@ -17,7 +18,7 @@ for np in 1 2 3 4; do
   [ -z "$ref" ] && ref=$sum
   check "coreset indices on $np rank(s) equal the 1-rank run ($sum)" [ -n "$sum" -a "$sum" = "$ref" ]
   # issue 17: every coreset mode (two-round shards are fixed, not per rank)
-  for mode in exact bf16 int8 tworound tworound-bf16 tworound-int8; do
+  for mode in exact bf16 int8 tworound tworound-bf16 tworound-int8 pergroup-f32 pergroup-int8; do
     ms=$(echo "$out" | awk -v k="coreset-checksum-$mode" '$1 == k {print $2}')
     [ -z "${mref[$mode]:-}" ] && mref[$mode]=$ms
     check "coreset mode $mode on $np rank(s) equals the 1-rank run ($ms)" [ -n "$ms" -a "$ms" = "${mref[$mode]}" ]

@@ -156,6 +156,40 @@ static void test_modes_(void) {
   free(X); free(ref); free(sel);
 }
 
+/* fit --tail-coreset per-image: each group's greedy sees only its own
+ * points. Hand case: two groups of four points on a line; group 1 sits far
+ * from group 0, so one greedy over all eight would spend its second pick
+ * across the gap, the per-group one never does. */
+static void test_groups_(void) {
+  float X[8] = {0, 1, 3, 10, 100, 104, 105, 106};
+  int64_t idx[4], ref[2];
+  for (int k8 = 0; k8 < 2; k8++)
+    for (int pr = 0; pr < 2; pr++) {
+      const TcCoresetPrec prec = k8 ? TC_CORESET_I8 : TC_CORESET_F32;
+      CHECK(tc_coreset_select_groups(X, 2, 4, 1, 2, prec, pr, 5, TC_CORESET_GROUP_COUNTER, idx) == TC_OK);
+      for (int g = 0; g < 2; g++) {
+        const int64_t first = tc_rng_index(5, TC_RNG_STREAM_CORESET, TC_CORESET_GROUP_COUNTER + (uint64_t)g, 4);
+        /* the point of the group farthest from its seeded first, by hand */
+        const float *Xg = X + 4 * g;
+        int64_t far = 0;
+        for (int i = 1; i < 4; i++)
+          if (fabsf(Xg[i] - Xg[first]) > fabsf(Xg[far] - Xg[first])) far = i;
+        CHECK_INT(idx[2 * g], 4 * g + first);
+        CHECK_INT(idx[2 * g + 1], 4 * g + far);
+        CHECK(idx[2 * g] >= 4 * g && idx[2 * g + 1] < 4 * g + 4);
+      }
+    }
+  /* group 0 alone: the same as the one-greedy loop from the same first */
+  const int64_t f0 = tc_rng_index(5, TC_RNG_STREAM_CORESET, TC_CORESET_GROUP_COUNTER, 4);
+  CHECK(tc_coreset_select(X, 4, 1, 2, f0, 0, ref, NULL) == TC_OK);
+  CHECK(tc_coreset_select_groups(X, 1, 4, 1, 2, TC_CORESET_F32, 0, 5, TC_CORESET_GROUP_COUNTER, idx) == TC_OK);
+  CHECK_INT(idx[0], ref[0]);
+  CHECK_INT(idx[1], ref[1]);
+  /* k > group is refused */
+  CHECK(tc_coreset_select_groups(X, 2, 4, 1, 5, TC_CORESET_F32, 0, 5, 0, idx) == TC_ERR_INTERNAL);
+  tc_err_clear();
+}
+
 int main(void) {
   /* d2 pinned order: exact on small integers */
   float a[11] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}, b[11] = {0};
@@ -238,6 +272,7 @@ int main(void) {
   printf("100k x 128, m=%lld: plain %.2fs, pruned %.2fs (%.1fx)\n", (long long)m, t1 - t0, t2 - t1,
          (t1 - t0) / (t2 - t1));
   free(X); free(i1); free(i2); free(i3); free(r1); free(r2);
+  test_groups_();
   test_modes_();
   return tc_test_report();
 }

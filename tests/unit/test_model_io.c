@@ -56,7 +56,7 @@ static void write_model_(const char *path, const char *method, float bad_bank, f
   bank[9] = bad_bank;
   int64_t idx[3] = {1, 5, 7}, clean[2] = {7, 1};
   TcModelInfo mi = {.features = &fm, .method = method, .coreset_ratio = 0.5, .coreset_mode = "exact",
-                    .tail_cut = "cap", .embed_norm = "none", .tail_aug = "none", .tail_views = "none",
+                    .tail_coreset = "global", .tail_cut = "cap", .embed_norm = "none", .tail_aug = "none", .tail_views = "none",
                     .program_version = "test", .source_features = "f.h5", .N = 2, .n_patches = 8, .M = 3,
                     .coreset_clean_size = 2, .lof_threshold = NAN};
   TcErr err = tc_model_create(MPI_COMM_SELF, path, 3, 4, 2, 0, &f);
