@@ -420,54 +420,80 @@ TcErr tc_pcoreset_select_mode(MPI_Comm comm, const float *X_local, int64_t n_loc
   return err;
 }
 
-TcErr tc_pcoreset_select_groups(MPI_Comm comm, const float *X_local, int64_t n_local, int64_t off,
-                                int64_t n_total, int dim, int64_t group, int64_t k, TcCoresetPrec prec,
-                                int pruned, uint64_t seed, uint64_t counter0, int64_t *idx, const char *stage) {
+/* Gather every rank's group picks (ordinals and d2) in rank order, which is
+ * group order, into all [npicks] / allv on every rank. Returns the agreed
+ * code. */
+static TcErr gather_picks_(MPI_Comm comm, const int64_t *mine, const float *minev, int64_t nmine, int64_t npicks,
+                           int64_t *all, float *allv) {
   const int size = tc_size(comm);
-  TcErr err = TC_OK;
-  if (group < 1 || k < 1 || k > group || off % group || n_local % group || n_total % group)
-    err = tc_err_set(TC_ERR_INTERNAL, "per-group coreset: %lld points from %lld on this rank are not whole "
-                     "groups of %lld (k %lld)", (long long)n_local, (long long)off, (long long)group, (long long)k);
-  const int64_t ng = n_local / (group > 0 ? group : 1), g0 = off / (group > 0 ? group : 1);
-  if (!err && ng * k > INT_MAX)
-    err = tc_err_set(TC_ERR_USAGE, "per-group coreset: %lld picks on one rank is too many for MPI counts: run "
-                     "more ranks", (long long)(ng * k));
   int *cnt = tc_malloc((size_t)size * sizeof(int), "pick counts");
   int *dsp = tc_malloc((size_t)size * sizeof(int), "pick offsets");
-  int64_t *mine = tc_malloc((size_t)(ng * k > 0 ? ng * k : 1) * sizeof(int64_t), "group picks");
-  if (!err && (!cnt || !dsp || !mine)) err = TC_ERR_MEM;
+  TcErr err = cnt && dsp ? TC_OK : TC_ERR_MEM;
+  if (!err && nmine > INT_MAX)
+    err = tc_err_set(TC_ERR_USAGE, "per-image coreset: %lld picks on one rank is too many for MPI counts: run "
+                     "more ranks", (long long)nmine);
+  err = tc_agree(comm, err);
+  if (!err) {
+    int c = (int)nmine;
+    err = tc_mpi_check(MPI_Allgather(&c, 1, MPI_INT, cnt, 1, MPI_INT, comm), "per-image pick counts");
+  }
+  int64_t at = 0;
+  for (int r = 0; r < size && !err; r++) {
+    dsp[r] = (int)(at < INT_MAX ? at : 0);
+    at += cnt[r];
+  }
+  if (!err && at != npicks)
+    err = tc_err_set(TC_ERR_INTERNAL, "per-image coreset: %lld picks gathered, expected %lld (or more than an "
+                     "MPI count)", (long long)at, (long long)npicks);
+  err = tc_agree(comm, err);
+  if (!err) {
+    const int me = tc_rank(comm);
+    err = tc_mpi_check(MPI_Allgatherv(mine, cnt[me], MPI_INT64_T, all, cnt, dsp, MPI_INT64_T, comm), "picks");
+    if (!err) err = tc_mpi_check(MPI_Allgatherv(minev, cnt[me], MPI_FLOAT, allv, cnt, dsp, MPI_FLOAT, comm), "picks");
+  }
+  free(cnt);
+  free(dsp);
+  return err;
+}
+
+TcErr tc_pcoreset_select_groups(MPI_Comm comm, const float *X_local, int64_t n_local, int64_t off,
+                                int64_t n_total, int dim, int64_t group, int64_t m, const TcCoresetMode *mode,
+                                int pruned, uint64_t seed, uint64_t counter0, int64_t *idx, const char *stage) {
+  TcErr err = TC_OK;
+  if (group < 1 || m < 1 || m > n_total || off % group || n_local % group || n_total % group)
+    err = tc_err_set(TC_ERR_INTERNAL, "per-image coreset: %lld points from %lld on this rank are not whole "
+                     "groups of %lld (m %lld of %lld)", (long long)n_local, (long long)off, (long long)group,
+                     (long long)m, (long long)n_total);
+  TC_CALL(tc_agree(comm, err));
+  const int64_t ng = n_local / group, g0 = off / group;
+  const int64_t kcap = tc_coreset_group_k(m, group);
+  const int64_t npicks = n_total / group * kcap;
+  /* int8: one scale over all groups, so their d2 compare */
+  float mx = tc_coreset_maxabs(X_local, n_local, dim);
+  TC_CALL(tc_mpi_check(MPI_Allreduce(MPI_IN_PLACE, &mx, 1, MPI_FLOAT, MPI_MAX, comm), "coreset scale"));
+  const float scale = mx > 0 ? mx / (float)tc_coreset_i8_qmax(dim) : 1.0f;
+  int64_t *mine = tc_malloc((size_t)(ng * kcap > 0 ? ng * kcap : 1) * sizeof(int64_t), "group picks");
+  float *minev = tc_malloc((size_t)(ng * kcap > 0 ? ng * kcap : 1) * sizeof(float), "group picks");
+  int64_t *all = tc_malloc((size_t)npicks * sizeof(int64_t), "all group picks");
+  float *allv = tc_malloc((size_t)npicks * sizeof(float), "all group picks");
+  if (!mine || !minev || !all || !allv) err = TC_ERR_MEM;
   /* rank 0 reports its own groups: the blocks are even, so its share
    * tracks the whole */
   TcProgress prog;
-  tc_progress_start(&prog, stage ? stage : "coreset", "groups on rank 0", ng);
+  tc_progress_start(&prog, stage ? stage : "coreset", "tail images on rank 0", ng);
   for (int64_t g = 0; g < ng && !err; g++) {
-    err = tc_coreset_select_groups(X_local + g * group * dim, 1, group, dim, k, prec, pruned, seed,
-                                   counter0 + (uint64_t)(g0 + g), mine + g * k);
-    for (int64_t t = 0; t < k && !err; t++) mine[g * k + t] += off + g * group;
+    err = tc_coreset_groups_run(X_local + g * group * dim, 1, group, dim, kcap, mode->prec, scale, pruned, seed,
+                                counter0 + (uint64_t)(g0 + g), mine + g * kcap, minev + g * kcap);
+    for (int64_t t = 0; t < kcap && !err; t++) mine[g * kcap + t] += off + g * group;
     tc_progress_update(&prog, g + 1);
   }
   tc_progress_finish(&prog);
   err = tc_agree(comm, err);
-  if (!err) {
-    int c = (int)(ng * k);
-    err = tc_mpi_check(MPI_Allgather(&c, 1, MPI_INT, cnt, 1, MPI_INT, comm), "per-group pick counts");
-    int64_t at = 0;
-    for (int r = 0; r < size && !err; r++) {
-      if (at > INT_MAX) err = tc_err_set(TC_ERR_USAGE, "per-group coreset: %lld picks is too many for MPI "
-                                         "counts", (long long)at);
-      dsp[r] = (int)at;
-      at += cnt[r];
-    }
-    if (!err && at != (n_total / group) * k)
-      err = tc_err_set(TC_ERR_INTERNAL, "per-group coreset: %lld picks, expected %lld", (long long)at,
-                       (long long)((n_total / group) * k));
-    err = tc_agree(comm, err);
-  }
-  if (!err)
-    err = tc_mpi_check(MPI_Allgatherv(mine, cnt[tc_rank(comm)], MPI_INT64_T, idx, cnt, dsp, MPI_INT64_T, comm),
-                       "per-group picks");
-  free(cnt);
-  free(dsp);
+  if (!err) err = gather_picks_(comm, mine, minev, ng * kcap, npicks, all, allv);
+  if (!err) err = tc_agree(comm, tc_coreset_groups_merge(all, allv, npicks, m, idx));
   free(mine);
-  return tc_agree(comm, err);
+  free(minev);
+  free(all);
+  free(allv);
+  return err;
 }

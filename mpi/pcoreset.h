@@ -53,16 +53,17 @@ TcErr tc_pcoreset_select_mode(MPI_Comm comm, const float *X_local, int64_t n_loc
                               int64_t n_total, int dim, int64_t m, int64_t first, const TcCoresetMode *mode,
                               int pruned, int64_t *idx, int64_t *m_got, const char *stage);
 
-/* fit --tail-coreset per-image: the n_total points are consecutive groups
- * of `group` (a tail image and its views) and every rank holds whole groups
- * (off and n_local multiples of group, else an agreed TC_ERR_INTERNAL). Each
- * rank runs tc_coreset_select_groups on its own groups, without
- * communication; one allgather gives every rank idx [(n_total / group) * k]:
- * the groups' picks in group order, as global ordinals. The same list as the
- * serial kernel on all points, for any rank count. Collective on comm;
- * returns an agreed code. */
+/* fit --tail-coreset per-image (coreset.h, tc_coreset_select_groups): the
+ * n_total points are consecutive groups of `group` (a tail image and its
+ * views) and every rank holds whole groups (off and n_local multiples of
+ * group, else an agreed TC_ERR_INTERNAL). Each rank runs its own groups
+ * without communication; one allgather of the picks and their d2, and every
+ * rank merges the same m into idx [m] (global ordinals). The same list as
+ * the serial tc_coreset_select_groups for any rank count; mode gives the
+ * precision and the oversample (pruned as in tc_pcoreset_select_mode).
+ * Collective on comm; returns an agreed code. */
 TcErr tc_pcoreset_select_groups(MPI_Comm comm, const float *X_local, int64_t n_local, int64_t off,
-                                int64_t n_total, int dim, int64_t group, int64_t k, TcCoresetPrec prec,
+                                int64_t n_total, int dim, int64_t group, int64_t m, const TcCoresetMode *mode,
                                 int pruned, uint64_t seed, uint64_t counter0, int64_t *idx, const char *stage);
 
 #endif

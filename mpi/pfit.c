@@ -112,8 +112,7 @@ static TcErr coreset_(MPI_Comm comm, const TcFitOpts *o, double ratio, const flo
   *m_out = 0;
   *n_out = n;
   if (n == 0) return TC_OK;
-  /* per group: each group keeps its own floor(group * ratio) */
-  int64_t m = group > 0 ? n / group * tc_coreset_target(group, ratio) : tc_coreset_target(n, ratio);
+  int64_t m = tc_coreset_target(n, ratio);
   int64_t first = tc_rng_index((uint64_t)o->seed, TC_RNG_STREAM_CORESET, purpose, n);
   int64_t *ord = tc_malloc((size_t)m * sizeof(int64_t), "coreset ordinals");
   int64_t *g = tc_malloc((size_t)m * sizeof(int64_t), "coreset indices");
@@ -123,9 +122,8 @@ static TcErr coreset_(MPI_Comm comm, const TcFitOpts *o, double ratio, const flo
     tc_log(1, "%s: greedy coreset of %lld patches -> %lld%s", stage, (long long)n, (long long)m,
            group > 0 ? ", one tail image at a time" : "");
     if (group > 0)
-      err = tc_pcoreset_select_groups(comm, Xsel, n_local, off, n, P, group, m / (n / group),
-                                      o->coreset_mode.prec, o->pruned, (uint64_t)o->seed,
-                                      TC_CORESET_GROUP_COUNTER * (purpose + 1), ord, stage);
+      err = tc_pcoreset_select_groups(comm, Xsel, n_local, off, n, P, group, m, &o->coreset_mode, o->pruned,
+                                      (uint64_t)o->seed, TC_CORESET_GROUP_COUNTER * (purpose + 1), ord, stage);
     else
       err = tc_pcoreset_select_mode(comm, Xsel, n_local, off, n, P, m, first, &o->coreset_mode, o->pruned, ord,
                                     &m, stage);

@@ -338,6 +338,11 @@ void tc_coreset_encode(TcCoresetPrec prec, const float *X, int64_t n, int dim, f
 
 TcErr tc_coreset_select_enc(const void *E, int64_t n, int dim, TcCoresetPrec prec, int pruned, const void *c0,
                             int64_t first, int64_t k, int64_t *idx) {
+  return tc_coreset_select_enc_val(E, n, dim, prec, pruned, c0, first, k, idx, NULL);
+}
+
+TcErr tc_coreset_select_enc_val(const void *E, int64_t n, int dim, TcCoresetPrec prec, int pruned, const void *c0,
+                                int64_t first, int64_t k, int64_t *idx, float *val) {
   TC_CHECK(n >= 1 && k >= 1 && k <= n && (c0 || (first >= 0 && first < n)), TC_ERR_INTERNAL,
            "tc_coreset_select_enc: bad sizes (n %lld, k %lld, first %lld)", (long long)n, (long long)k,
            (long long)first);
@@ -348,12 +353,17 @@ TcErr tc_coreset_select_enc(const void *E, int64_t n, int dim, TcCoresetPrec pre
   TcErr err = TC_OK;
   int64_t t = 0;
   const void *c = c0;
-  if (!c0) { idx[t++] = first; c = R + first * rb; }
+  if (!c0) {
+    if (val) val[t] = INFINITY;
+    idx[t++] = first;
+    c = R + first * rb;
+  }
   for (; t < k; t++) {
     int64_t b;
     float bv;
     TC_CALL_GOTO(err, tc_coreset_step_enc(s, c, &b, &bv), cleanup);
     idx[t] = b;
+    if (val) val[t] = bv;
     c = R + b * rb;
   }
 cleanup:
@@ -455,31 +465,82 @@ cleanup:
   return err;
 }
 
-TcErr tc_coreset_select_groups(const float *X, int64_t ngroups, int64_t group, int dim, int64_t k,
-                               TcCoresetPrec prec, int pruned, uint64_t seed, uint64_t counter0, int64_t *idx) {
-  TC_CHECK(ngroups >= 0 && group >= 1 && k >= 1 && k <= group && dim >= 1, TC_ERR_INTERNAL,
-           "tc_coreset_select_groups: bad sizes (groups %lld of %lld, k %lld)", (long long)ngroups,
-           (long long)group, (long long)k);
+int64_t tc_coreset_group_k(int64_t m, int64_t group) {
+  return m < group ? m : group;
+}
+
+TcErr tc_coreset_groups_run(const float *X, int64_t ngroups, int64_t group, int dim, int64_t kcap,
+                            TcCoresetPrec prec, float scale, int pruned, uint64_t seed, uint64_t counter0,
+                            int64_t *idx, float *val) {
+  TC_CHECK(ngroups >= 0 && group >= 1 && kcap >= 1 && kcap <= group && dim >= 1, TC_ERR_INTERNAL,
+           "tc_coreset_groups_run: bad sizes (groups %lld of %lld, k %lld)", (long long)ngroups,
+           (long long)group, (long long)kcap);
   const size_t rb = tc_coreset_row_bytes(prec, dim);
   char *E = NULL;
   if (prec != TC_CORESET_F32) {
     E = tc_malloc_aligned((size_t)group * rb, "encoded group");
     if (!E) return TC_ERR_MEM;
   }
+  /* int8 d2 count lattice steps: scale^2 makes them comparable with other
+   * groups' (one scale for all groups) and with float32 d2 */
+  const float unit = prec == TC_CORESET_I8 ? scale * scale : 1.0f;
   TcErr err = TC_OK;
   for (int64_t g = 0; g < ngroups && !err; g++) {
     const float *Xg = X + g * group * dim;
-    const void *Eg = Xg;
-    if (E) {
-      const float scale = (float)(tc_coreset_maxabs(Xg, group, dim) / tc_coreset_i8_qmax(dim));
-      tc_coreset_encode(prec, Xg, group, dim, scale > 0 ? scale : 1.0f, E);
-      Eg = E;
-    }
+    if (E) tc_coreset_encode(prec, Xg, group, dim, scale, E);
     const int64_t first = tc_rng_index(seed, TC_RNG_STREAM_CORESET, counter0 + (uint64_t)g, group);
-    int64_t *out = idx + g * k;
-    err = tc_coreset_select_enc(Eg, group, dim, prec, pruned, NULL, first, k, out);
-    for (int64_t t = 0; t < k && !err; t++) out[t] += g * group;
+    int64_t *ig = idx + g * kcap;
+    float *vg = val + g * kcap;
+    err = tc_coreset_select_enc_val(E ? (const void *)E : (const void *)Xg, group, dim, prec, pruned, NULL, first,
+                                    kcap, ig, vg);
+    for (int64_t t = 0; t < kcap && !err; t++) {
+      ig[t] += g * group;
+      if (t > 0) vg[t] *= unit;
+    }
   }
   free(E);
+  return err;
+}
+
+/* (val desc, position asc): a total order, so the merge is the same
+ * wherever the picks were computed */
+typedef struct {
+  float val;
+  int64_t pos;
+} GroupPick;
+
+static int cmp_pick_(const void *a, const void *b) {
+  const GroupPick *x = a, *y = b;
+  if (x->val != y->val) return x->val > y->val ? -1 : 1;
+  return (x->pos > y->pos) - (x->pos < y->pos);
+}
+
+TcErr tc_coreset_groups_merge(const int64_t *idx, const float *val, int64_t npicks, int64_t m, int64_t *out) {
+  TC_CHECK(m >= 0 && m <= npicks, TC_ERR_INTERNAL, "tc_coreset_groups_merge: %lld of %lld picks", (long long)m,
+           (long long)npicks);
+  GroupPick *p = tc_malloc((size_t)(npicks > 0 ? npicks : 1) * sizeof(GroupPick), "group picks");
+  if (!p) return TC_ERR_MEM;
+  for (int64_t i = 0; i < npicks; i++) p[i] = (GroupPick){val[i], i};
+  qsort(p, (size_t)npicks, sizeof(GroupPick), cmp_pick_);
+  for (int64_t t = 0; t < m; t++) out[t] = idx[p[t].pos];
+  free(p);
+  return TC_OK;
+}
+
+TcErr tc_coreset_select_groups(const float *X, int64_t n, int64_t group, int dim, int64_t m,
+                               const TcCoresetMode *mode, uint64_t seed, uint64_t counter0, int64_t *idx) {
+  TC_CHECK(group >= 1 && n % group == 0 && m >= 1 && m <= n, TC_ERR_INTERNAL,
+           "tc_coreset_select_groups: bad sizes (n %lld, group %lld, m %lld)", (long long)n, (long long)group,
+           (long long)m);
+  const int64_t ng = n / group, kcap = tc_coreset_group_k(m, group);
+  const float mx = tc_coreset_maxabs(X, n, dim);
+  const float scale = mx > 0 ? mx / (float)tc_coreset_i8_qmax(dim) : 1.0f;
+  int64_t *pi = tc_malloc((size_t)(ng * kcap) * sizeof(int64_t), "group picks");
+  float *pv = tc_malloc((size_t)(ng * kcap) * sizeof(float), "group pick distances");
+  TcErr err = pi && pv ? TC_OK : TC_ERR_MEM;
+  if (!err) err = tc_coreset_groups_run(X, ng, group, dim, kcap, mode->prec, scale, mode->pruned, seed, counter0, pi, pv);
+  if (!err) err = tc_coreset_groups_merge(pi, pv, ng * kcap, m < ng * kcap ? m : ng * kcap, idx);
+  free(pi);
+  free(pv);
   return err;
 }

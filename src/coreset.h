@@ -159,21 +159,45 @@ int64_t tc_coreset_shard_k(int64_t n, int64_t m, int64_t len, double oversample)
 TcErr tc_coreset_select_mode(const float *X, int64_t n, int dim, int64_t m, int64_t first,
                              const TcCoresetMode *mode, int64_t *idx, int64_t *m_got);
 
-/* Per-group selection (fit --tail-coreset per-image): X [ngroups * group x
- * dim] is ngroups consecutive groups of `group` points (one tail image and
- * its views each). Every group gets its own one-round greedy of precision
- * prec over its own points alone (int8: the group's own scale), k picks from
- * the seeded first point tc_rng_index(seed, TC_RNG_STREAM_CORESET, counter0
- * + g, group) of group g (g counted from 0 at X's first group). idx [ngroups
- * * k] (caller-allocated) gets group 0's picks in greedy order, then group
- * 1's..., each as an ordinal into X. Cost: ngroups * k * group distances
- * instead of one greedy's (ngroups * k) * (ngroups * group): a tail image's
- * rotated views cover each other, so the global greedy mostly picks within
- * an image anyway (DECISIONS "Tail views, one image at a time"). Local. */
+/* tc_coreset_select_enc that also records, in val [k] (NULL: not), the d2
+ * each pick had to the picks before it when it was picked (+inf for a first
+ * given as an index). Non-increasing after the first. Local. */
+TcErr tc_coreset_select_enc_val(const void *E, int64_t n, int dim, TcCoresetPrec prec, int pruned, const void *c0,
+                                int64_t first, int64_t k, int64_t *idx, float *val);
+
+/* Per-group selection (fit --tail-coreset per-image). The n points are n /
+ * group consecutive groups of `group` points (one tail image and its views
+ * each); a tail image's rotated views cover each other, while different
+ * images mostly do not. So every group gets its own greedy over its own
+ * points: kcap = tc_coreset_group_k picks from its seeded first point,
+ * each with the d2 it had when picked (the greedy's covering radius^2 at
+ * that step in that group). Then the m picks of largest d2 over all groups
+ * are kept, in descending d2 (ties: lower group, earlier step), a prefix of
+ * each group's list. Where groups do not cover each other this is the one
+ * greedy over all points, bar the first point of every group; it reads
+ * ngroups * kcap * group distances instead of m * n. Precisions as the
+ * modes: int8 with one scale for all groups (d2 scaled back to float units
+ * so groups compare). DECISIONS "Tail views, one image at a time". */
 /* counter0 of fit's per-group selections: TC_CORESET_GROUP_COUNTER x (purpose
- * + 1), far from the purposes (0, 1) of the one-greedy first points */
+ * + 1), far from the purposes (0, 1) of the one-greedy first points; group g
+ * (counted from 0 at the first group of all n points) starts at
+ * tc_rng_index(seed, TC_RNG_STREAM_CORESET, counter0 + g, group). */
 #define TC_CORESET_GROUP_COUNTER ((uint64_t)1 << 32)
-TcErr tc_coreset_select_groups(const float *X, int64_t ngroups, int64_t group, int dim, int64_t k,
-                               TcCoresetPrec prec, int pruned, uint64_t seed, uint64_t counter0, int64_t *idx);
+/* Picks per group: min(group, m), so a group is never cut short. Local. */
+int64_t tc_coreset_group_k(int64_t m, int64_t group);
+/* Each of ngroups groups of X [ngroups * group x dim]: kcap picks as
+ * ordinals into X into idx [ngroups * kcap] and their d2 into val (group by
+ * group, greedy order). scale: int8's (maxabs over all n points / qmax).
+ * first of group g: counter0 + g. Local. */
+TcErr tc_coreset_groups_run(const float *X, int64_t ngroups, int64_t group, int dim, int64_t kcap,
+                            TcCoresetPrec prec, float scale, int pruned, uint64_t seed, uint64_t counter0,
+                            int64_t *idx, float *val);
+/* The m picks of largest val out of idx/val [npicks] (ties: lower
+ * position) into out [m], in descending val. Local. */
+TcErr tc_coreset_groups_merge(const int64_t *idx, const float *val, int64_t npicks, int64_t m, int64_t *out);
+/* Serial reference: run (kcap from mode->oversample, precision and pruning
+ * from mode) and merge, m picks into idx [m]. Local. */
+TcErr tc_coreset_select_groups(const float *X, int64_t n, int64_t group, int dim, int64_t m,
+                               const TcCoresetMode *mode, uint64_t seed, uint64_t counter0, int64_t *idx);
 
 #endif

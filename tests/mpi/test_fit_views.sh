@@ -9,7 +9,7 @@
 #     T * (1 + 47) * HW candidates and selects view patches (global index
 #     >= N*HW); the same model when the view features spill to a scratch
 #     file (small --mem-per-rank); --tail-coreset per-image: bit-identical
-#     on 1-4 ranks, 768 picks per tail image in tail-image order;
+#     on 1-4 ranks, as many picks as global, from the tail images only;
 #   - bad input: --data without --weights, weights whose checksum differs
 #     from features.h5, a --data root with other images, a missing image:
 #     clear error, nothing published.
@@ -95,7 +95,8 @@ check "spilled: no scratch file left" sh -c "! ls -a '$TMP' | grep -q 'tmp.views
 tc_run 2 "${FIT[@]}" --tail-aug rotflip --out "$TMP/rf.h5" 2>/dev/null
 check "--tail-aug rotflip: 3 x (1 + 7) x 64 candidates" test "$(attr "$TMP/rf.h5" coreset_tail_candidates)" = $((3 * 8 * HW))
 # --tail-coreset per-image: one greedy per tail image over its own 48 x 64
-# view patches, floor(0.25 x 3072) = 768 each, in tail-image order
+# view patches, then the picks of largest distance over the three images:
+# M_tail as large as the global one's, from every tail image
 check "default model records tail_coreset global" test "$(attr "$TMP/m1.h5" tail_coreset)" = '"global"'
 for np in 1 2 3 4; do
   tc_run $np "${FIT[@]}" --tail-coreset per-image --out "$TMP/pi$np.h5" 2>"$TMP/pi$np.err"
@@ -105,16 +106,19 @@ for np in 2 3 4; do
   check "--tail-coreset per-image: $np ranks bit-identical to 1 rank" same_model "$TMP/pi1.h5" "$TMP/pi$np.h5"
 done
 check "per-image: model records tail_coreset per-image" test "$(attr "$TMP/pi1.h5" tail_coreset)" = '"per-image"'
-check "per-image: M_tail = 3 x floor(0.25 x 48 x 64)" test "$(attr "$TMP/pi1.h5" coreset_tail_size)" = $((3 * 768))
+check "per-image: M_tail = floor(0.25 x candidates), as global" \
+  test "$(attr "$TMP/pi1.h5" coreset_tail_size)" = $((3 * (1 + V) * HW / 4))
 h5dump -d /coreset/tail_order -y -w 0 "$TMP/pi1.h5" | sed -n '/DATA {/,$p' | tr ', ' '\n\n' | grep -E '^[0-9]+$' \
   >"$TMP/pi_order.txt"
 # owner tail image of each pick (own patch g < N*HW: image g / HW; view
-# patch: the (g - N*HW) / (47*HW)-th tail image), per block of 768
+# patch: the (g - N*HW) / (47*HW)-th tail image); the first three picks are
+# the images' seeded first points, one each, in tail-image order
 owners=$(awk -v nhw=$((N * HW)) -v hw=$HW -v vhw=$((V * HW)) 'BEGIN { split("1 4 7", tl, " ") }
-  { o = $1 < nhw ? int($1 / hw) : tl[int(($1 - nhw) / vhw) + 1]; b = int((NR - 1) / 768); print b, o }' \
-  "$TMP/pi_order.txt" | sort -u | tr '\n' ' ')
-check "per-image: picks 0-767 from tail image 1, 768-1535 from 4, 1536-2303 from 7 ($owners)" \
-  test "$owners" = "0 1 1 4 2 7 "
+  { print $1 < nhw ? int($1 / hw) : tl[int(($1 - nhw) / vhw) + 1] }' "$TMP/pi_order.txt")
+check "per-image: picks 0-2 are one from each tail image, in order" \
+  test "$(echo "$owners" | head -3 | tr '\n' ' ')" = "1 4 7 "
+check "per-image: every pick from a tail image (1, 4, 7)" test "$(echo "$owners" | sort -u | tr '\n' ' ')" = "1 4 7 "
+check "per-image: no patch picked twice" test "$(sort -u "$TMP/pi_order.txt" | wc -l)" = "$(wc -l <"$TMP/pi_order.txt")"
 grep "coreset M_tail" "$TMP/pi2.err" | tail -1 | sed 's/^/    /'
 tc_run 2 fit --features "$TMP/f.h5" --seed 2 --out "$TMP/noviews.h5" 2>"$TMP/nv.err"
 check "without --data/--weights: exit 0 with a warning" grep -q "without their rot15flip views" "$TMP/nv.err"
@@ -122,7 +126,7 @@ check "without --data/--weights: 0 views recorded" test "$(attr "$TMP/noviews.h5
 for np in 1 3; do
   tc_run $np fit --features "$TMP/f.h5" --seed 2 --tail-coreset per-image --out "$TMP/nvpi$np.h5" 2>/dev/null
 done
-check "without views, per-image: M_tail = 3 x floor(0.25 x 64)" test "$(attr "$TMP/nvpi1.h5" coreset_tail_size)" = 48
+check "without views, per-image: M_tail = floor(0.25 x 3 x 64)" test "$(attr "$TMP/nvpi1.h5" coreset_tail_size)" = 48
 check "without views, per-image: 3 ranks bit-identical to 1 rank" same_model "$TMP/nvpi1.h5" "$TMP/nvpi3.h5"
 
 # 3. bad input

@@ -156,37 +156,41 @@ static void test_modes_(void) {
   free(X); free(ref); free(sel);
 }
 
-/* fit --tail-coreset per-image: each group's greedy sees only its own
- * points. Hand case: two groups of four points on a line; group 1 sits far
- * from group 0, so one greedy over all eight would spend its second pick
- * across the gap, the per-group one never does. */
+/* fit --tail-coreset per-image: every group's own greedy, then the picks of
+ * largest d2 over all groups. Hand case whose answer does not depend on the
+ * seeded first points: three groups of two points, so each group's second
+ * pick is its other point, at d2 100 (group 0: 0 and 10), 1 (group 1: 100,
+ * 101) and 25 (group 2: 200, 205). The three firsts (+inf) come first in
+ * group order, then group 0's second, then group 2's, then group 1's. */
 static void test_groups_(void) {
-  float X[8] = {0, 1, 3, 10, 100, 104, 105, 106};
-  int64_t idx[4], ref[2];
-  for (int k8 = 0; k8 < 2; k8++)
-    for (int pr = 0; pr < 2; pr++) {
-      const TcCoresetPrec prec = k8 ? TC_CORESET_I8 : TC_CORESET_F32;
-      CHECK(tc_coreset_select_groups(X, 2, 4, 1, 2, prec, pr, 5, TC_CORESET_GROUP_COUNTER, idx) == TC_OK);
-      for (int g = 0; g < 2; g++) {
-        const int64_t first = tc_rng_index(5, TC_RNG_STREAM_CORESET, TC_CORESET_GROUP_COUNTER + (uint64_t)g, 4);
-        /* the point of the group farthest from its seeded first, by hand */
-        const float *Xg = X + 4 * g;
-        int64_t far = 0;
-        for (int i = 1; i < 4; i++)
-          if (fabsf(Xg[i] - Xg[first]) > fabsf(Xg[far] - Xg[first])) far = i;
-        CHECK_INT(idx[2 * g], 4 * g + first);
-        CHECK_INT(idx[2 * g + 1], 4 * g + far);
-        CHECK(idx[2 * g] >= 4 * g && idx[2 * g + 1] < 4 * g + 4);
+  float X[6] = {0, 10, 100, 101, 200, 205};
+  int64_t first[3], other[3], idx[6];
+  for (int g = 0; g < 3; g++) {
+    first[g] = 2 * g + tc_rng_index(5, TC_RNG_STREAM_CORESET, TC_CORESET_GROUP_COUNTER + (uint64_t)g, 2);
+    other[g] = 2 * g + 1 - (first[g] - 2 * g);
+  }
+  const int64_t want[6] = {first[0], first[1], first[2], other[0], other[2], other[1]};
+  const char *names[] = {"exact", "int8", "bf16"};
+  for (int k = 0; k < 3; k++)
+    for (int pr = 0; pr < 2; pr++)
+      for (int64_t m = 3; m <= 6; m++) {
+        TcCoresetMode md = {TC_CORESET_F32, 1, 1, 2.0, pr};
+        CHECK(tc_coreset_mode_parse(names[k], &md) == TC_OK);
+        memset(idx, 0xff, sizeof idx);
+        CHECK(tc_coreset_select_groups(X, 6, 2, 1, m, &md, 5, TC_CORESET_GROUP_COUNTER, idx) == TC_OK);
+        CHECK_MSG(!memcmp(idx, want, sizeof(int64_t) * (size_t)m), "per-group %s pruned=%d m=%lld", names[k], pr,
+                  (long long)m);
       }
-    }
-  /* group 0 alone: the same as the one-greedy loop from the same first */
-  const int64_t f0 = tc_rng_index(5, TC_RNG_STREAM_CORESET, TC_CORESET_GROUP_COUNTER, 4);
-  CHECK(tc_coreset_select(X, 4, 1, 2, f0, 0, ref, NULL) == TC_OK);
-  CHECK(tc_coreset_select_groups(X, 1, 4, 1, 2, TC_CORESET_F32, 0, 5, TC_CORESET_GROUP_COUNTER, idx) == TC_OK);
-  CHECK_INT(idx[0], ref[0]);
-  CHECK_INT(idx[1], ref[1]);
-  /* k > group is refused */
-  CHECK(tc_coreset_select_groups(X, 2, 4, 1, 5, TC_CORESET_F32, 0, 5, 0, idx) == TC_ERR_INTERNAL);
+  /* picks per group: the whole group unless m is smaller */
+  CHECK_INT(tc_coreset_group_k(3, 2), 2);
+  CHECK_INT(tc_coreset_group_k(1, 2), 1);
+  CHECK_INT(tc_coreset_group_k(120736, 6272), 6272);
+  /* m = 1: group 0's first */
+  TcCoresetMode md = {TC_CORESET_F32, 1, 1, 1.0, 0};
+  CHECK(tc_coreset_select_groups(X, 6, 2, 1, 1, &md, 5, TC_CORESET_GROUP_COUNTER, idx) == TC_OK);
+  CHECK_INT(idx[0], want[0]);
+  /* points that are not whole groups are refused */
+  CHECK(tc_coreset_select_groups(X, 5, 2, 1, 3, &md, 5, 0, idx) == TC_ERR_INTERNAL);
   tc_err_clear();
 }
 

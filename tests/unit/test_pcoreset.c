@@ -231,27 +231,29 @@ int main(int argc, char **argv) {
      * out), dealt in whole groups as fit deals tail images (0-1 groups on
      * some ranks); == the serial kernel, f32 and int8, one checksum each */
     {
-      const int64_t G = 1300, ng = 23, k = 130;
+      const int64_t G = 1300, ng = 23, mg = 2990;
       int64_t g_lo, g_hi;
       tc_block_range(ng, rank, size, &g_lo, &g_hi);
-      int64_t *gref = malloc(sizeof(int64_t) * ng * k), *ggot = malloc(sizeof(int64_t) * ng * k);
-      const TcCoresetPrec precs[] = {TC_CORESET_F32, TC_CORESET_I8};
+      int64_t *gref = malloc(sizeof(int64_t) * mg), *ggot = malloc(sizeof(int64_t) * mg);
+      const char *gmodes[] = {"exact", "int8"};
       for (int k8 = 0; k8 < 2; k8++) {
-        CHECK(tc_coreset_select_groups(X, ng, G, dim, k, precs[k8], 1, 7, TC_CORESET_GROUP_COUNTER, gref) == TC_OK);
-        memset(ggot, 0xff, sizeof(int64_t) * ng * k);
-        CHECK(tc_pcoreset_select_groups(comm, X + g_lo * G * dim, (g_hi - g_lo) * G, g_lo * G, ng * G, dim, G, k,
-                                        precs[k8], 1, 7, TC_CORESET_GROUP_COUNTER, ggot, "t") == TC_OK);
-        CHECK_MSG(!memcmp(ggot, gref, sizeof(int64_t) * ng * k), "per-group pcoreset (%s) != serial",
-                  k8 ? "int8" : "f32");
+        TcCoresetMode md = {TC_CORESET_F32, 1, 1, 1.5, 1};
+        CHECK(tc_coreset_mode_parse(gmodes[k8], &md) == TC_OK);
+        CHECK(tc_coreset_select_groups(X, ng * G, G, dim, mg, &md, 7, TC_CORESET_GROUP_COUNTER, gref) == TC_OK);
+        memset(ggot, 0xff, sizeof(int64_t) * mg);
+        CHECK(tc_pcoreset_select_groups(comm, X + g_lo * G * dim, (g_hi - g_lo) * G, g_lo * G, ng * G, dim, G, mg,
+                                        &md, 1, 7, TC_CORESET_GROUP_COUNTER, ggot, "t") == TC_OK);
+        CHECK_MSG(!memcmp(ggot, gref, sizeof(int64_t) * mg), "per-group pcoreset (%s) != serial", gmodes[k8]);
         uint64_t hg = 1469598103934665603ULL;
-        for (int64_t t = 0; t < ng * k; t++) hg = (hg ^ (uint64_t)ggot[t]) * 1099511628211ULL;
-        if (rank == 0) printf("coreset-checksum-pergroup-%s %016llx (m=%lld ranks=%d)\n", k8 ? "int8" : "f32",
-                              (unsigned long long)hg, (long long)(ng * k), size);
+        for (int64_t t = 0; t < mg; t++) hg = (hg ^ (uint64_t)ggot[t]) * 1099511628211ULL;
+        if (rank == 0) printf("coreset-checksum-pergroup-%s %016llx (m=%lld ranks=%d)\n", gmodes[k8],
+                              (unsigned long long)hg, (long long)mg, size);
       }
       /* a block that splits a group is refused on every rank, no hang */
       int64_t bl = rank == 0 ? 0 : G + 1, bn = rank == 0 ? G + 1 : (rank == size - 1 ? ng * G - G - 1 : 0);
       if (size == 1) { bl = 0; bn = ng * G; }
-      TcErr e = tc_pcoreset_select_groups(comm, X + bl * dim, bn, bl, ng * G, dim, G, k, TC_CORESET_F32, 1, 7,
+      TcCoresetMode md = {TC_CORESET_F32, 1, 1, 1.5, 1};
+      TcErr e = tc_pcoreset_select_groups(comm, X + bl * dim, bn, bl, ng * G, dim, G, mg, &md, 1, 7,
                                           TC_CORESET_GROUP_COUNTER, ggot, "t");
       CHECK_MSG(size == 1 ? e == TC_OK : e != TC_OK, "split group on %d rank(s): code %d", size, (int)e);
       free(gref); free(ggot);
