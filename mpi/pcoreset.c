@@ -479,8 +479,10 @@ TcErr tc_pcoreset_select_groups(MPI_Comm comm, const float *X_local, int64_t n_l
   if (!mine || !minev || !all || !allv) err = TC_ERR_MEM;
   /* rank 0 reports its own groups: the blocks are even, so its share
    * tracks the whole */
+  tc_log(1, "%s: %lld groups of %lld points, up to %lld picks each; progress is rank 0's %lld",
+         stage ? stage : "coreset", (long long)(n_total / group), (long long)group, (long long)kcap, (long long)ng);
   TcProgress prog;
-  tc_progress_start(&prog, stage ? stage : "coreset", "tail images on rank 0", ng);
+  tc_progress_start(&prog, stage ? stage : "coreset", "groups", ng);
   for (int64_t g = 0; g < ng && !err; g++) {
     err = tc_coreset_groups_run(X_local + g * group * dim, 1, group, dim, kcap, mode->prec, scale, pruned, seed,
                                 counter0 + (uint64_t)(g0 + g), mine + g * kcap, minev + g * kcap);
