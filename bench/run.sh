@@ -233,7 +233,8 @@ scaling() {
   [ -f "$TMPROOT/features_np2.h5" ] && kv scale.extract.np2.same_output "$(same_output "$TMPROOT/features_np1.h5" "$TMPROOT/features_np2.h5" 1e-5)"
   # rotflip (7 extra views) keeps the tail coreset small enough for 4 runs
   # here; the views are extracted with the weights the features were made with
-  local fitw=(); "$TC" fit --help 2>&1 | grep -q -- '--weights' && fitw=(--weights "$W")
+  # (fit refuses --data without --weights)
+  local fitw=(--weights "$W")
   for np in 1 2 3 4; do
     timed "scale.fit.np$np" $np "$BD/fit_np$np.log" "$TC" fit --features "$TMPROOT/features_np1.h5" --data "$data" \
       "${fitw[@]}" --tail-aug rotflip --out "$TMPROOT/model_np$np.h5" || continue
