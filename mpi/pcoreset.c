@@ -477,8 +477,9 @@ TcErr tc_pcoreset_select_groups(MPI_Comm comm, const float *X_local, int64_t n_l
   int64_t *all = tc_malloc((size_t)npicks * sizeof(int64_t), "all group picks");
   float *allv = tc_malloc((size_t)npicks * sizeof(float), "all group picks");
   if (!mine || !minev || !all || !allv) err = TC_ERR_MEM;
-  /* rank 0 reports its own groups: the blocks are even, so its share
-   * tracks the whole */
+  /* progress counts rank 0's own groups (no collective per group); rank 0
+   * may hold more or fewer than its share (5 of 9 tail images on step_k1),
+   * hence the log line with both counts */
   tc_log(1, "%s: %lld groups of %lld points, up to %lld picks each; progress is rank 0's %lld",
          stage ? stage : "coreset", (long long)(n_total / group), (long long)group, (long long)kcap, (long long)ng);
   TcProgress prog;
