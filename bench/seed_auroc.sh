@@ -76,7 +76,7 @@ for m in $METHODS; do
     e=$OUT/exact-$m-s$s/metrics.txt f=$OUT/fast-$m-s$s/metrics.txt
     if [ -s "$e" ] && [ -s "$f" ]; then
       a=$(get image_auroc "$e") b=$(get pixel_auroc "$e") c=$(get image_auroc "$f") d=$(get pixel_auroc "$f")
-      read -r x y < <(awk -v a="$a" -v b="$b" -v c="$c" -v d="$d" 'BEGIN{printf "%+.2f %+.2f", c-a, d-b}')
+      read -r x y < <(awk -v a="$a" -v b="$b" -v c="$c" -v d="$d" 'BEGIN{printf "%+.2f %+.2f\n", c-a, d-b}')
       echo "| $m | $s | $a / $b | $c / $d | $x / $y |"
       di+=("$x") dp+=("$y") ei+=("$a")
     fi
