@@ -158,18 +158,20 @@ for proto in $PROTOCOLS; do
         say "$v: $m is being run by process $(cat "$O/$m.busy/pid" 2>/dev/null), skipped here"
         continue
       fi
+      # the exact path: this set compares with the authors' code (FIT_ARGS
+      # can still give another --coreset-mode: the last one given counts)
       extra=$FIT_ARGS
       [ "$m" = tailedcore ] && extra="$extra --tail-aug $TAIL_AUG $TAIL_ARGS"
       if [ ! -s "$O/model-$m.h5" ]; then
         say "$v: fit $m"
         # shellcheck disable=SC2086
         timed "$v fit $m" $MPIRUN "$BUILD/tailedcore" fit --features "$F/train.h5" --data "$V" \
-          --weights "$WEIGHTS" --method "$m" --out "$O/model-$m.h5" --quiet $extra
+          --weights "$WEIGHTS" --method "$m" --coreset-mode exact --out "$O/model-$m.h5" --quiet $extra
       fi
       if [ ! -s "$O/scores-$m.h5" ]; then
         say "$v: predict $m"
         timed "$v predict $m" $MPIRUN "$BUILD/tailedcore" predict --model "$O/model-$m.h5" \
-          --features "$FEAT/test.h5" --out "$O/scores-$m.h5" --quiet
+          --features "$FEAT/test.h5" --search exact --out "$O/scores-$m.h5" --quiet
       fi
       if [ ! -s "$O/eval-$m.csv" ]; then
         timed "$v eval $m" $MPIRUN "$BUILD/tailedcore" eval --scores "$O/scores-$m.h5" --data "$V" \

@@ -54,8 +54,8 @@ static TcErr check_sources_(const TcPredictOptions *o) {
  * Local. */
 static TcErr parse_search_(const char *search, const char *nlist, const char *nprobe, const char *image_score,
                           TcPredictOptions *o) {
-  o->search_ivf = !strcmp(search, "ivf");
-  o->ivf_image_score = o->search_ivf && !strcmp(image_score, "ivf");
+  o->search_ivf = !strcmp(search, "ivf") ? TC_SEARCH_IVF : !strcmp(search, "auto") ? TC_SEARCH_AUTO : TC_SEARCH_EXACT;
+  o->ivf_image_score = o->search_ivf != TC_SEARCH_EXACT && !strcmp(image_score, "ivf");
   if (!o->search_ivf) {
     if (strcmp(image_score, "exact"))
       return tc_err_set(TC_ERR_USAGE, "predict: --image-score ivf is the IVF search's own max: give it with --search ivf");
@@ -135,21 +135,24 @@ TcErr tc_cmd_predict(MPI_Comm comm, int argc, char **argv) {
       {"maps", TC_OPT_STRING, &o.maps_dir, NULL,
        "folder for heatmap PNGs of the NG images (created; needs images, not --features)", NULL, 0},
       {"maps-all", TC_OPT_FLAG, &o.maps_all, NULL, "with --maps: a heatmap for every image, OK ones too", NULL, 0},
-      {"search", TC_OPT_CHOICE, &search, "exact",
-       "nearest-neighbour search: exact (every memory row) or ivf (approximate, for large banks: an inverted-file "
-       "index, k-means of the bank into --nlist lists, --nprobe nearest lists scanned per patch; needs the whole "
-       "bank on every rank, never splits it; logs and stores the recall@1 measured on ~2000 sampled patches)",
-       "exact|ivf", 0},
+      {"search", TC_OPT_CHOICE, &search, "auto",
+       "nearest-neighbour search: exact (every memory row), ivf (an inverted-file index, k-means of the bank into "
+       "--nlist lists, --nprobe nearest lists scanned per patch; the image scores are made exact by "
+       "--image-score, the maps stay approximate; needs the whole bank on every rank, never splits it; logs and "
+       "stores the recall@1 measured on ~2000 sampled patches), or auto: ivf, unless the bank must be split over "
+       "the ranks (--bank split, or bank and index above --mem-per-rank), then exact; the log line and scores.h5's "
+       "`search` say which ran (DECISIONS.md \"The fast path becomes tailedcore's default\")",
+       "auto|exact|ivf", 0},
       {"nlist", TC_OPT_STRING, &nlist, NLIST_DEFAULT_,
-       "with --search ivf: k-means lists; auto = round(4 sqrt(memory rows)); clamped to the memory rows", NULL, 0},
+       "with --search ivf or auto: k-means lists; auto = round(4 sqrt(memory rows)); clamped to the memory rows", NULL, 0},
       {"nprobe", TC_OPT_STRING, &nprobe, NPROBE_DEFAULT_,
-       "with --search ivf: lists scanned per patch, 1..nlist (more: slower, higher recall)", NULL, 0},
+       "with --search ivf or auto: lists scanned per patch, 1..nlist (more: slower, higher recall)", NULL, 0},
       {"index", TC_OPT_STRING, &o.index, NULL,
-       "with --search ivf: load this index (from `tailedcore index` on this model) instead of building it; "
+       "with --search ivf or auto: load this index (from `tailedcore index` on this model) instead of building it; "
        "refused when made for another memory bank, or when an explicit --nlist differs from its lists "
        "(input; default: none, build it)", NULL, 0},
       {"image-score", TC_OPT_CHOICE, &image_score, "exact",
-       "with --search ivf: exact (each image score made equal to the exact search's: the patches whose IVF score "
+       "with --search ivf or auto: exact (each image score made equal to the exact search's: the patches whose IVF score "
        "plus its rounding bound could exceed the best exactly rescored patch are rescored against the whole bank, "
        "a few an image; the maps stay the IVF's elsewhere) or ivf (the max of the IVF patch scores: faster, never "
        "lower than exact)", "exact|ivf", 0},

@@ -416,7 +416,8 @@ static TcErr plan_bank_(Predict_ *s) {
   int split = opt->bank_mode == TC_BANK_SPLIT ||
               (opt->bank_mode == TC_BANK_AUTO && need_rep > opt->mem_per_rank && size > 1);
   char h1[32], h2[32], h3[32];
-  if (opt->search_ivf) {
+  int ivf = opt->search_ivf != TC_SEARCH_EXACT;
+  if (ivf) {
     /* the index (centroids, lists, norms) and the k-means work on top of the
      * replicated bank; ivf needs the whole bank on every rank */
     int64_t nlist = opt->nlist > 0 ? (opt->nlist < M ? opt->nlist : M) : tc_ivf_default_nlist(M);
@@ -440,7 +441,13 @@ static TcErr plan_bank_(Predict_ *s) {
                                            : f4 * (2 * HW * D + HW * (nlist + tile)) + 2 * nn * HW + 16 * HW +
                                                  i8 * 2 * HW * nlist + 16 * nlist;
     int64_t need_ivf = need_rep + index_state + making + (search > certify ? search : certify);
-    if (opt->bank_mode == TC_BANK_SPLIT)
+    /* auto gives the exact search a bank that must be split: the image
+     * scores are the same either way (certified), only speed and maps differ */
+    int ivf_fits = opt->bank_mode != TC_BANK_SPLIT &&
+                   !(opt->bank_mode == TC_BANK_AUTO && need_ivf > opt->mem_per_rank);
+    if (opt->search_ivf == TC_SEARCH_AUTO && !ivf_fits && !opt->index)
+      ivf = 0;
+    else if (opt->bank_mode == TC_BANK_SPLIT)
       err = tc_err_set(TC_ERR_USAGE, "predict: --search ivf needs the whole memory bank on every rank: it cannot "
                                      "run with --bank split (use --search exact to split the bank)");
     else if (opt->bank_mode == TC_BANK_AUTO && need_ivf > opt->mem_per_rank)
@@ -450,7 +457,7 @@ static TcErr plan_bank_(Predict_ *s) {
                        "can split the bank over the ranks)",
                        (long long)M, (long long)D, human_(need_ivf, h1, sizeof h1),
                        human_(opt->mem_per_rank, h2, sizeof h2));
-    split = 0;
+    if (ivf) split = 0;
   }
   if (split && need_split > opt->mem_per_rank && opt->bank_mode == TC_BANK_AUTO)
     err = tc_err_set(TC_ERR_MEM,
@@ -476,10 +483,11 @@ static TcErr plan_bank_(Predict_ *s) {
   s->Mloc = b1 - b0;
   s->nq = split ? size * HW : HW;
   s->bank_mode_name = split ? "split" : "replicated";
-  s->ivf_on = opt->search_ivf;
-  tc_log(1, "%s: %lld %s images on %d ranks, memory bank %lld x %lld (%s, %s), method %s%s",
-         s->rows ? "calibration" : "predict", (long long)s->T, s->rows ? "validation" : "test", size, (long long)M, (long long)D, s->bank_mode_name, human_(M * D * 4, h1, sizeof h1),
-         s->model.method, s->ivf_on ? ", search ivf" : "");
+  s->ivf_on = ivf;
+  tc_log(1, "%s: %lld %s images on %d ranks, memory bank %lld x %lld (%s, %s), method %s, search %s%s",
+         s->rows ? "calibration" : "predict", (long long)s->T, s->rows ? "validation" : "test", size,
+         (long long)M, (long long)D, s->bank_mode_name, human_(M * D * 4, h1, sizeof h1), s->model.method,
+         ivf ? "ivf" : "exact", opt->search_ivf == TC_SEARCH_AUTO ? " (auto)" : "");
   return TC_OK;
 }
 

@@ -42,6 +42,9 @@
 
 typedef enum { TC_BANK_AUTO = 0, TC_BANK_REPLICATED, TC_BANK_SPLIT } TcBankMode;
 
+/* predict's nearest-neighbour search (--search). */
+typedef enum { TC_SEARCH_EXACT = 0, TC_SEARCH_IVF = 1, TC_SEARCH_AUTO = 2 } TcSearch;
+
 typedef struct {
   const char *model;        /* model.h5 (kind "model") */
   const char *features;     /* precomputed test features (kind "features"), or NULL */
@@ -62,7 +65,8 @@ typedef struct {
   const char *maps_dir;     /* heatmap PNGs under this folder (needs images), or NULL */
   int maps_all;             /* every image, not only the NG ones */
   const char *calibration;  /* a calibration file (`tailedcore calibrate`) instead of the model's own */
-  int search_ivf;           /* 0: exact nearest neighbour (default); 1: IVF index (ivf.h), bank replicated */
+  TcSearch search_ivf;      /* exact: every memory row; ivf: IVF index (ivf.h), bank replicated; auto (the
+                               default): ivf unless the bank must be split over the ranks, then exact */
   int64_t nlist;            /* ivf: k-means lists, 0 = tc_ivf_default_nlist(M) */
   int64_t nprobe;           /* ivf: lists scanned per patch (>= 1; clamped to nlist) */
   const char *index;        /* ivf: a stored index (`tailedcore index`, pivf.h) instead of the build, or NULL */

@@ -40,8 +40,13 @@ for r in 0.01 0.05; do
   frr=$(grep '/good/' bs-$r.csv | awk -F, '{n++; if ($6 == "NG") ng++} END {printf "%.4f", ng / n}')
   ngood=$(grep -c '/good/' bs-$r.csv)
   echo "     target $r: FRR $frr on $ngood unseen good images (1000 validation images)"
-  check "FRR at target $r within 1 point ($frr, $ngood good images)" \
-    awk -v f="$frr" -v r="$r" 'BEGIN {d = f - r; exit !(d <= 0.01 && d >= -0.01)}'
+  # both the threshold (a quantile of 1000 validation scores) and the FRR
+  # (a rate over the test images) are samples: 3 standard deviations of
+  # their binomial error, 2.5 points at 0.05 and 1.2 at 0.01 (a fixed 1
+  # point was 1.2 sd at 0.05 and failed when the default bank changed)
+  tol=$(awk -v r="$r" -v n="$ngood" 'BEGIN {printf "%.4f", 3 * sqrt(r * (1 - r) * (1 / 1000 + 1 / n))}')
+  check "FRR at target $r within 3 sd = $tol ($frr, $ngood good images)" \
+    awk -v f="$frr" -v r="$r" -v t="$tol" 'BEGIN {d = f - r; exit !(d <= t && d >= -t)}'
 done
 
 # ---------------------------------------------------------------- 2. ranks

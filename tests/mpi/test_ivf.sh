@@ -5,10 +5,12 @@
 #  - the image scores made exact by default (--image-score exact), within
 #    1e-6 of the exact search's, softpatch too; --image-score ivf's never
 #    below them;
-#  - the recall line and the scores.h5 attributes; exact runs carry none of them
-#    and are unchanged by an explicit --search exact;
+#  - the recall line and the scores.h5 attributes; exact runs carry none of them;
+#  - the default --search auto: ivf on a replicated bank (the same file as
+#    --search ivf), exact where the bank is split (--bank split, or over
+#    --mem-per-rank: the same file as --search exact);
 #  - refusals: --bank split, a bank too large for --mem-per-rank, --nlist /
-#    --nprobe without --search ivf, bad values;
+#    --nprobe with --search exact, bad values;
 #  - a stored index (`tailedcore index`): the same file built on 1-4 ranks,
 #    predict --index == predict's own build on 1, 2, 4 ranks, an index of
 #    another bank or --nlist refused, bad inputs refused with one line and
@@ -31,10 +33,8 @@ st 1 model model.h5 5000 64 28 1 >/dev/null 2>&1; check "score_tool model" test 
 st 1 model soft.h5 5000 64 28 1 fake softpatch >/dev/null 2>&1; check "score_tool softpatch model" test -f soft.h5
 st 1 features feat.h5 7 28 64 1 >/dev/null 2>&1; check "score_tool features" test -f feat.h5
 
-tc1 predict --model model.h5 --features feat.h5 --out exact.h5 >log.e 2>&1
+tc1 predict --model model.h5 --features feat.h5 --out exact.h5 --search exact >log.e 2>&1
 check "exact predict exits 0" test $? = 0
-tc1 predict --model model.h5 --features feat.h5 --out exact2.h5 --search exact >/dev/null 2>&1
-check "--search exact == the default (every dataset and attribute)" h5diff exact.h5 exact2.h5
 check "exact scores carry no search attribute" bash -c '! h5dump -A exact.h5 | grep -q "ATTRIBUTE \"search\""'
 
 tc1 predict --model model.h5 --features feat.h5 --out ivf1.h5 --search ivf >log.i1 2>&1
@@ -83,15 +83,33 @@ check "nprobe = nlist on 3 ranks exits 0" test $? = 0
 check "  == exact scores (bitwise)" same exact.h5 all3.h5
 check "  recall 1" test "$(attr all3.h5 ivf_recall)" = 1
 st 1 model small.h5 300 64 28 1 >/dev/null 2>&1
-tc1 predict --model small.h5 --features feat.h5 --out smalle.h5 >/dev/null 2>&1
+tc1 predict --model small.h5 --features feat.h5 --out smalle.h5 --search exact >/dev/null 2>&1
 tc1 predict --model small.h5 --features feat.h5 --out smalli.h5 --search ivf --nlist 9999 --nprobe 99999 >/dev/null 2>&1
 check "nlist above the rows (clamped to 300), nprobe clamped: exact scores" same smalle.h5 smalli.h5
 check "  ivf_nlist 300" test "$(attr smalli.h5 ivf_nlist)" = 300
-tc1 predict --model soft.h5 --features feat.h5 --out softe.h5 >/dev/null 2>&1
+tc1 predict --model soft.h5 --features feat.h5 --out softe.h5 --search exact >/dev/null 2>&1
 tc1 predict --model soft.h5 --features feat.h5 --out softi.h5 --search ivf --nlist 10 --nprobe 10 >/dev/null 2>&1
 check "softpatch: every list probed == exact (weights follow the reordered rows)" same softe.h5 softi.h5
 tc_run 2 predict --model soft.h5 --features feat.h5 --out softc.h5 --search ivf --nlist 40 --nprobe 1 >/dev/null 2>&1
 check "softpatch, 1 of 40 lists: image scores == exact's (bound x largest weight)" cmp_scores softc.h5 softe.h5 1e-6
+
+# --- the default, --search auto: ivf where the bank is replicated, exact
+# where it must be split; which one ran is logged and recorded
+tc_run 2 predict --model model.h5 --features feat.h5 --out auto2.h5 >log.u2 2>&1
+check "default predict on 2 ranks exits 0" test $? = 0
+check "  logs search ivf (auto)" grep -q "(replicated, .*search ivf (auto)" log.u2
+check "  the same file as --search ivf (every dataset and attribute)" h5diff ivf1.h5 auto2.h5
+tc_run 2 predict --model model.h5 --features feat.h5 --out autos.h5 --bank split >log.us 2>&1
+check "default predict with --bank split exits 0" test $? = 0
+check "  logs search exact (auto), bank split" grep -q "(split, .*search exact (auto)" log.us
+check "  the same scores as --search exact (bitwise)" same exact.h5 autos.h5
+tc_run 2 predict --model model.h5 --features feat.h5 --out autom.h5 --mem-per-rank 8M >log.um 2>&1
+check "default predict over --mem-per-rank for the index exits 0" test $? = 0
+check "  falls back to the exact search (bank replicated)" grep -q "(replicated, .*search exact (auto)" log.um
+check "  the same image scores as ivf's (within 1e-6)" cmp_scores autom.h5 ivf1.h5 1e-6
+tc_run 2 predict --model model.h5 --features feat.h5 --out no.h5 --index nosuch.h5 --bank split >log.ui 2>&1; rc=$?
+check "an explicit --index with --bank split: refused (exit 2), not made exact" test $rc = 2
+check "  nothing published" test ! -e no.h5
 
 # --- refusals (nothing published)
 tc_run 2 predict --model model.h5 --features feat.h5 --out no.h5 --search ivf --bank split >log.r1 2>&1; rc=$?
@@ -102,19 +120,19 @@ tc1 predict --model model.h5 --features feat.h5 --out no.h5 --search ivf --mem-p
 check "ivf bank over --mem-per-rank: exit 1" test $rc = 1
 check "  says to raise it or use exact" grep -q "raise --mem-per-rank or use --search exact" log.r2
 check "  nothing published" test ! -e no.h5
-tc1 predict --model model.h5 --features feat.h5 --out no.h5 --nprobe 4 >log.r3 2>&1; rc=$?
-check "--nprobe without --search ivf: exit 2" test $rc = 2
+tc1 predict --model model.h5 --features feat.h5 --out no.h5 --search exact --nprobe 4 >log.r3 2>&1; rc=$?
+check "--nprobe with --search exact: exit 2" test $rc = 2
 check "  says so" grep -q "give them with --search ivf" log.r3
 tc1 predict --model model.h5 --features feat.h5 --out no.h5 --search ivf --nprobe 0 >log.r4 2>&1; rc=$?
 check "--nprobe 0: exit 2" test $rc = 2
 tc1 predict --model model.h5 --features feat.h5 --out no.h5 --search ivf --nlist x >log.r5 2>&1; rc=$?
 check "--nlist x: exit 2" test $rc = 2
 check "  names the option" grep -q "\-\-nlist 'x'" log.r5
-tc1 predict --model model.h5 --features feat.h5 --out no.h5 --image-score ivf >log.r6 2>&1; rc=$?
-check "--image-score ivf without --search ivf: exit 2" bash -c "test $rc = 2 && grep -q 'give it with --search ivf' log.r6"
+tc1 predict --model model.h5 --features feat.h5 --out no.h5 --search exact --image-score ivf >log.r6 2>&1; rc=$?
+check "--image-score ivf with --search exact: exit 2" bash -c "test $rc = 2 && grep -q 'give it with --search ivf' log.r6"
 check "nothing published by the refusals" test ! -e no.h5
 check "--help documents --search, --nlist, --nprobe with defaults" bash -c "
-  '$TC' predict --help | grep -q -- '--search CHOICE.*default: exact' &&
+  '$TC' predict --help | grep -q -- '--search CHOICE.*default: auto' &&
   '$TC' predict --help | grep -q -- '--nlist.*default: auto' &&
   '$TC' predict --help | grep -q -- '--nprobe.*default: ' &&
   '$TC' predict --help | grep -q -- '--image-score CHOICE.*default: exact'"
@@ -160,8 +178,8 @@ tc1 predict --model model.h5 --features feat.h5 --out no.h5 --search ivf --index
 check "missing --index: exit 4, naming it" bash -c "test $rc = 4 && grep -q 'gone.h5: no such file' log.m4"
 tc1 predict --model model.h5 --features feat.h5 --out no.h5 --search ivf --index model.h5 >log.m5 2>&1; rc=$?
 check "a model as --index: exit 3" bash -c "test $rc = 3 && grep -q 'model.h5: is a model file, expected a ivf_index file' log.m5"
-tc1 predict --model model.h5 --features feat.h5 --out no.h5 --index idx1.h5 >log.m6 2>&1; rc=$?
-check "--index without --search ivf: exit 2" test $rc = 2
+tc1 predict --model model.h5 --features feat.h5 --out no.h5 --search exact --index idx1.h5 >log.m6 2>&1; rc=$?
+check "--index with --search exact: exit 2" test $rc = 2
 tc1 predict --model model.h5 --features feat.h5 --out idx1.h5 --search ivf --index idx1.h5 >log.m7 2>&1; rc=$?
 check "predict --out over its --index: exit 2" bash -c "test $rc = 2 && grep -q 'refusing to overwrite an input' log.m7"
 check "  the index unchanged" h5diff idx1.h5 idx3.h5

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # Issue 7: predict and eval under real mpirun with 1-4 ranks.
+# (--search exact throughout: this suite is the exact search; the default
+# --search auto is tested in test_ivf.sh)
 #  - the same scores bits for 1, 2, 3, 4 ranks, replicated or split memory bank
 #    (forced, and chosen automatically by --mem-per-rank);
 #  - softpatch weighting changes the scores and is rank-independent too;
@@ -21,16 +23,16 @@ st 2 model model.h5 5000 64 28 1 >/dev/null 2>&1; check "score_tool model" test 
 st 2 model soft.h5 5000 64 28 1 fake softpatch >/dev/null 2>&1; check "score_tool softpatch model" test -f soft.h5
 st 3 features feat.h5 5 28 64 1 >/dev/null 2>&1; check "score_tool features" test -f feat.h5
 
-tc_run 1 predict --model model.h5 --features feat.h5 --out ref.h5 >log.1 2>&1
+tc_run 1 predict --search exact --model model.h5 --features feat.h5 --out ref.h5 >log.1 2>&1
 check "predict 1 rank exits 0" test $? = 0
 check "scores published" test -f ref.h5
 check "kind scores, 5 x 224 x 224 maps" bash -c "h5dump -H ref.h5 | grep -q '( 5, 224, 224 )'"
 check "image scores are positive finite" bash -c "h5dump -d /image_scores ref.h5 | grep -qE '\(0\): [0-9]'"
 for np in 2 3 4; do
-  tc_run $np predict --model model.h5 --features feat.h5 --out r$np.h5 >log.$np 2>&1
+  tc_run $np predict --search exact --model model.h5 --features feat.h5 --out r$np.h5 >log.$np 2>&1
   check "predict $np ranks (replicated bank) exits 0" test $? = 0
   check "predict $np ranks == 1 rank (bitwise)" same ref.h5 r$np.h5
-  tc_run $np predict --model model.h5 --features feat.h5 --out s$np.h5 --bank split >logs.$np 2>&1
+  tc_run $np predict --search exact --model model.h5 --features feat.h5 --out s$np.h5 --bank split >logs.$np 2>&1
   check "predict $np ranks, bank split by rows, exits 0" test $? = 0
   check "split bank on $np ranks == replicated (bitwise)" same ref.h5 s$np.h5
   check "split mode reported" grep -q "(split," logs.$np
@@ -39,48 +41,48 @@ check "no temporary files left" bash -c '! ls *.tmp.* 2>/dev/null | grep -q .'
 
 # --- automatic split from --mem-per-rank (20000 x 64 bank: ~11.6 MiB replicated)
 st 1 model big.h5 20000 64 28 1 >/dev/null 2>&1
-tc_run 2 predict --model big.h5 --features feat.h5 --out auto2.h5 --mem-per-rank 11M >log.a2 2>&1
+tc_run 2 predict --search exact --model big.h5 --features feat.h5 --out auto2.h5 --mem-per-rank 11M >log.a2 2>&1
 check "auto: 2 ranks split the bank under --mem-per-rank 11M" grep -q "(split," log.a2
-tc_run 1 predict --model big.h5 --features feat.h5 --out auto1.h5 >log.a1 2>&1
+tc_run 1 predict --search exact --model big.h5 --features feat.h5 --out auto1.h5 >log.a1 2>&1
 check "auto: 1 rank replicates under the default 2G" grep -q "(replicated," log.a1
 check "auto split == replicated (bitwise)" same auto1.h5 auto2.h5
-tc_run 1 predict --model big.h5 --features feat.h5 --out none.h5 --mem-per-rank 9M >log.m1 2>&1; rc=$?
+tc_run 1 predict --search exact --model big.h5 --features feat.h5 --out none.h5 --mem-per-rank 9M >log.m1 2>&1; rc=$?
 check "bank larger than --mem-per-rank on 1 rank: exit 1" test $rc = 1
 check "  says so" grep -q "more than --mem-per-rank" log.m1
 check "  nothing published" test ! -e none.h5
 
 # --- softpatch: scores weighted by the nearest row's weight, rank-independent
-tc_run 1 predict --model soft.h5 --features feat.h5 --out soft1.h5 >/dev/null 2>&1
-tc_run 3 predict --model soft.h5 --features feat.h5 --out soft3.h5 --bank split >/dev/null 2>&1
+tc_run 1 predict --search exact --model soft.h5 --features feat.h5 --out soft1.h5 >/dev/null 2>&1
+tc_run 3 predict --search exact --model soft.h5 --features feat.h5 --out soft3.h5 --bank split >/dev/null 2>&1
 check "softpatch 3 ranks split == 1 rank" same soft1.h5 soft3.h5
 check "softpatch weighting changes the scores" bash -c '! h5diff -q ref.h5 soft1.h5 /image_scores'
 check "method attribute recorded" bash -c "h5dump -a /method soft1.h5 | grep -q softpatch"
 
 # --- bad inputs
 st 1 model other.h5 5000 64 28 1 resnet18 >/dev/null 2>&1
-tc_run 2 predict --model other.h5 --features feat.h5 --out bad.h5 >log.b 2>&1; rc=$?
+tc_run 2 predict --search exact --model other.h5 --features feat.h5 --out bad.h5 >log.b 2>&1; rc=$?
 check "model of another backbone: exit 3" test $rc = 3
 check "  message names the backbone" grep -q "backbone 'fake' differs from the model's 'resnet18'" log.b
 check "  nothing published" test ! -e bad.h5
 st 1 model d32.h5 5000 32 28 1 >/dev/null 2>&1
-tc_run 2 predict --model d32.h5 --features feat.h5 --out bad.h5 >log.d 2>&1; rc=$?
+tc_run 2 predict --search exact --model d32.h5 --features feat.h5 --out bad.h5 >log.d 2>&1; rc=$?
 check "model of another D: exit 3" test $rc = 3
 check "  message names D" grep -q "D 64 differs from the model's 32" log.d
-tc_run 2 predict --model nosuch.h5 --features feat.h5 --out bad.h5 >log.n 2>&1; rc=$?
+tc_run 2 predict --search exact --model nosuch.h5 --features feat.h5 --out bad.h5 >log.n 2>&1; rc=$?
 check "missing model: exit 4" test $rc = 4
 check "  message names the file" grep -q "nosuch.h5" log.n
-tc_run 2 predict --model model.h5 --features nosuch.h5 --out bad.h5 >/dev/null 2>&1; rc=$?
+tc_run 2 predict --search exact --model model.h5 --features nosuch.h5 --out bad.h5 >/dev/null 2>&1; rc=$?
 check "missing features: exit 4" test $rc = 4
-tc_run 2 predict --model feat.h5 --features feat.h5 --out bad.h5 >/dev/null 2>&1; rc=$?
+tc_run 2 predict --search exact --model feat.h5 --features feat.h5 --out bad.h5 >/dev/null 2>&1; rc=$?
 check "a features file given as model: exit 3" test $rc = 3
-tc_run 2 predict --model model.h5 --features feat.h5 --out nodir/x/s.h5 >log.u 2>&1; rc=$?
+tc_run 2 predict --search exact --model model.h5 --features feat.h5 --out nodir/x/s.h5 >log.u 2>&1; rc=$?
 check "unwritable output directory: exit 4" test $rc = 4
 check "  nothing created" test ! -e nodir
 check "  found before the model is read" grep -q "output directory nodir/x does not exist" log.u
-tc_run 2 predict --model model.h5 --out bad.h5 >/dev/null 2>&1; rc=$?
+tc_run 2 predict --search exact --model model.h5 --out bad.h5 >/dev/null 2>&1; rc=$?
 check "no input source: usage, exit 2" test $rc = 2
 echo old >keep.h5
-TC_FAIL_RANK=1 TC_FAIL_AT=predict tc_run 2 predict --model model.h5 \
+TC_FAIL_RANK=1 TC_FAIL_AT=predict tc_run 2 predict --search exact --model model.h5 \
   --features feat.h5 --out keep.h5 >log.f 2>&1; rc=$?
 check "injected failure on rank 1 mid-run: exit 4" test $rc = 4
 check "  message names rank 1" grep -q "rank 1: keep.h5: injected failure" log.f
