@@ -11,7 +11,7 @@ MPIRUN=(mpirun --oversubscribe --bind-to none -x OPENBLAS_NUM_THREADS -x OMP_NUM
 [ "$(id -u)" = 0 ] && MPIRUN+=(--allow-run-as-root)
 export OMPI_MCA_rmaps_base_oversubscribe=1 OMPI_MCA_btl_vader_single_copy_mechanism=none
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/tctest.XXXXXX")
-trap 'rm -rf "$TMP"' EXIT
+[ -n "${TC_KEEP_TMP:-}" ] || trap 'rm -rf "$TMP"' EXIT
 npass=0; nfail=0
 
 pass() { npass=$((npass + 1)); echo "ok   $*"; }
