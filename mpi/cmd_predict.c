@@ -54,9 +54,9 @@ static TcErr check_sources_(const TcPredictOptions *o) {
  * Local. */
 static TcErr parse_search_(const char *search, const char *nlist, const char *nprobe, const char *image_score,
                           TcPredictOptions *o) {
-  o->search_ivf = !strcmp(search, "ivf") ? TC_SEARCH_IVF : !strcmp(search, "auto") ? TC_SEARCH_AUTO : TC_SEARCH_EXACT;
-  o->ivf_image_score = o->search_ivf != TC_SEARCH_EXACT && !strcmp(image_score, "ivf");
-  if (!o->search_ivf) {
+  o->search_mode = !strcmp(search, "ivf") ? TC_SEARCH_IVF : !strcmp(search, "auto") ? TC_SEARCH_AUTO : TC_SEARCH_EXACT;
+  o->ivf_image_score = o->search_mode != TC_SEARCH_EXACT && !strcmp(image_score, "ivf");
+  if (o->search_mode == TC_SEARCH_EXACT) {
     if (strcmp(image_score, "exact"))
       return tc_err_set(TC_ERR_USAGE, "predict: --image-score ivf is the IVF search's own max: give it with --search ivf");
     if (strcmp(nlist, NLIST_DEFAULT_) || nprobe != NPROBE_DEFAULT_)

@@ -416,7 +416,7 @@ static TcErr plan_bank_(Predict_ *s) {
   int split = opt->bank_mode == TC_BANK_SPLIT ||
               (opt->bank_mode == TC_BANK_AUTO && need_rep > opt->mem_per_rank && size > 1);
   char h1[32], h2[32], h3[32];
-  int ivf = opt->search_ivf != TC_SEARCH_EXACT;
+  int ivf = opt->search_mode != TC_SEARCH_EXACT;
   if (ivf) {
     /* the index (centroids, lists, norms) and the k-means work on top of the
      * replicated bank; ivf needs the whole bank on every rank */
@@ -445,7 +445,7 @@ static TcErr plan_bank_(Predict_ *s) {
      * scores are the same either way (certified), only speed and maps differ */
     int ivf_fits = opt->bank_mode != TC_BANK_SPLIT &&
                    !(opt->bank_mode == TC_BANK_AUTO && need_ivf > opt->mem_per_rank);
-    if (opt->search_ivf == TC_SEARCH_AUTO && !ivf_fits && !opt->index)
+    if (opt->search_mode == TC_SEARCH_AUTO && !ivf_fits && !opt->index)
       ivf = 0;
     else if (opt->bank_mode == TC_BANK_SPLIT)
       err = tc_err_set(TC_ERR_USAGE, "predict: --search ivf needs the whole memory bank on every rank: it cannot "
@@ -487,7 +487,7 @@ static TcErr plan_bank_(Predict_ *s) {
   tc_log(1, "%s: %lld %s images on %d ranks, memory bank %lld x %lld (%s, %s), method %s, search %s%s",
          s->rows ? "calibration" : "predict", (long long)s->T, s->rows ? "validation" : "test", size,
          (long long)M, (long long)D, s->bank_mode_name, human_(M * D * 4, h1, sizeof h1), s->model.method,
-         ivf ? "ivf" : "exact", opt->search_ivf == TC_SEARCH_AUTO ? " (auto)" : "");
+         ivf ? "ivf" : "exact", opt->search_mode == TC_SEARCH_AUTO ? " (auto)" : "");
   return TC_OK;
 }
 

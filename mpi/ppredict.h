@@ -65,7 +65,7 @@ typedef struct {
   const char *maps_dir;     /* heatmap PNGs under this folder (needs images), or NULL */
   int maps_all;             /* every image, not only the NG ones */
   const char *calibration;  /* a calibration file (`tailedcore calibrate`) instead of the model's own */
-  TcSearch search_ivf;      /* exact: every memory row; ivf: IVF index (ivf.h), bank replicated; auto (the
+  TcSearch search_mode;      /* exact: every memory row; ivf: IVF index (ivf.h), bank replicated; auto (the
                                default): ivf unless the bank must be split over the ranks, then exact */
   int64_t nlist;            /* ivf: k-means lists, 0 = tc_ivf_default_nlist(M) */
   int64_t nprobe;           /* ivf: lists scanned per patch (>= 1; clamped to nlist) */
