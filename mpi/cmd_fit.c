@@ -19,6 +19,7 @@ TcErr tc_cmd_fit(MPI_Comm comm, int argc, char **argv) {
   TcFitOpts o;
   memset(&o, 0, sizeof o);
   int no_prune = 0;
+  const char *filter = NULL;
   int64_t max_pixels = TC_IMAGE_MAX_PIXELS_DEFAULT;
   int64_t shard = 0;
   TcOpt opts[] = {
@@ -43,7 +44,8 @@ TcErr tc_cmd_fit(MPI_Comm comm, int argc, char **argv) {
       {"coreset-shard", TC_OPT_INT, &shard, "8192", "tworound: points per shard; shards = ceil(n / this), shard j = the points with ordinal % shards == j", NULL, 0},
       {"coreset-oversample", TC_OPT_DOUBLE, &o.coreset_mode.oversample, "2", "tworound: round 1 keeps this times the final coreset size in total, >= 1", NULL, 0},
       {"tail-coreset", TC_OPT_CHOICE, &o.tail_coreset_s, "global", "tailedcore: M_tail as one greedy over all tail images' (view) patches (global, DESIGN 3.6 step 9), or per-image: a greedy over each tail image's own views (they cover each other), then the floor(n x --tail-coreset-ratio) picks of largest covering distance over all images; in the precision of --coreset-mode; about T/4 times fewer distances for T tail images (pareto: M_tail 170 s -> 13 s), image AUROC from +0.1 (step_k1) to -0.5 points (pareto) against global, mean of 4 seeds (DECISIONS.md \"Tail views, one image at a time\"); the same result on any rank count", "global|per-image", 0},
-      {"no-prune", TC_OPT_FLAG, &no_prune, NULL, "plain coreset loop instead of the triangle-pruned one (same result)", NULL, 0},
+      {"coreset-filter", TC_OPT_CHOICE, &filter, "auto", "how a greedy step skips patches whose distance cannot change (every filter selects the same patches as none): sketch = an int8 lower bound on the leading principal axes of the projected patches, 5-9x fewer bytes per step on real features; triangle = the triangle inequality against each patch's centre (the default before issue 17); none = every distance every step; auto = sketch for float32 points where a rank holds at least 4096, else triangle (DECISIONS.md \"An exact coreset that reads less\")", "auto|sketch|triangle|none", 0},
+      {"no-prune", TC_OPT_FLAG, &no_prune, NULL, "the same as --coreset-filter none", NULL, 0},
       {"val-fraction", TC_OPT_DOUBLE, &o.val_fraction, "0", "hold out this fraction of each folder class's good training images (seeded by --seed and each image's path; never a tail image) for calibration, in [0, 0.5]; 0 = no calibration", NULL, 0},
       {"val", TC_OPT_STRING, &o.val_list, NULL, "hold out the images this file lists (paths as in features.h5's /paths, one a line) for calibration, instead of --val-fraction", NULL, 0},
       {"target-frr", TC_OPT_DOUBLE, &o.target_frr, "0.01", "false-reject rate on good images the stored threshold aims at, in (0, 1) (predict --target-frr changes it later without refitting)", NULL, 0},
@@ -53,7 +55,10 @@ TcErr tc_cmd_fit(MPI_Comm comm, int argc, char **argv) {
   if (help) return err;
   if (!err) err = tc_image_set_max_pixels(max_pixels);
   if (!err) {
-    o.pruned = !no_prune;
+    o.pruned = no_prune || !strcmp(filter, "none") ? TC_CORESET_PLAIN
+               : !strcmp(filter, "sketch")           ? TC_CORESET_SKETCH
+               : !strcmp(filter, "triangle")         ? TC_CORESET_TRIANGLE
+                                                     : TC_CORESET_FILTERED;
     o.coreset_mode.shard = shard;
     o.tail_per_image = !strcmp(o.tail_coreset_s, "per-image");
     /* auto: the two-round coreset only where it kept exact's AUROC on every

@@ -119,6 +119,9 @@ static TcErr loop_(MPI_Comm comm, const void *E_local, int64_t n_local, const in
     tc_progress_update(&prog, t + 1);
   }
   tc_progress_finish(&prog);
+  tc_log(2, "%s: rank %d computed %.2f%% of its %lld x %lld point-step distances", stage ? stage : "coreset",
+         tc_rank(comm), 100.0 * (double)tc_coreset_evaluated(s) / ((double)(n_local > 0 ? n_local : 1) * (double)m),
+         (long long)n_local, (long long)m);
 cleanup:
   tc_pcoreset_op_free(&type, &op);
   tc_coreset_destroy(&s);

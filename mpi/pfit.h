@@ -52,7 +52,7 @@ typedef struct {
   const char *tail_aug;  /* [rot15flip] */
   int64_t seed;          /* [0] */
   int64_t mem_per_rank;  /* [2G] */
-  int pruned;            /* 1: triangle-pruned coreset (identical result) */
+  int pruned;            /* TC_CORESET_PLAIN/FILTERED/TRIANGLE/SKETCH: how steps skip points (identical result) */
   const char *tail_coreset_s;    /* [global] | per-image: M_tail one tail image (and its views) at a time */
   int tail_per_image;            /* parsed from tail_coreset_s */
   const char *coreset_mode_name; /* [exact] */

@@ -2,10 +2,14 @@
 #include "coreset.h"
 
 #include <math.h>
+#ifdef __AVX2__
+#include <immintrin.h>
+#endif
 #include <stdlib.h>
 #include <string.h>
 
 #include "rng.h"
+#include "sketch.h"
 
 #define PRUNE_MARGIN 4.004f /* 4 * (1 + 1e-3): see coreset.h */
 
@@ -23,6 +27,9 @@ struct TcCoreset {
   int32_t *free_slots;
   int32_t nfree, nslots, cap;
   float *dc;         /* [cap] d2(new centre, slot centre) */
+  TcSketch sk;       /* sketch filter (float32 rows only) */
+  float *skip_t;     /* [n] tc_sketch_threshold of each point's minimum */
+  int8_t *ccode;     /* [R] the centre's sketch code */
   int64_t evaluated;
 };
 
@@ -53,7 +60,21 @@ TcErr tc_coreset_create(const float *X, int64_t n, int dim, int pruned, TcCorese
   s->mind2 = tc_malloc_aligned((size_t)(n > 0 ? n : 1) * sizeof(float), "coreset minima");
   if (!s->mind2) goto oom;
   for (int64_t i = 0; i < n; i++) s->mind2[i] = INFINITY;
-  if (pruned) {
+  if (pruned == TC_CORESET_SKETCH || (pruned == TC_CORESET_FILTERED && n >= TC_CORESET_SKETCH_MIN_N)) {
+    if (n >= 1) {
+      TcErr err = tc_sketch_build(X, n, dim, &s->sk);
+      if (err) {
+        tc_coreset_destroy(&s);
+        return err;
+      }
+      s->skip_t = tc_malloc_aligned((size_t)n * sizeof(float), "coreset sketch thresholds");
+      s->ccode = tc_malloc((size_t)s->sk.R, "coreset sketch centre");
+      if (!s->skip_t || !s->ccode) goto oom;
+      for (int64_t i = 0; i < n; i++) s->skip_t[i] = INFINITY;
+    }
+    s->pruned = TC_CORESET_SKETCH;
+  } else if (pruned) {
+    s->pruned = TC_CORESET_TRIANGLE;
     s->assign = tc_malloc((size_t)(n > 0 ? n : 1) * sizeof(int32_t), "coreset assignment");
     if (!s->assign) goto oom;
     for (int64_t i = 0; i < n; i++) s->assign[i] = -1;
@@ -74,6 +95,9 @@ void tc_coreset_destroy(TcCoreset **ps) {
   free(s->owned);
   free(s->free_slots);
   free(s->dc);
+  tc_sketch_free(&s->sk);
+  free(s->skip_t);
+  free(s->ccode);
   free(s);
   *ps = NULL;
 }
@@ -92,6 +116,130 @@ static TcErr plain_step_(TcCoreset *s, const float *c, int64_t *best, float *bes
     if (md[i] > bv) { bv = md[i]; bi = i; }
   }
   s->evaluated += s->n;
+  *best = bi;
+  *best_d2 = bv;
+  return TC_OK;
+}
+
+/* The sketch filter (sketch.h): the float32 d2 is computed only where the
+ * sketch's lower bound does not already exceed the point's minimum, so the
+ * minima are the plain loop's, bit for bit. A point's threshold changes only
+ * when its minimum does. Blocks of points go through three passes: the
+ * bound (eight points at a time with AVX2), the exact d2 of the few
+ * candidates (rows prefetched: they are scattered, and each would be a
+ * cache miss), then the argmax. */
+#define SKETCH_BLOCK 2048
+#ifdef __AVX2__
+/* Candidates among 8 consecutive points (AoS codes, R a multiple of 16): bit
+ * k set when point k must be evaluated. The same float operations in the
+ * same order as the portable test, so the same bits. */
+static inline unsigned filter8_(const int8_t *restrict Q, int R, const int8_t *restrict cq,
+                                const float *restrict t, float u) {
+  __m256i a[8];
+  for (int p = 0; p < 8; p++) a[p] = _mm256_setzero_si256();
+  for (int c = 0; c < R; c += 16) {
+    const __m256i y = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(cq + c)));
+    for (int p = 0; p < 8; p++) {
+      const __m256i x = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(Q + (size_t)p * R + c)));
+      const __m256i d = _mm256_sub_epi16(x, y);
+      a[p] = _mm256_add_epi32(a[p], _mm256_madd_epi16(d, d));
+    }
+  }
+  /* eight horizontal sums at once: point p's total lands in lane p */
+  const __m256i s01 = _mm256_hadd_epi32(a[0], a[1]), s23 = _mm256_hadd_epi32(a[2], a[3]);
+  const __m256i s45 = _mm256_hadd_epi32(a[4], a[5]), s67 = _mm256_hadd_epi32(a[6], a[7]);
+  const __m256i s03 = _mm256_hadd_epi32(s01, s23), s47 = _mm256_hadd_epi32(s45, s67);
+  const __m256i sum = _mm256_add_epi32(_mm256_permute2x128_si256(s03, s47, 0x20),
+                                       _mm256_permute2x128_si256(s03, s47, 0x31));
+  const __m256 th = _mm256_add_ps(_mm256_loadu_ps(t), _mm256_set1_ps(u));
+  const __m256 lim = _mm256_mul_ps(_mm256_mul_ps(th, th), _mm256_set1_ps(1.000001f));
+  const __m256 skip = _mm256_cmp_ps(_mm256_cvtepi32_ps(sum), lim, _CMP_GT_OQ);
+  return ~(unsigned)_mm256_movemask_ps(skip) & 0xffu;
+}
+
+/* First index of the largest of v [n] (lowest index on ties), -1 when n = 0;
+ * lanes keep their first maximum, then the lanes are merged by (value,
+ * index). */
+static inline int64_t argmax_(const float *restrict v, int64_t n, float *best) {
+  __m256 vb = _mm256_set1_ps(-1.0f);
+  __m256i vi = _mm256_set1_epi32(-1), idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  const __m256i eight = _mm256_set1_epi32(8);
+  int64_t k = 0;
+  for (; k + 8 <= n; k += 8) {
+    const __m256 x = _mm256_loadu_ps(v + k);
+    const __m256 gt = _mm256_cmp_ps(x, vb, _CMP_GT_OQ);
+    vb = _mm256_blendv_ps(vb, x, gt);
+    vi = _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(vi), _mm256_castsi256_ps(idx), gt));
+    idx = _mm256_add_epi32(idx, eight);
+  }
+  float lv[8];
+  int32_t li[8];
+  _mm256_storeu_ps(lv, vb);
+  _mm256_storeu_si256((__m256i *)li, vi);
+  float bv = -1.0f;
+  int64_t bi = -1;
+  for (int l = 0; l < 8; l++)
+    if (li[l] >= 0 && (lv[l] > bv || (lv[l] == bv && li[l] < bi))) { bv = lv[l]; bi = li[l]; }
+  for (; k < n; k++)
+    if (v[k] > bv) { bv = v[k]; bi = k; }
+  *best = bv;
+  return bi;
+}
+#else
+static inline int64_t argmax_(const float *restrict v, int64_t n, float *best) {
+  float bv = -1.0f;
+  int64_t bi = -1;
+  for (int64_t k = 0; k < n; k++)
+    if (v[k] > bv) { bv = v[k]; bi = k; }
+  *best = bv;
+  return bi;
+}
+#endif
+
+static TcErr sketch_step_(TcCoreset *s, const float *c, int64_t *best, float *best_d2) {
+  const int dim = s->dim, R = s->sk.R;
+  float u = 0;
+  if (s->n > 0) tc_sketch_centre(&s->sk, c, s->ccode, &u);
+  const int8_t *restrict Q = s->sk.code, *restrict cq = s->ccode;
+  float *restrict md = s->mind2, *restrict t = s->skip_t;
+  int32_t cand[SKETCH_BLOCK];
+  int64_t bi = -1, evaluated = 0;
+  float bv = -1.0f;
+  for (int64_t i0 = 0; i0 < s->n; i0 += SKETCH_BLOCK) {
+    const int64_t bn = s->n - i0 < SKETCH_BLOCK ? s->n - i0 : SKETCH_BLOCK;
+    int nc = 0;
+    int64_t k = 0;
+#ifdef __AVX2__
+    if (R % 16 == 0)
+      for (; k + 8 <= bn; k += 8)
+        for (unsigned m = filter8_(Q + (i0 + k) * R, R, cq, t + i0 + k, u); m; m &= m - 1)
+          cand[nc++] = (int32_t)k + __builtin_ctz(m);
+#endif
+    for (; k < bn; k++) {
+      const int64_t i = i0 + k;
+      const float th = t[i] + u, lim = th * th * 1.000001f;
+      const int32_t d = tc_i8_d2(Q + i * R, cq, R);
+      cand[nc] = (int32_t)k;
+      nc += !((float)d > lim);
+    }
+    for (int j = 0; j < nc; j++) {
+      if (j + 4 < nc) {
+        const char *p = (const char *)(s->X + (i0 + cand[j + 4]) * dim);
+        for (int b = 0; b < dim * 4; b += 64) __builtin_prefetch(p + b);
+      }
+      const int64_t i = i0 + cand[j];
+      const float d = tc_coreset_d2(s->X + i * dim, c, dim);
+      if (d < md[i]) {
+        md[i] = d;
+        t[i] = tc_sketch_threshold(&s->sk, d, s->sk.resid[i]);
+      }
+    }
+    evaluated += nc;
+    float v;
+    const int64_t b = argmax_(md + i0, bn, &v);
+    if (b >= 0 && v > bv) { bv = v; bi = i0 + b; }
+  }
+  s->evaluated += evaluated;
   *best = bi;
   *best_d2 = bv;
   return TC_OK;
@@ -142,21 +290,13 @@ static inline float d2_bf16_(const uint16_t *restrict a, const uint16_t *restric
   return ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]));
 }
 
-static inline int32_t d2_i8_(const int8_t *restrict a, const int8_t *restrict b, int dim) {
-  int32_t acc = 0;
-  for (int j = 0; j < dim; j++) {
-    int32_t t = (int32_t)a[j] - (int32_t)b[j];
-    acc += t * t;
-  }
-  return acc;
-}
 
 /* d2 of two encoded rows: the exact step's pinned sum for float32, the same
  * sum over decoded values for bf16, the exact integer sum for int8. */
 static inline float d2_enc_(TcCoresetPrec prec, const void *a, const void *b, int dim) {
   switch (prec) {
   case TC_CORESET_BF16: return d2_bf16_(a, b, dim);
-  case TC_CORESET_I8: return (float)d2_i8_(a, b, dim);
+  case TC_CORESET_I8: return (float)tc_i8_d2(a, b, dim);
   default: return tc_coreset_d2(a, b, dim);
   }
 }
@@ -226,7 +366,7 @@ static TcErr i8_step_(TcCoreset *s, const int8_t *c, int64_t *best, float *best_
   int64_t bi = -1;
   float bv = -1.0f;
   for (int64_t i = 0; i < s->n; i++) {
-    float d = (float)d2_i8_(X + i * dim, c, dim); /* exact: < 2^24 by qmax */
+    float d = (float)tc_i8_d2(X + i * dim, c, dim); /* exact: < 2^24 by qmax */
     if (d < md[i]) md[i] = d;
     if (md[i] > bv) { bv = md[i]; bi = i; }
   }
@@ -241,6 +381,7 @@ TcErr tc_coreset_step(TcCoreset *s, const float *c, int64_t *best, float *best_d
 }
 
 TcErr tc_coreset_step_enc(TcCoreset *s, const void *c, int64_t *best, float *best_d2) {
+  if (s->pruned == TC_CORESET_SKETCH) return sketch_step_(s, c, best, best_d2);
   if (s->pruned) return pruned_step_(s, c, best, best_d2);
   switch (s->prec) {
   case TC_CORESET_BF16: return bf16_step_(s, c, best, best_d2);
@@ -250,6 +391,8 @@ TcErr tc_coreset_step_enc(TcCoreset *s, const void *c, int64_t *best, float *bes
 }
 
 TcErr tc_coreset_create_enc(const void *E, int64_t n, int dim, TcCoresetPrec prec, int pruned, TcCoreset **out) {
+  /* the sketch bounds float32 distances; narrow codes keep the triangle */
+  if (prec != TC_CORESET_F32 && pruned) pruned = TC_CORESET_TRIANGLE;
   TC_CALL(tc_coreset_create(prec == TC_CORESET_F32 ? E : NULL, n, dim, pruned, out));
   (*out)->E = E;
   (*out)->prec = prec;

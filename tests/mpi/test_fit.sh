@@ -43,6 +43,19 @@ done
 # plain loop gives the same model as the pruned default
 tc_run 2 fit --quiet --features "$F" --out $TMP/plain.h5 --method softpatch --seed 3 --no-prune 2>/dev/null
 check "--no-prune gives the same model" same_model $TMP/softpatch.1.h5 $TMP/plain.h5
+# every --coreset-filter selects the same patches, on any rank count (the
+# sketch is forced: these features are below auto's 4096 points a rank)
+for f in none sketch triangle; do
+  for np in 1 3; do
+    tc_run $np fit --quiet --features "$F" --out $TMP/filt.$f.$np.h5 --method tailedcore --seed 3 --coreset-mode exact \
+      --coreset-filter $f 2>/dev/null
+    check "--coreset-filter $f on $np rank(s): the model of --coreset-filter none on 1 rank" \
+      same_model $TMP/filt.none.1.h5 $TMP/filt.$f.$np.h5
+  done
+done
+tc_run 1 fit --quiet --features "$F" --out $TMP/filt.bad.h5 --coreset-filter fast 2>$TMP/filt.err
+check "--coreset-filter fast: exit 2, one line naming the choices, no model" \
+  sh -c "[ $? = 2 ] && grep -q 'auto|sketch|triangle|none' $TMP/filt.err && [ ! -e $TMP/filt.bad.h5 ]"
 # issue 17: a two-round int8 coreset over 8 fixed shards is a model of its
 # own, the same on 1-4 ranks, with its mode recorded
 for np in 1 2 3 4; do

@@ -1,6 +1,7 @@
 /* test_coreset.c - greedy coreset (DESIGN 3.5): hand cases, the numpy
- * fixture, covering radius never increasing, and plain == pruned ==
- * a straightforward loop on 100k random points. */
+ * fixture, covering radius never increasing, and plain == triangle ==
+ * sketch == a straightforward loop on 100k random points; the sketch filter
+ * on hostile layouts (ties, duplicates, far-off means, clamped outliers). */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -11,6 +12,7 @@
 #include "coreset.h"
 #include "log.h"
 #include "rng.h"
+#include "sketch.h"
 
 /* The DESIGN 3.5 loop written as plainly as possible (its own d2 loop with
  * the same pinned order, via tc_coreset_d2). */
@@ -194,6 +196,89 @@ static void test_groups_(void) {
   tc_err_clear();
 }
 
+/* The sketch filter must give the plain loop's indices and minima on layouts
+ * that stress its bound: exact ties on an integer grid, duplicates, a mean
+ * far from 0 (cancellation), odd dims, a zero-variance set, and more points
+ * than the basis sample with an outlier outside it (clamped codes). */
+static void sketch_case_(const char *what, const float *X, int64_t n, int dim, int64_t m) {
+  int64_t *a = malloc(sizeof(int64_t) * m), *b = malloc(sizeof(int64_t) * m);
+  float *ra = malloc(sizeof(float) * m), *rb = malloc(sizeof(float) * m);
+  const int64_t first = tc_coreset_first(11, n);
+  CHECK(tc_coreset_select(X, n, dim, m, first, TC_CORESET_PLAIN, a, ra) == TC_OK);
+  CHECK(tc_coreset_select(X, n, dim, m, first, TC_CORESET_SKETCH, b, rb) == TC_OK);
+  CHECK_MSG(!memcmp(a, b, sizeof(int64_t) * m), "sketch != plain: %s", what);
+  CHECK_MSG(!memcmp(ra, rb, sizeof(float) * m), "sketch radius != plain: %s", what);
+  free(a); free(b); free(ra); free(rb);
+}
+
+static void test_sketch_(void) {
+  const int64_t n = 20000;
+  float *X = malloc(sizeof(float) * n * 64);
+  /* integer grid in 5 dims, values 0..3: thousands of exact ties and duplicates */
+  for (int64_t i = 0; i < n * 5; i++) X[i] = (float)tc_rng_index(21, 1, (uint64_t)i, 4);
+  sketch_case_("integer grid, dim 5", X, n, 5, 2000);
+  /* 33 dims around 1e4 with noise 1e-2: d2 ~ 1e-3 next to |x|^2 ~ 3e9 */
+  for (int64_t i = 0; i < n; i++) {
+    const int64_t cl = tc_rng_index(21, 2, (uint64_t)i, 7);
+    for (int c = 0; c < 33; c++)
+      X[i * 33 + c] = (float)(1e4 + cl + 1e-2 * tc_rng_uniform(21, 3, (uint64_t)(i * 33 + c)));
+  }
+  sketch_case_("mean 1e4, noise 1e-2, dim 33", X, n, 33, 3000);
+  /* the same with an outlier at an odd index: not in the basis sample (every
+   * 2nd point), so its codes clamp */
+  for (int c = 0; c < 33; c++) X[12345 * 33 + c] = 1e6f;
+  sketch_case_("clamped outlier", X, n, 33, 500);
+  /* 48 and 64 dims: sketches of 16-multiples, the eight-point AVX2 filter
+   * (ties on a grid; a far-off mean with clustered noise) */
+  for (int64_t i = 0; i < n * 48; i++) X[i] = (float)tc_rng_index(21, 5, (uint64_t)i, 3);
+  sketch_case_("integer grid, dim 48", X, n, 48, 1500);
+  for (int64_t i = 0; i < n; i++) {
+    const int64_t cl = tc_rng_index(21, 6, (uint64_t)i, 40);
+    for (int c = 0; c < 64; c++)
+      X[i * 64 + c] = (float)(-3e3 + tc_rng_uniform(21, 7, (uint64_t)(cl * 64 + c)) +
+                              0.05 * tc_rng_uniform(21, 8, (uint64_t)(i * 64 + c)));
+  }
+  sketch_case_("40 clusters at -3e3, dim 64", X, n, 64, 2000);
+  sketch_case_("40 clusters, 8191 points (a partial block of 8)", X, 8191, 64, 800);
+  {
+    /* and the filter does skip: after 200 steps far fewer than all distances */
+    TcCoreset *st = NULL;
+    CHECK(tc_coreset_create(X, n, 64, TC_CORESET_SKETCH, &st) == TC_OK);
+    int64_t b = 0;
+    float bv;
+    for (int k = 0; k < 200; k++) CHECK(tc_coreset_step(st, X + b * 64, &b, &bv) == TC_OK);
+    const double frac = (double)tc_coreset_evaluated(st) / (200.0 * (double)n);
+    CHECK_MSG(frac < 0.5, "sketch evaluated %.3f of the distances", frac);
+    printf("sketch, 40 clusters, 200 steps: %.1f%% of the distances computed\n", 100 * frac);
+    tc_coreset_destroy(&st);
+  }
+  /* every point equal: zero variance, minima all 0 after the first step */
+  for (int64_t i = 0; i < n * 3; i++) X[i] = 2.5f;
+  sketch_case_("all equal, dim 3", X, n, 3, 10);
+  /* one dimension, one point */
+  X[0] = 1.0f;
+  sketch_case_("one point", X, 1, 1, 1);
+  /* the sketch of a small set (below TC_CORESET_SKETCH_MIN_N) when asked for */
+  for (int64_t i = 0; i < 300 * 17; i++) X[i] = (float)tc_rng_uniform(21, 4, (uint64_t)i);
+  sketch_case_("300 points, dim 17", X, 300, 17, 300);
+  /* the bound itself: for random pairs, scale sqrt(Q) - resid_x - resid_c <= |x - c| */
+  TcSketch sk;
+  CHECK(tc_sketch_build(X, 300, 17, &sk) == TC_OK);
+  CHECK(sk.R >= 1 && sk.R <= 17);
+  int8_t cq[17];
+  int bad = 0;
+  for (int64_t i = 0; i < 300; i += 7)
+    for (int64_t j = 0; j < 300; j += 5) {
+      float u;
+      tc_sketch_centre(&sk, X + j * 17, cq, &u);
+      const double lb = sk.scale * sqrt((double)tc_i8_d2(sk.code + i * sk.R, cq, sk.R)) - sk.resid[i] - u * sk.scale;
+      if (lb > sqrt((double)tc_coreset_d2(X + i * 17, X + j * 17, 17)) * (1 + 1e-6)) bad++;
+    }
+  CHECK_INT(bad, 0);
+  tc_sketch_free(&sk);
+  free(X);
+}
+
 int main(void) {
   /* d2 pinned order: exact on small integers */
   float a[11] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}, b[11] = {0};
@@ -204,7 +289,7 @@ int main(void) {
    * at 3 from 0 but 7 from 10: min 3; 2: min 2), so 3, then 1 vs 2: tie at 1 -> lowest */
   float line[5] = {0, 1, 2, 3, 10};
   int64_t idx[5];
-  for (int pr = 0; pr < 2; pr++) {
+  for (int pr = 0; pr <= TC_CORESET_SKETCH; pr++) {
     CHECK(tc_coreset_select(line, 5, 1, 5, 0, pr, idx, NULL) == TC_OK);
     CHECK_INT(idx[0], 0); CHECK_INT(idx[1], 4); CHECK_INT(idx[2], 3); CHECK_INT(idx[3], 1);
     CHECK_INT(idx[4], 2);
@@ -215,7 +300,7 @@ int main(void) {
   CHECK_INT(idx[0], 1); CHECK_INT(idx[1], 2); CHECK_INT(idx[2], 0);
   /* all duplicates: the loop picks index 0 again once everything is covered */
   float dup[6] = {5, 5, 5, 5, 5, 5};
-  for (int pr = 0; pr < 2; pr++) {
+  for (int pr = 0; pr <= TC_CORESET_SKETCH; pr++) {
     CHECK(tc_coreset_select(dup, 6, 1, 3, 4, pr, idx, NULL) == TC_OK);
     CHECK_INT(idx[0], 4); CHECK_INT(idx[1], 0); CHECK_INT(idx[2], 0);
   }
@@ -235,7 +320,7 @@ int main(void) {
     int64_t *ref = bank_fixture_read_(f, "coreset/idx", H5T_NATIVE_INT64, 8, &m, NULL);
     int64_t first = bank_fixture_attr_i64_(f, "coreset", "first");
     int64_t *got = malloc(sizeof(int64_t) * m);
-    for (int pr = 0; pr < 2; pr++) {
+    for (int pr = 0; pr <= TC_CORESET_SKETCH; pr++) {
       CHECK(tc_coreset_select(X, dims[0], (int)dims[1], m, first, pr, got, NULL) == TC_OK);
       int same = !memcmp(got, ref, sizeof(int64_t) * m);
       CHECK_MSG(same, "numpy fixture (pruned=%d)", pr);
@@ -256,27 +341,33 @@ int main(void) {
                                tc_rng_uniform(5, 9, i * dim + c) - 0.5);
   }
   int64_t *i1 = malloc(sizeof(int64_t) * m), *i2 = malloc(sizeof(int64_t) * m),
-          *i3 = malloc(sizeof(int64_t) * m);
-  float *r1 = malloc(sizeof(float) * m), *r2 = malloc(sizeof(float) * m);
+          *i3 = malloc(sizeof(int64_t) * m), *i4 = malloc(sizeof(int64_t) * m);
+  float *r1 = malloc(sizeof(float) * m), *r2 = malloc(sizeof(float) * m), *r4 = malloc(sizeof(float) * m);
   int64_t first = tc_coreset_first(0, n);
   double t0 = tc_now();
-  CHECK(tc_coreset_select(X, n, dim, m, first, 0, i1, r1) == TC_OK);
+  CHECK(tc_coreset_select(X, n, dim, m, first, TC_CORESET_PLAIN, i1, r1) == TC_OK);
   double t1 = tc_now();
-  CHECK(tc_coreset_select(X, n, dim, m, first, 1, i2, r2) == TC_OK);
+  CHECK(tc_coreset_select(X, n, dim, m, first, TC_CORESET_TRIANGLE, i2, r2) == TC_OK);
   double t2 = tc_now();
+  CHECK(tc_coreset_select(X, n, dim, m, first, TC_CORESET_SKETCH, i4, r4) == TC_OK);
+  double t3 = tc_now();
   straight_(X, n, dim, m, first, i3);
-  CHECK_MSG(!memcmp(i1, i2, sizeof(int64_t) * m), "plain != pruned");
+  CHECK_MSG(!memcmp(i1, i2, sizeof(int64_t) * m), "plain != triangle");
+  CHECK_MSG(!memcmp(i1, i4, sizeof(int64_t) * m), "plain != sketch");
   CHECK_MSG(!memcmp(i1, i3, sizeof(int64_t) * m), "plain != straightforward");
-  CHECK_MSG(!memcmp(r1, r2, sizeof(float) * m), "radius plain != pruned");
+  CHECK_MSG(!memcmp(r1, r2, sizeof(float) * m), "radius plain != triangle");
+  CHECK_MSG(!memcmp(r1, r4, sizeof(float) * m), "radius plain != sketch");
   int incr = 0;
   for (int64_t t = 1; t < m; t++)
     if (r1[t] > r1[t - 1]) incr++;
   CHECK_INT(incr, 0);
   /* the radius is the argmax value: the next selected point's minimum */
-  printf("100k x 128, m=%lld: plain %.2fs, pruned %.2fs (%.1fx)\n", (long long)m, t1 - t0, t2 - t1,
-         (t1 - t0) / (t2 - t1));
+  printf("100k x 128, m=%lld: plain %.2fs, triangle %.2fs (%.1fx), sketch %.2fs (%.1fx)\n", (long long)m, t1 - t0,
+         t2 - t1, (t1 - t0) / (t2 - t1), t3 - t2, (t1 - t0) / (t3 - t2));
+  free(i4); free(r4);
   free(X); free(i1); free(i2); free(i3); free(r1); free(r2);
   test_groups_();
   test_modes_();
+  test_sketch_();
   return tc_test_report();
 }
