@@ -40,7 +40,7 @@ TcErr tc_cmd_fit(MPI_Comm comm, int argc, char **argv) {
       {"seed", TC_OPT_INT, &o.seed, "0", "seed of the projection and the first coreset point (>= 0)", NULL, 0},
       tc_opt_mem_per_rank(&o.mem_per_rank, "memory a rank may use for the projected patches, LOF and the tail views (which spill to a scratch file beyond it); 0..1P"),
       {"max-pixels", TC_OPT_INT, &max_pixels, "89478485", "refuse images declaring more pixels than this, before decoding (decompression bombs; the default is PIL's MAX_IMAGE_PIXELS)" " (tail views, with --data)", NULL, 0},
-      {"coreset-mode", TC_OPT_CHOICE, &o.coreset_mode_name, "auto", "greedy coreset variant: auto = tworound-int8 for tailedcore, exact for softpatch and patchcore (the fastest mode whose AUROC stayed within 0.3 points of exact's on every benchmark set, per method: DECISIONS.md \"The fast path becomes tailedcore's default\"); exact is DESIGN 3.5; bf16/int8 keep the projected points in 2/1 bytes per value (int8: one scale = max |x| / qmax over all points); tworound = composable coreset over fixed shards (--coreset-shard, --coreset-oversample), combinable with bf16/int8; all modes give the same result on any rank count (DECISIONS.md: measured quality and speed)", "auto|exact|bf16|int8|tworound|tworound-bf16|tworound-int8", 0},
+      {"coreset-mode", TC_OPT_CHOICE, &o.coreset_mode_name, "auto", "greedy coreset variant: auto = exact for every method (with --coreset-filter's sketch the fastest mode on every benchmark set, 2-12x faster than before; DECISIONS.md \"An exact coreset that reads less\"); exact is DESIGN 3.5; tworound-int8 pays from about a million patches (1M: 91 s against exact's 163 s on 2 ranks), its AUROC within 0.3 points of exact's on the mean of the measured seeds for tailedcore; bf16/int8 keep the projected points in 2/1 bytes per value (int8: one scale = max |x| / qmax over all points); tworound = composable coreset over fixed shards (--coreset-shard, --coreset-oversample), combinable with bf16/int8; all modes give the same result on any rank count (DECISIONS.md: measured quality and speed)", "auto|exact|bf16|int8|tworound|tworound-bf16|tworound-int8", 0},
       {"coreset-shard", TC_OPT_INT, &shard, "8192", "tworound: points per shard; shards = ceil(n / this), shard j = the points with ordinal % shards == j", NULL, 0},
       {"coreset-oversample", TC_OPT_DOUBLE, &o.coreset_mode.oversample, "2", "tworound: round 1 keeps this times the final coreset size in total, >= 1", NULL, 0},
       {"tail-coreset", TC_OPT_CHOICE, &o.tail_coreset_s, "global", "tailedcore: M_tail as one greedy over all tail images' (view) patches (global, DESIGN 3.6 step 9), or per-image: a greedy over each tail image's own views (they cover each other), then the floor(n x --tail-coreset-ratio) picks of largest covering distance over all images; in the precision of --coreset-mode; about T/4 times fewer distances for T tail images (pareto: M_tail 170 s -> 13 s), image AUROC from +0.1 (step_k1) to -0.5 points (pareto) against global, mean of 4 seeds (DECISIONS.md \"Tail views, one image at a time\"); the same result on any rank count", "global|per-image", 0},
@@ -61,11 +61,11 @@ TcErr tc_cmd_fit(MPI_Comm comm, int argc, char **argv) {
                                                      : TC_CORESET_FILTERED;
     o.coreset_mode.shard = shard;
     o.tail_per_image = !strcmp(o.tail_coreset_s, "per-image");
-    /* auto: the two-round coreset only where it kept exact's AUROC on every
-     * benchmark set (tailedcore); the baselines lost 0.7-3 image points with
-     * it on pareto */
-    if (!strcmp(o.coreset_mode_name, "auto"))
-      o.coreset_mode_name = !strcmp(o.method_name, "tailedcore") ? "tworound-int8" : "exact";
+    /* auto: the exact greedy for every method. With the sketch filter it is
+     * the fastest mode on every benchmark set for tailedcore, and the
+     * baselines' bank stays DESIGN's (DECISIONS "An exact coreset that reads
+     * less"); the two-round modes pay from about a million patches on */
+    if (!strcmp(o.coreset_mode_name, "auto")) o.coreset_mode_name = "exact";
     err = tc_coreset_mode_parse(o.coreset_mode_name, &o.coreset_mode);
   }
   if (!err) {

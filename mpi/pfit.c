@@ -405,8 +405,12 @@ static TcErr view_one_(TcFit *s, const char *rel, int64_t img_index, int64_t k, 
  * features, their re-extracted copy and its V views' features, (V + 2) * HW
  * * D floats. The views' full features (V * HW * D floats an image) come
  * on top: kept in memory when the sum still fits, else in a scratch file. */
+/* the coreset's sketch filter: R <= P int8 codes, a residual and a threshold
+ * per point (src/sketch.h) */
+#define SKETCH_BYTES_(P) ((double)(P) + 8)
+
 static double views_need_(double base, int64_t ntl_max, int64_t V, int64_t HW, int64_t D, int64_t P) {
-  return base + (double)ntl_max * (1 + V) * HW * (P * 4.0 + 8) + (double)(V + 2) * HW * D * 4;
+  return base + (double)ntl_max * (1 + V) * HW * (P * 4.0 + 8 + SKETCH_BYTES_(P)) + (double)(V + 2) * HW * D * 4;
 }
 
 /* DESIGN 3.6 step 8: deal the tail images in blocks, extract their views
@@ -489,7 +493,7 @@ cleanup:
  * receive buffers of LOF's all-to-all transpose (plof.c): 3.2 instead of
  * 1.2. Then one chunk of raw features and the embeddings. */
 static double project_need_(const TcFit *s) {
-  return (double)s->npl * s->P * 4 * (s->method->noise_filter ? 3.2 : 1.2) +
+  return (double)s->npl * (s->P * 4 * (s->method->noise_filter ? 3.2 : 1.2) + SKETCH_BYTES_(s->P)) +
          (double)CHUNK * s->HW * s->D * 4 + (double)s->nl * s->E * 4;
 }
 
