@@ -8,9 +8,9 @@
 #   today: fit --coreset-mode exact --coreset-filter triangle, predict
 #          --search exact (the code path before issue 17: DESIGN's greedy
 #          with the triangle-pruned step, and the exact search)
-#   fast:  fit --coreset-mode WHOLERUN_MODE [auto: the defaults, tworound-int8
-#          for tailedcore, exact for the baselines, each with the default
-#          --coreset-filter auto = the sketch], predict with the default
+#   fast:  fit --coreset-mode WHOLERUN_MODE [auto: the default, the exact
+#          greedy for every method with the default --coreset-filter auto =
+#          the sketch], predict with the default
 #          --search auto = ivf with exact image scores (DECISIONS
 #          "Approximate search")
 # tailedcore with --tail-aug WHOLERUN_TAIL_AUG [rotflip] in both paths (as the
@@ -144,5 +144,5 @@ else
   whole_today=$tot_today whole_fast=$tot_fast ratio=$ratio_fp
   what="fit + predict (features given, extraction not timed)"
 fi
-echo "BENCH stage=wholerun size=$SIZE ours=${whole_fast}s peer=${whole_today}s ratio=$ratio limit_frac=- ranks=$NP note=$what, ${METHODS// /, }: the code path before issue 17 (peer: --coreset-mode exact --coreset-filter triangle, --search exact) vs the defaults (ours: --coreset-mode $MODE = tworound-int8 for tailedcore and exact with the sketch filter for the baselines when auto; --search auto = ivf with exact image scores); tailedcore --tail-aug $TAIL_AUG${RATIO[*]:+; ${RATIO[*]}}; today -> fast:$detail $dnote"
+echo "BENCH stage=wholerun size=$SIZE ours=${whole_fast}s peer=${whole_today}s ratio=$ratio limit_frac=- ranks=$NP note=$what, ${METHODS// /, }: the code path before issue 17 (peer: --coreset-mode exact --coreset-filter triangle, --search exact) vs the defaults (ours: --coreset-mode $MODE, which auto makes exact with the sketch filter for every method; --search auto = ivf with exact image scores); tailedcore --tail-aug $TAIL_AUG${RATIO[*]:+; ${RATIO[*]}}; today -> fast:$detail $dnote"
 [ -n "${BENCH_TMP:-}" ] || [ -n "${WHOLERUN_DIR:-}" ] || rm -rf "$TMP"
