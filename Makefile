@@ -55,7 +55,7 @@ GEN_CPPFLAGS := -Igen
 TOOL_SRCS := $(wildcard inputs/*.c)
 TOOLS     := $(patsubst inputs/%.c,$(BUILD)/%,$(TOOL_SRCS))
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
-UNITS     := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
+UNITS     := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS)) $(BUILD)/tests/test_coreset_portable
 TTOOL_SRCS := $(wildcard tests/tools/*.c)
 TTOOLS    := $(patsubst tests/tools/%.c,$(BUILD)/tests/tools/%,$(TTOOL_SRCS))
 HDRS      := $(wildcard src/*.h mpi/*.h gen/*.h inputs/*.h tests/unit/*.h tests/tools/*.h)
@@ -111,6 +111,16 @@ $(BUILD)/%: inputs/%.c $(BUILD)/libtcgen.a $(BUILD)/libtailedcore.a $(HDRS)
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libtcmpi.a $(BUILD)/libtcgen.a $(BUILD)/libtailedcore.a $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(TC_REQUIRED_FLAGS) $(CPPFLAGS) $(GEN_CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libtcmpi.a $(BUILD)/libtcgen.a $(BUILD)/libtailedcore.a $(LDLIBS)
+
+# The coreset kernel once more without TC_KERNEL_ARCH: its portable path (no
+# AVX2) must select what the vector one does; the same tests run on it.
+$(BUILD)/obj/portable/coreset.o: src/coreset.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(TC_REQUIRED_FLAGS) $(CPPFLAGS) $(CFLAGS) -O3 -c -o $@ $<
+
+$(BUILD)/tests/test_coreset_portable: tests/unit/test_coreset.c $(BUILD)/obj/portable/coreset.o $(BUILD)/libtcmpi.a $(BUILD)/libtcgen.a $(BUILD)/libtailedcore.a $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(TC_REQUIRED_FLAGS) $(CPPFLAGS) $(GEN_CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/obj/portable/coreset.o $(BUILD)/libtcmpi.a $(BUILD)/libtcgen.a $(BUILD)/libtailedcore.a $(LDLIBS)
 
 $(BUILD)/tests/tools/%: tests/tools/%.c $(BUILD)/libtcmpi.a $(BUILD)/libtcgen.a $(BUILD)/libtailedcore.a $(HDRS)
 	@mkdir -p $(dir $@)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench/bank_bench.sh - memory-bank benchmarks (NOT tests; timings vary with
 # the machine). Contract of bench/README.md: prints BENCH/METRIC lines.
-#  - coreset step, plain and grouped-pruned, vs the read-bandwidth bound
+#  - coreset step, plain and filtered (the default --coreset-filter), vs the read-bandwidth bound
 #    (bytes that must be read per step / LIMIT_READ_GBS_1T or our own STREAM
 #    read) on n = 1M x 128 synthetic points and vs a PyTorch loop;
 #  - the same on a realistic set (REAL_FEATURES, default /tmp/e2e/train.h5:
@@ -87,7 +87,7 @@ bound=$(awk -v n=$N -v bw=$bw 'BEGIN {printf "%.3f", (n * 128 * 4 + n * 8) / (bw
 peer="torch:unavailable"; ratio="-"
 if num "$torch"; then peer="torch:${torch}ms/step"; ratio=$(awk -v a=$torch -v b=$plain 'BEGIN {printf "%.2f", a / b}'); fi
 echo "BENCH stage=coreset-step size=n=$N,d=128 ours=${plain}ms/step peer=$peer ratio=$ratio limit_frac=$(awk -v a=$bound -v b=$plain 'BEGIN {printf "%.2f", a / b}') threads=1 ranks=1 note=plain loop (every point read each step); bound = $(awk -v n=$N 'BEGIN {printf "%.0f", n * (128 * 4 + 8) / 1e6}') MB / read ${bw} GB/s = ${bound} ms; uniform clustered synthetic points"
-echo "BENCH stage=coreset-step-pruned size=n=$N,d=128 ours=${pruned}ms/step peer=$peer ratio=$(num "$torch" && awk -v a=$torch -v b=$pruned 'BEGIN {printf "%.2f", a / b}' || echo -) limit_frac=$(awk -v a=$bound -v b=$pruned 'BEGIN {printf "%.2f", a / b}') threads=1 ranks=1 note=triangle-inequality pruning, first $STEPS steps (identical indices: $(g coreset_identical)); limit_frac > 1 means below the plain bandwidth bound"
+echo "BENCH stage=coreset-step-pruned size=n=$N,d=128 ours=${pruned}ms/step peer=$peer ratio=$(num "$torch" && awk -v a=$torch -v b=$pruned 'BEGIN {printf "%.2f", a / b}' || echo -) limit_frac=$(awk -v a=$bound -v b=$pruned 'BEGIN {printf "%.2f", a / b}') threads=1 ranks=1 note=the default filter (fit --coreset-filter auto: the sketch at this size), first $STEPS steps (identical indices: $(g coreset_identical)); limit_frac > 1 means below the plain bandwidth bound"
 for v in plain pruned; do
   t1=$(g pcoreset_${v}_ranks1_step_ms); t2=$(g pcoreset_${v}_ranks2_step_ms)
   echo "BENCH stage=coreset-ranks-$v size=n=$N,d=128 ours=${t2}ms/step peer=1rank:${t1}ms/step ratio=$(awk -v a=$t1 -v b=$t2 'BEGIN {printf "%.2f", a / b}') limit_frac=- ranks=2 note=2-rank vs 1-rank distributed step (first $PSTEPS steps, one allreduce per step)"
@@ -100,7 +100,7 @@ rn=$(g real_n)
 if [ -n "$rn" ]; then
   rp=$(g real_plain_step_ms); rq=$(g real_pruned_step_ms); rs=$(g real_steps); ev=$(g real_points_evaluated_per_step)
   rb=$(awk -v n=$rn -v bw=$bw 'BEGIN {printf "%.3f", (n * 128 * 4 + n * 8) / (bw * 1e9) * 1e3}')
-  echo "BENCH stage=coreset-real size=n=$rn,d=128,m=$rs ours=${rq}ms/step peer=plain:${rp}ms/step ratio=$(awk -v a=$rp -v b=$rq 'BEGIN {printf "%.2f", a / b}') limit_frac=$(awk -v a=$rb -v b=$rq 'BEGIN {printf "%.2f", a / b}') threads=1 ranks=1 note=realistic set ($REAL_FEATURES projected to 128-d); triangle-inequality pruning mean over $rs steps, ${ev} of $rn points evaluated per step; plain = mean of first 100 steps; bound = plain bytes ${rb} ms at ${bw} GB/s; identical first-100 indices: $(g real_identical_first | awk '{print $1}')"
+  echo "BENCH stage=coreset-real size=n=$rn,d=128,m=$rs ours=${rq}ms/step peer=plain:${rp}ms/step ratio=$(awk -v a=$rp -v b=$rq 'BEGIN {printf "%.2f", a / b}') limit_frac=$(awk -v a=$rb -v b=$rq 'BEGIN {printf "%.2f", a / b}') threads=1 ranks=1 note=realistic set ($REAL_FEATURES projected to 128-d); the default filter (--coreset-filter auto: the sketch) mean over $rs steps, ${ev} of $rn points evaluated per step; plain = mean of first 100 steps; bound = plain bytes ${rb} ms at ${bw} GB/s; identical first-100 indices: $(g real_identical_first | awk '{print $1}')"
   echo "METRIC coreset_prune_speedup=$(awk -v a=$rp -v b=$rq 'BEGIN {printf "%.2f", a / b}')"
 fi
 echo "METRIC coreset_ns_per_point=$(awk -v a=$plain -v n=$N 'BEGIN {printf "%.2f", a * 1e6 / n}') coreset_threads=1"
