@@ -60,7 +60,8 @@ TcErr tc_coreset_create(const float *X, int64_t n, int dim, int pruned, TcCorese
   s->mind2 = tc_malloc_aligned((size_t)(n > 0 ? n : 1) * sizeof(float), "coreset minima");
   if (!s->mind2) goto oom;
   for (int64_t i = 0; i < n; i++) s->mind2[i] = INFINITY;
-  if (pruned == TC_CORESET_SKETCH || (pruned == TC_CORESET_FILTERED && n >= TC_CORESET_SKETCH_MIN_N)) {
+  if (pruned == TC_CORESET_SKETCH ||
+      (pruned == TC_CORESET_FILTERED && n >= TC_CORESET_SKETCH_MIN_N && dim <= TC_CORESET_SKETCH_MAX_DIM)) {
     if (n >= 1) {
       TcErr err = tc_sketch_build(X, n, dim, &s->sk);
       if (err) {

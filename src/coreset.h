@@ -56,13 +56,16 @@ typedef struct TcCoreset TcCoreset;
  *  - TC_CORESET_PLAIN: every point's d2 each step (`fit --no-prune`);
  *  - TC_CORESET_FILTERED (fit's default): the sketch for float32 rows when
  *    there are at least TC_CORESET_SKETCH_MIN_N local points (its build pays
- *    back over the steps), else the triangle test;
+ *    back over the steps) of at most TC_CORESET_SKETCH_MAX_DIM dims (the
+ *    basis costs dim^3 and each step R x dim for the centre's code), else
+ *    the triangle test;
  *  - TC_CORESET_TRIANGLE: the triangle test above (any precision);
  *  - TC_CORESET_SKETCH: the int8 principal-axes lower bound of sketch.h
  *    (float32 rows; narrow codes fall back to the triangle test). On real
  *    patch features it reads about 1/7 of the plain loop's bytes per step. */
 enum { TC_CORESET_PLAIN = 0, TC_CORESET_FILTERED = 1, TC_CORESET_TRIANGLE = 2, TC_CORESET_SKETCH = 3 };
 #define TC_CORESET_SKETCH_MIN_N 4096
+#define TC_CORESET_SKETCH_MAX_DIM 512
 
 /* Start a selection over the local points X [n x dim] (local input, kept as
  * a view: X must outlive the state). pruned: one of the variants above.
