@@ -46,6 +46,6 @@ for mode in $MODES; do
     ratio=$(awk -v a="$ex" -v b="${sec[$mode]}" 'BEGIN{printf "%.2f", a / b}')
     rr=$(awk -v a="${rad[$mode]}" -v b="${rad[exact]}" 'BEGIN{printf "%.3f", a / b}')
   fi
-  echo "BENCH stage=coreset-mode size=${n},d=128 ours=${sec[$mode]}s peer=$peer ratio=$ratio limit_frac=- mode=$mode ranks=2 note=fit --method patchcore --coreset-ratio $RATIO --coreset-mode $mode vs exact (triangle-pruned) on $(basename "$F"); covering radius ratio $rr (1 = exact's)"
+  echo "BENCH stage=coreset-mode size=${n},d=128 ours=${sec[$mode]}s peer=$peer ratio=$ratio limit_frac=- mode=$mode ranks=2 note=fit --method patchcore --coreset-ratio $RATIO --coreset-mode $mode vs exact (the default --coreset-filter) on $(basename "$F"); covering radius ratio $rr (1 = exact's)"
 done
 [ -n "${BENCH_TMP:-}" ] || rm -rf "$TMP"
